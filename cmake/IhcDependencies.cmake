@@ -1,0 +1,10 @@
+# Every dependency is a Debian 12 package installed by scripts/setup-deps.sh.
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+find_package(OpenCV REQUIRED COMPONENTS core imgproc imgcodecs)
+find_package(TBB REQUIRED CONFIG)
+find_package(TIFF REQUIRED)
+find_package(CLI11 REQUIRED CONFIG)
+find_package(nlohmann_json 3 REQUIRED CONFIG)
+pkg_check_modules(OPENSLIDE REQUIRED IMPORTED_TARGET openslide)
+pkg_check_modules(TURBOJPEG REQUIRED IMPORTED_TARGET libturbojpeg)

@@ -1,0 +1,16 @@
+#pragma once
+// Each subcommand lives in its own file (engine/src/cmd_<name>.cpp) and registers itself here.
+// When the user picks it, `run` is set to the function that carries it out; that function
+// returns an exit code or throws CommandError.
+#include <functional>
+
+#include <CLI/CLI.hpp>
+
+namespace ihc::engine {
+
+using CommandRunner = std::function<int()>;
+
+void add_score_command(CLI::App& app, CommandRunner& run);
+void add_synth_command(CLI::App& app, CommandRunner& run);
+
+}  // namespace ihc::engine

@@ -1,0 +1,92 @@
+#pragma once
+// Scores one slide: tissue mask, tile grid, tiles in parallel (bounded in flight), reduction in
+// tile order so the result never depends on thread count or scheduling.
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ihc/scoring/cells.hpp"
+#include "ihc/scoring/guideline.hpp"
+#include "ihc/scoring/stains.hpp"
+#include "ihc/scoring/tissue.hpp"
+#include "ihc/tiling/slide.hpp"
+
+namespace ihc::engine {
+
+struct ScoreOptions {
+  double analysis_mpp = 0.5;    // µm/px at which cells are measured
+  int tile_px = 1024;           // tile core side at analysis resolution
+  double halo_um = 24.0;        // margin read around each tile (cells on borders, neighbours)
+  int threads = 0;              // 0: all cores
+  scoring::Guideline guideline = scoring::Guideline::AscoCap2018;
+  scoring::StainVectors stains = scoring::StainVectors::defaults();
+  // Weight of the positive (pink, eosin-like) residual subtracted from DAB; see specific_dab.
+  double counterstain_residual_weight = 4.0;
+  scoring::CellParams cells;
+  scoring::RuleParams rules;
+  scoring::TissueParams tissue;
+  // A slide whose failed tiles exceed this share of the analysed tissue tiles is not evaluable.
+  double max_failed_tile_fraction = 0.05;
+  bool keep_cells = false;      // keep every counted cell (level-0 coordinates) in the result
+};
+
+// One counted cell in level-0 pixel coordinates (for markup and GeoJSON).
+struct SlideCell {
+  float x = 0, y = 0;
+  float completeness = 0, intensity_od = 0, nucleus_area_um2 = 0;
+  scoring::CellClass cell_class = scoring::CellClass::Negative;
+  std::vector<cv::Point2f> outline;
+};
+
+struct TileResult {
+  tiling::Rect region;  // the tile core, level-0 pixels
+  scoring::CellCounts counts;
+  std::int64_t cells_detected = 0;  // before the tumour-cell rules
+  bool failed = false;
+  std::string error;
+  std::vector<SlideCell> cells;  // only with keep_cells
+};
+
+struct SlideResult {
+  std::string path, vendor, reader;
+  std::int64_t width = 0, height = 0;
+  int levels = 0;
+  double mpp_slide = 0;
+  double mpp_analysis = 0;
+  int read_level = 0;
+  std::int64_t tiles_total = 0;     // tiles covering the slide
+  std::int64_t tiles_tissue = 0;    // tiles with tissue in the mask
+  std::int64_t tiles_analysed = 0;  // read and scored
+  std::int64_t tiles_failed = 0;
+  std::vector<TileResult> tiles;    // tissue tiles, in grid order
+  scoring::CellCounts counts;
+  std::int64_t cells_detected = 0;
+  scoring::ClassPercent percent;
+  scoring::SlideScore score = scoring::SlideScore::NotEvaluable;
+  scoring::Her2Category category = scoring::Her2Category::NotEvaluable;
+  std::string not_evaluable_reason;
+  double elapsed_s = 0;
+  int threads = 0;
+  double analysed_megapixels = 0;  // at analysis resolution
+  cv::Mat thumbnail;               // RGB, used for the tissue mask (and heatmaps)
+  double thumbnail_downsample = 1; // level-0 pixels per thumbnail pixel
+};
+
+// Reads a whole-slide overview of at most `max_side` pixels on its long side, from the
+// smallest level that is large enough, in bounded chunks.
+cv::Mat read_thumbnail(const tiling::Slide& slide, int max_side, double* downsample_out);
+
+// Called after each tile with (tiles done, tiles to do).
+using TileProgress = std::function<void(std::int64_t done, std::int64_t total)>;
+
+// Throws tiling::SlideError when the slide cannot be read at all, std::invalid_argument for
+// impossible options (no resolution). Tile failures are counted, not thrown.
+SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
+                        const TileProgress& progress = {});
+
+// Applies the guideline to already counted cells (used by score_slide and by re-scoring).
+void apply_guideline(SlideResult& result, const ScoreOptions& options);
+
+}  // namespace ihc::engine

@@ -1,0 +1,22 @@
+#pragma once
+// The slide report: JSON for machines, a few lines for people.
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "ihc/engine/pipeline.hpp"
+
+namespace ihc::engine {
+
+std::string version_string();
+
+// Keys documented in README ("The report"). Timing fields: elapsed_s only.
+nlohmann::json report_json(const SlideResult& result, const ScoreOptions& options);
+
+// Human summary, a few lines, for stdout.
+std::string report_summary(const SlideResult& result, const ScoreOptions& options);
+
+// Rounds to `digits` decimals so reports are stable and readable.
+double round_to(double value, int digits);
+
+}  // namespace ihc::engine

@@ -1,0 +1,40 @@
+// ihcscore: HER2 IHC scoring of whole-slide images. See README.md.
+#include <cstdio>
+#include <exception>
+
+#include <CLI/CLI.hpp>
+
+#include "ihc/engine/commands.hpp"
+#include "ihc/engine/errors.hpp"
+
+int main(int argc, char** argv) {
+  using namespace ihc::engine;
+  CLI::App app{"ihcscore " IHC_VERSION_STRING
+               " - scores HER2 immunohistochemistry whole-slide images (ASCO/CAP 0, 1+, 2+, 3+)"};
+  app.set_version_flag("--version", "ihcscore " IHC_VERSION_STRING);
+  app.require_subcommand(1);
+  CommandRunner run;
+  add_score_command(app, run);
+  add_synth_command(app, run);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "ihcscore: usage error: %s (see ihcscore --help)\n", e.what());
+    return kExitUsage;
+  }
+  try {
+    return run ? run() : kExitUsage;
+  } catch (const CommandError& e) {
+    std::fprintf(stderr, "ihcscore: error: %s\n", e.what());
+    return e.code();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ihcscore: internal error: %s\n", e.what());
+    return kExitInternal;
+  }
+}

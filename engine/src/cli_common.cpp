@@ -1,0 +1,83 @@
+#include "ihc/engine/cli_common.hpp"
+
+#include <cmath>
+
+#include "ihc/engine/errors.hpp"
+
+namespace ihc::engine {
+
+CLI::Validator finite_positive() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        if (text.empty() || end != text.c_str() + text.size() || !std::isfinite(v) || v <= 0)
+          return "must be a finite number above zero, got '" + text + "'";
+        return {};
+      },
+      "POSITIVE");
+}
+
+void add_scoring_options(CLI::App& cmd, ScoringCli& cli) {
+  cmd.add_option("--mpp", cli.mpp,
+                 "Micrometres per pixel of the image (needed for plain images and slides without a resolution; "
+                 "overrides the file's value)")
+      ->check(finite_positive());
+  cmd.add_option("--analysis-mpp", cli.analysis_mpp, "Resolution at which cells are measured, um/px")
+      ->check(finite_positive())
+      ->capture_default_str();
+  cmd.add_option("--threads", cli.threads, "Worker threads (default: all cores)")->check(CLI::Range(1, 1024));
+  cmd.add_option("--guideline", cli.guideline, "Scoring rules: asco-cap-2018 or asco-cap-2007")
+      ->check(CLI::IsMember({"asco-cap-2018", "asco-cap-2007"}))
+      ->capture_default_str();
+  cmd.add_option("--stain-h", cli.stain_h, "Haematoxylin OD vector r,g,b (default 0.650,0.704,0.286)");
+  cmd.add_option("--stain-dab", cli.stain_dab, "DAB OD vector r,g,b (default 0.268,0.570,0.776)");
+  cmd.add_option("--i0", cli.i0, "Background (incident light) intensity for optical density")
+      ->check(CLI::Range(2.0, 255.0))
+      ->capture_default_str();
+}
+
+ScoreOptions make_score_options(const ScoringCli& cli) {
+  ScoreOptions o;
+  o.analysis_mpp = cli.analysis_mpp;
+  o.threads = cli.threads;
+  o.guideline = *scoring::parse_guideline(cli.guideline);
+  const auto defaults = scoring::StainVectors::defaults();
+  scoring::Rgb3 h = defaults.hematoxylin, dab = defaults.dab;
+  if (!cli.stain_h.empty()) {
+    const auto v = scoring::parse_rgb3(cli.stain_h);
+    if (!v) throw CommandError(kExitUsage, "--stain-h: expected three numbers r,g,b, got '" + cli.stain_h + "'");
+    h = *v;
+  }
+  if (!cli.stain_dab.empty()) {
+    const auto v = scoring::parse_rgb3(cli.stain_dab);
+    if (!v) throw CommandError(kExitUsage, "--stain-dab: expected three numbers r,g,b, got '" + cli.stain_dab + "'");
+    dab = *v;
+  }
+  const auto stains = scoring::StainVectors::make(h, dab, cli.i0);
+  if (!stains)
+    throw CommandError(kExitUsage,
+                       "stain vectors must be non-negative, non-zero and not parallel (haematoxylin " +
+                           cli.stain_h + ", DAB " + cli.stain_dab + ")");
+  o.stains = *stains;
+  return o;
+}
+
+std::unique_ptr<tiling::Slide> open_for_scoring(const std::string& path, const ScoringCli& cli,
+                                                const tiling::OpenOptions& options) {
+  std::unique_ptr<tiling::Slide> slide;
+  try {
+    slide = tiling::open_slide(path, options);
+  } catch (const tiling::SlideError& e) {
+    throw CommandError(kExitInput, path + ": " + e.what());
+  }
+  if (cli.mpp) slide->set_mpp(*cli.mpp);
+  if (!slide->mpp())
+    throw CommandError(kExitUsage, path + ": " +
+                                       (slide->vendor() == "image" ? std::string("a plain image has no resolution")
+                                                                   : std::string("the slide records no resolution")) +
+                                       "; give micrometres per pixel with --mpp (e.g. --mpp 0.25 for 40x)");
+  return slide;
+}
+
+}  // namespace ihc::engine

@@ -1,0 +1,209 @@
+#include "ihc/engine/pipeline.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cmath>
+#include <stdexcept>
+
+#include <opencv2/imgproc.hpp>
+#include <tbb/blocked_range.h>
+#include <tbb/info.h>
+#include <tbb/parallel_for.h>
+#include <tbb/task_arena.h>
+
+namespace ihc::engine {
+namespace {
+
+// Largest power of two not above `factor`, capped at 8 (what JPEG DCT scaling offers).
+int dct_scale_for(double factor) {
+  int scale = 1;
+  while (scale < 8 && scale * 2 <= factor * 1.001) scale *= 2;
+  return scale;
+}
+
+// Reads a region of level-0 coordinates at `d` level-0 pixels per output pixel, output size
+// (out_w, out_h): from the finest level that is not finer than needed, with DCT-scaled decoding
+// where the reader offers it, then area-averaged to the exact size.
+cv::Mat read_resampled(const tiling::Slide& slide, int level, double x0, double y0, double d, int out_w,
+                       int out_h) {
+  const double ds = slide.levels()[static_cast<std::size_t>(level)].downsample;
+  const double r = d / ds;  // level pixels per output pixel
+  const int scale = dct_scale_for(r);
+  int w = static_cast<int>(std::lround(out_w * r));
+  int h = static_cast<int>(std::lround(out_h * r));
+  w = std::max(scale, (w + scale - 1) / scale * scale);
+  h = std::max(scale, (h + scale - 1) / scale * scale);
+  cv::Mat img = slide.read_region_scaled(level, static_cast<std::int64_t>(std::floor(x0)),
+                                         static_cast<std::int64_t>(std::floor(y0)), w, h, scale);
+  if (img.cols == out_w && img.rows == out_h) return img;
+  cv::Mat out;
+  cv::resize(img, out, cv::Size(out_w, out_h), 0, 0,
+             img.cols >= out_w ? cv::INTER_AREA : cv::INTER_LINEAR);
+  return out;
+}
+
+}  // namespace
+
+cv::Mat read_thumbnail(const tiling::Slide& slide, int max_side, double* downsample_out) {
+  const auto& l0 = slide.levels().front();
+  const double d = std::max(1.0, static_cast<double>(std::max(l0.width, l0.height)) / max_side);
+  const int tw = std::max<int>(1, static_cast<int>(std::ceil(static_cast<double>(l0.width) / d)));
+  const int th = std::max<int>(1, static_cast<int>(std::ceil(static_cast<double>(l0.height) / d)));
+  const int level = slide.best_level_for_downsample(d);
+  cv::Mat thumb(th, tw, CV_8UC3, cv::Scalar(255, 255, 255));
+  // Chunks of at most ~2048 thumbnail... expressed in thumbnail pixels so they tile exactly.
+  const int chunk = std::max(16, static_cast<int>(4096 / std::max(1.0, d / slide.levels()[static_cast<std::size_t>(level)].downsample)));
+  for (int ty = 0; ty < th; ty += chunk) {
+    for (int tx = 0; tx < tw; tx += chunk) {
+      const int cw = std::min(chunk, tw - tx), ch = std::min(chunk, th - ty);
+      cv::Mat part = read_resampled(slide, level, tx * d, ty * d, d, cw, ch);
+      part.copyTo(thumb(cv::Rect(tx, ty, cw, ch)));
+    }
+  }
+  if (downsample_out) *downsample_out = d;
+  return thumb;
+}
+
+void apply_guideline(SlideResult& result, const ScoreOptions& options) {
+  result.percent = result.counts.percent();
+  result.not_evaluable_reason.clear();
+  const double failed_fraction =
+      result.tiles_tissue > 0 ? static_cast<double>(result.tiles_failed) / static_cast<double>(result.tiles_tissue) : 0.0;
+  if (result.tiles_tissue == 0) {
+    result.not_evaluable_reason = "no tissue found on the slide";
+  } else if (failed_fraction > options.max_failed_tile_fraction) {
+    result.not_evaluable_reason = std::to_string(result.tiles_failed) + " of " +
+                                  std::to_string(result.tiles_tissue) + " tissue tiles could not be read";
+  } else if (result.counts.total() == 0) {
+    result.not_evaluable_reason = "no tumour cells found";
+  }
+  if (!result.not_evaluable_reason.empty()) {
+    result.score = scoring::SlideScore::NotEvaluable;
+    result.category = scoring::Her2Category::NotEvaluable;
+    return;
+  }
+  result.score = scoring::score_slide(result.percent, result.counts.total(), options.guideline, options.rules);
+  result.category = scoring::categorise(result.score, result.percent, options.rules);
+}
+
+SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options, const TileProgress& progress) {
+  const auto start = std::chrono::steady_clock::now();
+  if (!slide.mpp() || !(*slide.mpp() > 0))
+    throw std::invalid_argument("the slide has no resolution (µm per pixel); give it with --mpp");
+  if (!(options.analysis_mpp > 0) || options.tile_px < 64)
+    throw std::invalid_argument("analysis resolution and tile size must be positive");
+  cv::setNumThreads(0);  // OpenCV stays single-threaded inside a tile; TBB runs the tiles.
+
+  SlideResult result;
+  result.path = slide.path().string();
+  result.vendor = slide.vendor();
+  result.reader = slide.reader();
+  result.width = slide.levels().front().width;
+  result.height = slide.levels().front().height;
+  result.levels = static_cast<int>(slide.levels().size());
+  result.mpp_slide = *slide.mpp();
+  // Never upsample: a slide coarser than the analysis resolution is analysed as it is.
+  result.mpp_analysis = std::max(options.analysis_mpp, result.mpp_slide);
+  result.threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
+
+  const double d = result.mpp_analysis / result.mpp_slide;  // level-0 px per analysis px
+  const int level = slide.best_level_for_downsample(d);
+  result.read_level = level;
+  const double core_l0 = options.tile_px * d;
+  const int halo_px = static_cast<int>(std::ceil(options.halo_um / result.mpp_analysis));
+  const auto nx = static_cast<std::int64_t>(std::ceil(static_cast<double>(result.width) / core_l0));
+  const auto ny = static_cast<std::int64_t>(std::ceil(static_cast<double>(result.height) / core_l0));
+  result.tiles_total = nx * ny;
+
+  result.thumbnail = read_thumbnail(slide, 2048, &result.thumbnail_downsample);
+  const cv::Mat mask = scoring::tissue_mask(result.thumbnail, options.tissue);
+  const double td = result.thumbnail_downsample;
+  for (std::int64_t j = 0; j < ny; ++j) {
+    for (std::int64_t i = 0; i < nx; ++i) {
+      tiling::Rect core;
+      core.x = static_cast<std::int64_t>(std::llround(static_cast<double>(i) * core_l0));
+      core.y = static_cast<std::int64_t>(std::llround(static_cast<double>(j) * core_l0));
+      core.w = std::min(result.width, static_cast<std::int64_t>(std::llround(static_cast<double>(i + 1) * core_l0))) - core.x;
+      core.h = std::min(result.height, static_cast<std::int64_t>(std::llround(static_cast<double>(j + 1) * core_l0))) - core.y;
+      const int mx0 = std::clamp(static_cast<int>(std::floor(static_cast<double>(core.x) / td)), 0, mask.cols - 1);
+      const int my0 = std::clamp(static_cast<int>(std::floor(static_cast<double>(core.y) / td)), 0, mask.rows - 1);
+      const int mx1 = std::clamp(static_cast<int>(std::ceil(static_cast<double>(core.x + core.w) / td)), mx0 + 1, mask.cols);
+      const int my1 = std::clamp(static_cast<int>(std::ceil(static_cast<double>(core.y + core.h) / td)), my0 + 1, mask.rows);
+      if (cv::countNonZero(mask(cv::Range(my0, my1), cv::Range(mx0, mx1))) == 0) continue;
+      TileResult t;
+      t.region = core;
+      result.tiles.push_back(std::move(t));
+    }
+  }
+  result.tiles_tissue = static_cast<std::int64_t>(result.tiles.size());
+
+  std::atomic<std::int64_t> done{0};
+  const std::int64_t todo = result.tiles_tissue;
+  auto score_tile = [&](TileResult& t) {
+    const int core_w = static_cast<int>(std::ceil(static_cast<double>(t.region.w) / d));
+    const int core_h = static_cast<int>(std::ceil(static_cast<double>(t.region.h) / d));
+    const int aw = core_w + 2 * halo_px, ah = core_h + 2 * halo_px;
+    const double x0 = static_cast<double>(t.region.x) - halo_px * d;
+    const double y0 = static_cast<double>(t.region.y) - halo_px * d;
+    const cv::Mat rgb = read_resampled(slide, level, x0, y0, d, aw, ah);
+    const scoring::Deconvolved dec = scoring::deconvolve(rgb, options.stains);
+    const std::vector<scoring::Cell> cells = scoring::detect_cells(
+        dec.hematoxylin, scoring::specific_dab(dec, options.counterstain_residual_weight), result.mpp_analysis, cv::Rect(halo_px, halo_px, core_w, core_h), options.cells);
+    for (const auto& c : cells) {
+      ++t.cells_detected;
+      if (!c.counted) continue;
+      ++t.counts.by_class[static_cast<std::size_t>(c.cell_class)];
+      if (options.keep_cells) {
+        SlideCell sc;
+        sc.x = static_cast<float>(x0 + (c.centre.x + 0.5) * d);
+        sc.y = static_cast<float>(y0 + (c.centre.y + 0.5) * d);
+        sc.completeness = c.completeness;
+        sc.intensity_od = c.intensity_od;
+        sc.nucleus_area_um2 = c.nucleus_area_um2;
+        sc.cell_class = c.cell_class;
+        for (const auto& pt : c.outline)
+          sc.outline.emplace_back(static_cast<float>(x0 + (pt.x + 0.5) * d), static_cast<float>(y0 + (pt.y + 0.5) * d));
+        t.cells.push_back(std::move(sc));
+      }
+    }
+  };
+
+  tbb::task_arena arena(result.threads);
+  arena.execute([&] {
+    // One tile per task: at most `threads` tiles are in memory at once.
+    tbb::parallel_for(
+        tbb::blocked_range<std::size_t>(0, result.tiles.size(), 1),
+        [&](const tbb::blocked_range<std::size_t>& range) {
+          for (std::size_t k = range.begin(); k != range.end(); ++k) {
+            TileResult& t = result.tiles[k];
+            try {
+              score_tile(t);
+            } catch (const std::exception& e) {
+              t = TileResult{t.region, {}, 0, true, e.what(), {}};
+            }
+            const auto n = done.fetch_add(1) + 1;
+            if (progress) progress(n, todo);
+          }
+        },
+        tbb::simple_partitioner());
+  });
+
+  // Reduction in grid order: the same sums whatever the scheduling.
+  for (const auto& t : result.tiles) {
+    if (t.failed) {
+      ++result.tiles_failed;
+      continue;
+    }
+    ++result.tiles_analysed;
+    result.counts += t.counts;
+    result.cells_detected += t.cells_detected;
+  }
+  const double tile_mpx = (options.tile_px + 2.0 * halo_px) * (options.tile_px + 2.0 * halo_px) / 1e6;
+  result.analysed_megapixels = tile_mpx * static_cast<double>(result.tiles_analysed);
+  apply_guideline(result, options);
+  result.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return result;
+}
+
+}  // namespace ihc::engine

@@ -1,0 +1,97 @@
+#include "ihc/engine/report.hpp"
+
+#include <cmath>
+#include <cstdio>
+
+namespace ihc::engine {
+
+std::string version_string() { return IHC_VERSION; }
+
+double round_to(double value, int digits) {
+  const double k = std::pow(10.0, digits);
+  return std::round(value * k) / k;
+}
+
+namespace {
+nlohmann::json rgb_json(const scoring::Rgb3& v) {
+  return nlohmann::json::array({round_to(v[0], 6), round_to(v[1], 6), round_to(v[2], 6)});
+}
+}  // namespace
+
+nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
+  using nlohmann::json;
+  const auto& c = o.cells;
+  json j;
+  j["version"] = version_string();
+  j["score"] = std::string(scoring::to_string(r.score));
+  j["category"] = std::string(scoring::to_string(r.category));
+  j["guideline"] = std::string(scoring::to_string(o.guideline));
+  if (!r.not_evaluable_reason.empty()) j["not_evaluable_reason"] = r.not_evaluable_reason;
+  j["slide"] = {{"path", r.path},     {"vendor", r.vendor}, {"reader", r.reader},
+                {"width", r.width},   {"height", r.height}, {"levels", r.levels},
+                {"mpp", round_to(r.mpp_slide, 6)}};
+  j["mpp_analysis"] = round_to(r.mpp_analysis, 6);
+  j["cells"] = {{"total", r.counts.total()},
+                {"detected", r.cells_detected},
+                {"by_class",
+                 {{"0", r.counts.by_class[0]}, {"1+", r.counts.by_class[1]}, {"2+", r.counts.by_class[2]},
+                  {"3+", r.counts.by_class[3]}}}};
+  j["percent"] = {{"0", round_to(r.percent.p0, 3)},
+                  {"1+", round_to(r.percent.p1, 3)},
+                  {"2+", round_to(r.percent.p2, 3)},
+                  {"3+", round_to(r.percent.p3, 3)},
+                  {"complete", round_to(r.percent.complete(), 3)},
+                  {"complete_intense", round_to(r.percent.complete_intense(), 3)},
+                  {"any_membrane", round_to(r.percent.any_membrane(), 3)}};
+  j["tiles"] = {{"total", r.tiles_total},
+                {"tissue", r.tiles_tissue},
+                {"analysed", r.tiles_analysed},
+                {"failed", r.tiles_failed},
+                {"size_px", o.tile_px},
+                {"halo_um", o.halo_um},
+                {"read_level", r.read_level}};
+  j["stains"] = {{"hematoxylin", rgb_json(o.stains.hematoxylin)},
+                 {"dab", rgb_json(o.stains.dab)},
+                 {"residual", rgb_json(o.stains.residual)},
+                 {"i0", o.stains.i0},
+                 {"text", o.stains.to_string()}};
+  j["thresholds"] = {{"faint_od", c.faint_od},
+                     {"moderate_od", c.moderate_od},
+                     {"intense_od", c.intense_od},
+                     {"min_membrane_contrast_od", c.min_membrane_contrast_od},
+                     {"complete_fraction", c.complete_fraction},
+                     {"partial_min_fraction", c.partial_min_fraction},
+                     {"intense_incomplete_fraction", c.intense_incomplete_fraction},
+                     {"noise_floor_percent", o.rules.noise_floor_percent}};
+  j["cell_rules"] = {{"nucleus_radius_um", c.nucleus_radius_um},
+                     {"min_nucleus_area_um2", c.min_nucleus_area_um2},
+                     {"max_nucleus_area_um2", c.max_nucleus_area_um2},
+                     {"max_cell_radius_um", c.max_cell_radius_um},
+                     {"neighbourhood_um", c.neighbourhood_um},
+                     {"min_neighbours", c.min_neighbours}};
+  j["threads"] = r.threads;
+  j["elapsed_s"] = round_to(r.elapsed_s, 3);
+  return j;
+}
+
+std::string report_summary(const SlideResult& r, const ScoreOptions& o) {
+  char buf[1024];
+  std::string out;
+  std::snprintf(buf, sizeof buf, "%s\n  HER2 IHC score: %s  (%s, %s)\n", r.path.c_str(),
+                std::string(scoring::to_string(r.score)).c_str(), std::string(scoring::to_string(o.guideline)).c_str(),
+                std::string(scoring::to_string(r.category)).c_str());
+  out += buf;
+  if (!r.not_evaluable_reason.empty()) out += "  not evaluable: " + r.not_evaluable_reason + "\n";
+  std::snprintf(buf, sizeof buf,
+                "  tumour cells: %lld   0: %.1f%%  1+: %.1f%%  2+: %.1f%%  3+: %.1f%%\n"
+                "  complete membrane: %.1f%%   complete and intense: %.1f%%\n"
+                "  tiles: %lld with tissue of %lld, %lld failed   %.2f um/px   %.1f s on %d threads\n",
+                static_cast<long long>(r.counts.total()), r.percent.p0, r.percent.p1, r.percent.p2, r.percent.p3,
+                r.percent.complete(), r.percent.complete_intense(), static_cast<long long>(r.tiles_tissue),
+                static_cast<long long>(r.tiles_total), static_cast<long long>(r.tiles_failed), r.mpp_analysis,
+                r.elapsed_s, r.threads);
+  out += buf;
+  return out;
+}
+
+}  // namespace ihc::engine

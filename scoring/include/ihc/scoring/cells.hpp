@@ -1,0 +1,72 @@
+#pragma once
+// Cells and their membranes on one analysis tile.
+//
+// Pipeline (all lengths in micrometres, converted with the tile's µm/px):
+//  1. Nuclei: haematoxylin smoothed at the nucleus scale; local maxima that stand out from
+//     their surroundings are nucleus seeds (touching nuclei give separate maxima).
+//  2. Cell outlines: a seeded watershed on the DAB image (membranes are DAB ridges, so regions
+//     grown from neighbouring nuclei meet on the membrane they share), bounded by
+//     max_cell_radius_um and by a background region grown from pixels far from every nucleus.
+//  3. Membrane: along `rays` directions from the nucleus centre, the DAB peak between the
+//     nucleus and the outline (a membrane with gaps lets the region leak past it). A direction is stained when the peak reaches faint_od
+//     and stands min_membrane_contrast_od above the cytoplasm on the same ray (so diffuse
+//     cytoplasmic DAB is not membrane). A membrane shared by two cells counts for both: each
+//     cell's own outline is what a pathologist judges.
+//  4. completeness = stained fraction of directions; intensity = median peak on stained ones.
+#include <cstdint>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+#include "ihc/scoring/guideline.hpp"
+
+namespace ihc::scoring {
+
+struct CellParams {
+  // Nuclei
+  double nucleus_radius_um = 3.5;        // typical tumour nucleus radius (detection scale)
+  double nucleus_min_od = 0.08;          // smoothed haematoxylin at a nucleus centre
+  double nucleus_min_contrast_od = 0.05; // above the surrounding minimum
+  double min_nucleus_area_um2 = 8.0;     // smaller: debris
+  double max_nucleus_area_um2 = 300.0;   // larger: clumps, folds
+  // Cell outline
+  double max_cell_radius_um = 10.0;
+  int rays = 36;
+  // Membrane DAB thresholds (DAB concentration, unit stain vectors, ~0.5 µm/px)
+  double faint_od = 0.08;                // barely perceptible: a direction counts as stained
+  double moderate_od = 0.20;             // weak-to-moderate
+  double intense_od = 0.55;              // intense
+  double min_membrane_contrast_od = 0.04;
+  // Completeness
+  double complete_fraction = 0.80;       // "complete / circumferential"
+  double partial_min_fraction = 0.20;    // below: no membrane staining (class 0)
+  double intense_incomplete_fraction = 0.50;  // intense but incomplete (basolateral) -> 2+
+  // Tumour cells grow in sheets: a cell with fewer neighbours than this within
+  // neighbourhood_um is taken for stroma / a sparse non-epithelial cell and not counted.
+  double neighbourhood_um = 20.0;
+  int min_neighbours = 3;
+  bool keep_outlines = false;            // fill Cell::outline (for markup and GeoJSON)
+};
+
+struct Cell {
+  cv::Point2f centre;            // pixels of the analysed image
+  float nucleus_area_um2 = 0;
+  float completeness = 0;        // 0..1
+  float intensity_od = 0;        // median DAB peak on stained directions (0 when none)
+  float cytoplasm_od = 0;        // median DAB inside the cell, off the membrane
+  int neighbours = 0;
+  bool counted = false;          // passes the tumour-cell rules
+  CellClass cell_class = CellClass::Negative;
+  std::vector<cv::Point2f> outline;  // one point per ray, when keep_outlines
+};
+
+// Class from the two membrane measurements (2018 wording; see DOMAIN.md).
+CellClass classify_membrane(double completeness, double intensity_od, const CellParams& params);
+
+// Detects cells on a tile. `hematoxylin`, `dab`: CV_32FC1 concentrations (see stains.hpp);
+// `mpp`: µm per pixel of these images; `core`: only cells whose centre lies inside are returned
+// (the rest of the image is halo that gives border cells their neighbours).
+std::vector<Cell> detect_cells(const cv::Mat& hematoxylin, const cv::Mat& dab, double mpp,
+                               const cv::Rect& core, const CellParams& params);
+
+}  // namespace ihc::scoring

@@ -1,0 +1,61 @@
+#pragma once
+// Colour deconvolution (Ruifrok & Johnston 2001) for haematoxylin + DAB.
+//
+// Convention: OD_c = -log10(max(I_c, 1) / I0) per RGB channel; OD = C * M where the rows of M are
+// the unit stain vectors (haematoxylin, DAB, residual = normalised cross product of the two);
+// concentrations C = OD * inverse(M).
+#include <array>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <opencv2/core.hpp>
+
+namespace ihc::scoring {
+
+using Rgb3 = std::array<double, 3>;
+
+// A value type: equality and a text round-trip, so a report records exactly which vectors scored.
+struct StainVectors {
+  Rgb3 hematoxylin{0.650, 0.704, 0.286};
+  Rgb3 dab{0.268, 0.570, 0.776};
+  Rgb3 residual{};   // derived: normalised cross product of hematoxylin and dab
+  double i0 = 255.0;  // background (incident light) intensity
+
+  // Normalises both vectors and derives the residual. Returns nullopt when a vector is zero,
+  // negative or the two are (nearly) parallel.
+  static std::optional<StainVectors> make(const Rgb3& hematoxylin, const Rgb3& dab, double i0 = 255.0);
+  static StainVectors defaults();
+
+  // "hematoxylin=0.650,0.704,0.286;dab=0.268,0.570,0.776;i0=255"
+  std::string to_string() const;
+  static std::optional<StainVectors> parse(std::string_view text);
+
+  bool operator==(const StainVectors&) const = default;
+};
+
+// Parses "r,g,b" into three finite numbers.
+std::optional<Rgb3> parse_rgb3(std::string_view text);
+
+// Stain concentration images (CV_32FC1, same size as the input), in OD units of each unit vector.
+struct Deconvolved {
+  cv::Mat hematoxylin;
+  cv::Mat dab;
+  cv::Mat residual;
+};
+
+// `rgb`: CV_8UC3, R first.
+Deconvolved deconvolve(const cv::Mat& rgb, const StainVectors& stains);
+
+// DAB with counterstain bleed removed: dab - weight * max(0, residual). With the default
+// vectors a positive residual means extra green absorption, which DAB and haematoxylin lack but
+// eosin and other pink stains have; on H&E that colour otherwise shows up as "DAB" (measured on
+// CMU-1: residual/DAB about +0.1 to +0.56 on eosin, -0.03 to -0.3 on real DAB).
+cv::Mat specific_dab(const Deconvolved& d, double residual_weight = 4.0);
+
+// Beer-Lambert mixing, the inverse of deconvolve: intensity of each channel for the given
+// concentrations. Used by tests and the synthetic slide generator.
+std::array<double, 3> mix_stains(const StainVectors& stains, double hematoxylin, double dab,
+                                 double residual = 0.0);
+
+}  // namespace ihc::scoring

@@ -1,0 +1,250 @@
+#include "ihc/scoring/cells.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+
+#include <opencv2/imgproc.hpp>
+
+namespace ihc::scoring {
+namespace {
+
+struct Seed {
+  int x, y;
+  float strength;
+};
+
+// Local maxima of the nucleus-scale smoothed haematoxylin that stand out from their surroundings.
+std::vector<Seed> find_nucleus_seeds(const cv::Mat& h_nucleus, double radius_px, const CellParams& p) {
+  const int peak_r = std::max(1, static_cast<int>(std::lround(radius_px * 0.75)));
+  const int ring_r = std::max(2, static_cast<int>(std::lround(radius_px * 2.0)));
+  cv::Mat local_max, local_min;
+  cv::dilate(h_nucleus, local_max,
+             cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(2 * peak_r + 1, 2 * peak_r + 1)));
+  cv::erode(h_nucleus, local_min,
+            cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(2 * ring_r + 1, 2 * ring_r + 1)));
+  std::vector<Seed> seeds;
+  for (int y = 0; y < h_nucleus.rows; ++y) {
+    const float* v = h_nucleus.ptr<float>(y);
+    const float* mx = local_max.ptr<float>(y);
+    const float* mn = local_min.ptr<float>(y);
+    for (int x = 0; x < h_nucleus.cols; ++x) {
+      if (v[x] < mx[x] || v[x] < p.nucleus_min_od || v[x] - mn[x] < p.nucleus_min_contrast_od) continue;
+      // Plateaus give several equal maxima: keep the first within peak_r.
+      bool duplicate = false;
+      for (auto it = seeds.rbegin(); it != seeds.rend() && it->y >= y - peak_r; ++it) {
+        if (std::abs(it->x - x) <= peak_r && it->strength == v[x]) {
+          duplicate = true;
+          break;
+        }
+      }
+      if (!duplicate) seeds.push_back({x, y, v[x]});
+    }
+  }
+  return seeds;
+}
+
+// Seeded watershed by priority flood with a bucket queue (O(pixels)). Priority of a pixel for a
+// cell: DAB plus a small penalty growing with distance from that cell's seed, so that where there
+// is no membrane the outline falls half-way between nuclei. Label n+1 is background, grown from
+// pixels farther than max_r from every seed.
+cv::Mat grow_cells(const cv::Mat& dab, const std::vector<Seed>& seeds, double max_r) {
+  const int w = dab.cols, h = dab.rows;
+  cv::Mat labels(h, w, CV_32S, cv::Scalar(0));
+  if (seeds.empty()) return labels;
+  constexpr int kBuckets = 1024;
+  constexpr float kTop = 1.5f;  // OD mapped to the last bucket
+  constexpr float kDistancePenalty = 0.1f;
+  const float scale = kBuckets / kTop;
+  auto bucket_of = [&](float f) { return std::clamp(static_cast<int>(f * scale), 0, kBuckets - 1); };
+  std::vector<std::vector<int>> buckets(kBuckets);
+  const int background = static_cast<int>(seeds.size()) + 1;
+  const float max_r2 = static_cast<float>(max_r * max_r);
+
+  // Background: distance from the nearest seed above max_r.
+  cv::Mat seed_img(h, w, CV_8U, cv::Scalar(255));
+  for (const auto& s : seeds) seed_img.at<std::uint8_t>(s.y, s.x) = 0;
+  cv::Mat dist;
+  cv::distanceTransform(seed_img, dist, cv::DIST_L2, cv::DIST_MASK_PRECISE);
+  auto* lab = labels.ptr<int>(0);
+  const float* dabp = dab.ptr<float>(0);
+  for (int i = 0; i < w * h; ++i) {
+    if (dist.ptr<float>(0)[i] > max_r) {
+      lab[i] = background;
+      buckets[static_cast<std::size_t>(bucket_of(dabp[i] + kDistancePenalty))].push_back(i);
+    }
+  }
+  for (std::size_t k = 0; k < seeds.size(); ++k) {
+    const int i = seeds[k].y * w + seeds[k].x;
+    lab[i] = static_cast<int>(k) + 1;
+    buckets[static_cast<std::size_t>(bucket_of(dabp[i]))].push_back(i);
+  }
+  for (int b = 0; b < kBuckets; ++b) {
+    auto& q = buckets[static_cast<std::size_t>(b)];
+    for (std::size_t qi = 0; qi < q.size(); ++qi) {
+      const int i = q[qi];
+      const int l = lab[i];
+      const int x = i % w, y = i / w;
+      const int nx[4] = {x - 1, x + 1, x, x};
+      const int ny[4] = {y, y, y - 1, y + 1};
+      for (int n = 0; n < 4; ++n) {
+        if (nx[n] < 0 || ny[n] < 0 || nx[n] >= w || ny[n] >= h) continue;
+        const int j = ny[n] * w + nx[n];
+        if (lab[j] != 0) continue;
+        float f = dabp[j];
+        if (l == background) {
+          f += kDistancePenalty;
+        } else {
+          const auto& s = seeds[static_cast<std::size_t>(l - 1)];
+          const float dx = static_cast<float>(nx[n] - s.x), dy = static_cast<float>(ny[n] - s.y);
+          const float d2 = dx * dx + dy * dy;
+          if (d2 > max_r2) continue;
+          f += kDistancePenalty * std::sqrt(d2 / max_r2);
+        }
+        lab[j] = l;
+        buckets[static_cast<std::size_t>(std::max(b, bucket_of(f)))].push_back(j);
+      }
+    }
+    std::vector<int>().swap(q);
+  }
+  return labels;
+}
+
+float median_of(std::vector<float>& v) {
+  if (v.empty()) return 0.0f;
+  const auto mid = v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2);
+  std::nth_element(v.begin(), mid, v.end());
+  return *mid;
+}
+
+}  // namespace
+
+CellClass classify_membrane(double completeness, double intensity_od, const CellParams& p) {
+  if (completeness >= p.complete_fraction) {
+    if (intensity_od >= p.intense_od) return CellClass::ThreePlus;
+    if (intensity_od >= p.moderate_od) return CellClass::TwoPlus;
+    return CellClass::OnePlus;  // complete but only barely perceptible
+  }
+  if (completeness >= p.partial_min_fraction) {
+    if (intensity_od >= p.intense_od && completeness >= p.intense_incomplete_fraction)
+      return CellClass::TwoPlus;  // intense but incomplete (basolateral)
+    return CellClass::OnePlus;
+  }
+  return CellClass::Negative;
+}
+
+std::vector<Cell> detect_cells(const cv::Mat& hematoxylin, const cv::Mat& dab, double mpp,
+                               const cv::Rect& core, const CellParams& p) {
+  CV_Assert(hematoxylin.type() == CV_32F && dab.type() == CV_32F && hematoxylin.size() == dab.size());
+  CV_Assert(mpp > 0);
+  const double nucleus_r = p.nucleus_radius_um / mpp;
+  const double max_r = p.max_cell_radius_um / mpp;
+  const double px_area_um2 = mpp * mpp;
+
+  cv::Mat h_fine, h_nucleus, dab_fine;
+  cv::GaussianBlur(hematoxylin, h_fine, cv::Size(0, 0), std::max(0.5, 0.5 / mpp));
+  cv::GaussianBlur(hematoxylin, h_nucleus, cv::Size(0, 0), std::max(0.7, nucleus_r * 0.5));
+  cv::GaussianBlur(dab, dab_fine, cv::Size(0, 0), 0.7);
+
+  const std::vector<Seed> seeds = find_nucleus_seeds(h_nucleus, nucleus_r, p);
+  const cv::Mat labels = grow_cells(dab_fine, seeds, max_r);
+
+  // Neighbour counts through a coarse grid of seeds.
+  const double nb_r = p.neighbourhood_um / mpp;
+  const int gcell = std::max(1, static_cast<int>(std::ceil(nb_r)));
+  const int gw = hematoxylin.cols / gcell + 1, gh = hematoxylin.rows / gcell + 1;
+  std::vector<std::vector<int>> grid(static_cast<std::size_t>(gw * gh));
+  for (std::size_t k = 0; k < seeds.size(); ++k)
+    grid[static_cast<std::size_t>((seeds[k].y / gcell) * gw + seeds[k].x / gcell)].push_back(static_cast<int>(k));
+
+  const int w = labels.cols, h = labels.rows;
+  const double step = 0.5;
+  std::vector<Cell> cells;
+  std::vector<float> peaks, inner_levels, stained_peaks;
+  for (std::size_t k = 0; k < seeds.size(); ++k) {
+    const Seed& s = seeds[k];
+    if (!core.contains(cv::Point(s.x, s.y))) continue;
+    const int own = static_cast<int>(k) + 1;
+    Cell cell;
+    cell.centre = cv::Point2f(static_cast<float>(s.x), static_cast<float>(s.y));
+
+    // Nucleus: pixels of this cell near the seed above half the seed's haematoxylin.
+    const float h_cut = std::max(static_cast<float>(p.nucleus_min_od) * 0.5f, 0.5f * h_fine.at<float>(s.y, s.x));
+    const int nr = static_cast<int>(std::ceil(nucleus_r * 2.5));
+    int nucleus_px = 0;
+    for (int y = std::max(0, s.y - nr); y <= std::min(h - 1, s.y + nr); ++y) {
+      const int* lr = labels.ptr<int>(y);
+      const float* hr = h_fine.ptr<float>(y);
+      for (int x = std::max(0, s.x - nr); x <= std::min(w - 1, s.x + nr); ++x)
+        if (lr[x] == own && hr[x] >= h_cut) ++nucleus_px;
+    }
+    cell.nucleus_area_um2 = static_cast<float>(nucleus_px * px_area_um2);
+
+    // Neighbours.
+    const int gx = s.x / gcell, gy = s.y / gcell;
+    for (int yy = std::max(0, gy - 1); yy <= std::min(gh - 1, gy + 1); ++yy)
+      for (int xx = std::max(0, gx - 1); xx <= std::min(gw - 1, gx + 1); ++xx)
+        for (int j : grid[static_cast<std::size_t>(yy * gw + xx)]) {
+          if (j == static_cast<int>(k)) continue;
+          const double dx = seeds[static_cast<std::size_t>(j)].x - s.x, dy = seeds[static_cast<std::size_t>(j)].y - s.y;
+          if (dx * dx + dy * dy <= nb_r * nb_r) ++cell.neighbours;
+        }
+
+    // Membrane along rays.
+    peaks.clear();
+    inner_levels.clear();
+    if (p.keep_outlines) cell.outline.reserve(static_cast<std::size_t>(p.rays));
+    const double r_nuc = nucleus_r * 0.8;
+    for (int a = 0; a < p.rays; ++a) {
+      const double theta = 2.0 * std::numbers::pi * a / p.rays;
+      const double cx = std::cos(theta), cy = std::sin(theta);
+      double r_b = max_r;
+      for (double r = step; r <= max_r; r += step) {
+        const int x = static_cast<int>(std::lround(s.x + cx * r)), y = static_cast<int>(std::lround(s.y + cy * r));
+        if (x < 0 || y < 0 || x >= w || y >= h || labels.at<int>(y, x) != own) {
+          r_b = r - step;
+          break;
+        }
+      }
+      // The membrane is the DAB peak between the nucleus and just past the outline; where a
+      // membrane has a gap the region leaks past it, so the whole ray is searched, not only
+      // the outline. Its contrast is measured against the lowest DAB between nucleus and peak.
+      float peak = 0.0f, inner = std::numeric_limits<float>::max(), before_peak = inner;
+      double r_peak = r_b;
+      for (double r = std::min(r_nuc, r_b); r <= r_b + 1.0; r += step) {
+        const int x = static_cast<int>(std::lround(s.x + cx * r)), y = static_cast<int>(std::lround(s.y + cy * r));
+        if (x < 0 || y < 0 || x >= w || y >= h) break;
+        const float v = dab_fine.at<float>(y, x);
+        if (v > peak) {
+          peak = v;
+          r_peak = r;
+          before_peak = inner;
+        }
+        inner = std::min(inner, v);
+      }
+      if (before_peak == std::numeric_limits<float>::max()) before_peak = peak;
+      inner = before_peak;
+      peaks.push_back(peak);
+      inner_levels.push_back(inner);
+      if (p.keep_outlines)
+        cell.outline.emplace_back(static_cast<float>(s.x + cx * r_peak), static_cast<float>(s.y + cy * r_peak));
+    }
+    std::vector<float> inner_sorted = inner_levels;
+    cell.cytoplasm_od = median_of(inner_sorted);
+    stained_peaks.clear();
+    for (std::size_t a = 0; a < peaks.size(); ++a) {
+      const float contrast_base = std::min(inner_levels[a], cell.cytoplasm_od);
+      if (peaks[a] >= p.faint_od && peaks[a] - contrast_base >= p.min_membrane_contrast_od)
+        stained_peaks.push_back(peaks[a]);
+    }
+    cell.completeness = static_cast<float>(stained_peaks.size()) / static_cast<float>(std::max(1, p.rays));
+    cell.intensity_od = median_of(stained_peaks);
+    cell.cell_class = classify_membrane(cell.completeness, cell.intensity_od, p);
+    cell.counted = cell.nucleus_area_um2 >= p.min_nucleus_area_um2 &&
+                   cell.nucleus_area_um2 <= p.max_nucleus_area_um2 && cell.neighbours >= p.min_neighbours;
+    cells.push_back(std::move(cell));
+  }
+  return cells;
+}
+
+}  // namespace ihc::scoring

@@ -1,0 +1,152 @@
+#include "ihc/scoring/stains.hpp"
+
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+
+namespace ihc::scoring {
+namespace {
+
+std::optional<Rgb3> normalised(const Rgb3& v) {
+  for (double c : v)
+    if (!std::isfinite(c) || c < 0) return std::nullopt;
+  const double n = std::sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2]);
+  if (n < 1e-9) return std::nullopt;
+  return Rgb3{v[0] / n, v[1] / n, v[2] / n};
+}
+
+Rgb3 cross(const Rgb3& a, const Rgb3& b) {
+  return {a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]};
+}
+
+// Inverse of the 3x3 matrix whose rows are the stain vectors.
+cv::Matx33d inverse_stain_matrix(const StainVectors& s) {
+  const cv::Matx33d m(s.hematoxylin[0], s.hematoxylin[1], s.hematoxylin[2], s.dab[0], s.dab[1],
+                      s.dab[2], s.residual[0], s.residual[1], s.residual[2]);
+  return m.inv();
+}
+
+}  // namespace
+
+std::optional<StainVectors> StainVectors::make(const Rgb3& hematoxylin, const Rgb3& dab, double i0) {
+  const auto h = normalised(hematoxylin);
+  const auto d = normalised(dab);
+  if (!h || !d || !std::isfinite(i0) || i0 <= 1.0 || i0 > 255.0) return std::nullopt;
+  Rgb3 r = cross(*h, *d);
+  const double n = std::sqrt(r[0] * r[0] + r[1] * r[1] + r[2] * r[2]);
+  if (n < 0.05) return std::nullopt;  // under ~3 degrees apart: not separable
+  // The residual of two non-negative OD vectors has mixed signs; orient it so its largest
+  // component is positive (a convention only; it does not change H or DAB).
+  double big = r[0];
+  for (double c : r)
+    if (std::abs(c) > std::abs(big)) big = c;
+  const double k = (big < 0 ? -1.0 : 1.0) / n;
+  StainVectors s;
+  s.hematoxylin = *h;
+  s.dab = *d;
+  s.residual = {r[0] * k, r[1] * k, r[2] * k};
+  s.i0 = i0;
+  return s;
+}
+
+StainVectors StainVectors::defaults() {
+  return *make({0.650, 0.704, 0.286}, {0.268, 0.570, 0.776}, 255.0);
+}
+
+std::string StainVectors::to_string() const {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "hematoxylin=%.6g,%.6g,%.6g;dab=%.6g,%.6g,%.6g;i0=%.6g",
+                hematoxylin[0], hematoxylin[1], hematoxylin[2], dab[0], dab[1], dab[2], i0);
+  return buf;
+}
+
+std::optional<Rgb3> parse_rgb3(std::string_view text) {
+  Rgb3 out{};
+  std::size_t pos = 0;
+  for (int i = 0; i < 3; ++i) {
+    const std::size_t end = i < 2 ? text.find(',', pos) : text.size();
+    if (end == std::string_view::npos) return std::nullopt;
+    std::string part(text.substr(pos, end - pos));
+    char* stop = nullptr;
+    const double v = std::strtod(part.c_str(), &stop);
+    if (part.empty() || stop != part.c_str() + part.size() || !std::isfinite(v)) return std::nullopt;
+    out[static_cast<std::size_t>(i)] = v;
+    pos = end + 1;
+  }
+  return out;
+}
+
+std::optional<StainVectors> StainVectors::parse(std::string_view text) {
+  std::optional<Rgb3> h, d;
+  double i0 = 255.0;
+  std::size_t pos = 0;
+  while (pos <= text.size()) {
+    std::size_t end = text.find(';', pos);
+    if (end == std::string_view::npos) end = text.size();
+    const std::string_view item = text.substr(pos, end - pos);
+    const std::size_t eq = item.find('=');
+    if (eq == std::string_view::npos) return std::nullopt;
+    const std::string_view key = item.substr(0, eq), value = item.substr(eq + 1);
+    if (key == "hematoxylin") h = parse_rgb3(value);
+    else if (key == "dab") d = parse_rgb3(value);
+    else if (key == "i0") {
+      std::string v(value);
+      char* stop = nullptr;
+      i0 = std::strtod(v.c_str(), &stop);
+      if (v.empty() || stop != v.c_str() + v.size()) return std::nullopt;
+    } else return std::nullopt;
+    pos = end + 1;
+  }
+  if (!h || !d) return std::nullopt;
+  return make(*h, *d, i0);
+}
+
+Deconvolved deconvolve(const cv::Mat& rgb, const StainVectors& stains) {
+  CV_Assert(rgb.type() == CV_8UC3);
+  // OD per 8-bit value: a 256-entry table instead of a log per pixel.
+  float od[256];
+  const double log_i0 = std::log10(stains.i0);
+  for (int v = 0; v < 256; ++v) od[v] = static_cast<float>(std::max(0.0, log_i0 - std::log10(std::max(v, 1))));
+  const cv::Matx33d inv = inverse_stain_matrix(stains);
+  // C = OD * inv: concentration j = sum_c OD_c * inv(c, j).
+  float k[3][3];
+  for (int c = 0; c < 3; ++c)
+    for (int j = 0; j < 3; ++j) k[c][j] = static_cast<float>(inv(c, j));
+  Deconvolved out{cv::Mat(rgb.size(), CV_32F), cv::Mat(rgb.size(), CV_32F), cv::Mat(rgb.size(), CV_32F)};
+  for (int y = 0; y < rgb.rows; ++y) {
+    const auto* p = rgb.ptr<std::uint8_t>(y);
+    auto* h = out.hematoxylin.ptr<float>(y);
+    auto* d = out.dab.ptr<float>(y);
+    auto* r = out.residual.ptr<float>(y);
+    for (int x = 0; x < rgb.cols; ++x) {
+      const float o0 = od[p[3 * x]], o1 = od[p[3 * x + 1]], o2 = od[p[3 * x + 2]];
+      h[x] = o0 * k[0][0] + o1 * k[1][0] + o2 * k[2][0];
+      d[x] = o0 * k[0][1] + o1 * k[1][1] + o2 * k[2][1];
+      r[x] = o0 * k[0][2] + o1 * k[1][2] + o2 * k[2][2];
+    }
+  }
+  return out;
+}
+
+cv::Mat specific_dab(const Deconvolved& d, double residual_weight) {
+  cv::Mat out(d.dab.size(), CV_32F);
+  const auto w = static_cast<float>(residual_weight);
+  for (int y = 0; y < out.rows; ++y) {
+    const float* dab = d.dab.ptr<float>(y);
+    const float* res = d.residual.ptr<float>(y);
+    float* o = out.ptr<float>(y);
+    for (int x = 0; x < out.cols; ++x) o[x] = dab[x] - w * std::max(0.0f, res[x]);
+  }
+  return out;
+}
+
+std::array<double, 3> mix_stains(const StainVectors& s, double hematoxylin, double dab, double residual) {
+  std::array<double, 3> out{};
+  for (std::size_t c = 0; c < 3; ++c) {
+    const double od = hematoxylin * s.hematoxylin[c] + dab * s.dab[c] + residual * s.residual[c];
+    out[c] = s.i0 * std::pow(10.0, -od);
+  }
+  return out;
+}
+
+}  // namespace ihc::scoring

@@ -1,0 +1,136 @@
+// Deconvolution and per-cell membrane measurement on images drawn with known answers.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <numbers>
+
+#include <opencv2/imgproc.hpp>
+
+#include "ihc/scoring/cells.hpp"
+#include "ihc/scoring/stains.hpp"
+#include "ihc/scoring/tissue.hpp"
+
+using namespace ihc::scoring;
+
+namespace {
+
+// RGB image from haematoxylin and DAB concentration maps by Beer-Lambert.
+cv::Mat render(const cv::Mat& h, const cv::Mat& dab, const StainVectors& s) {
+  cv::Mat rgb(h.size(), CV_8UC3);
+  for (int y = 0; y < h.rows; ++y)
+    for (int x = 0; x < h.cols; ++x) {
+      const auto i = mix_stains(s, h.at<float>(y, x), dab.at<float>(y, x));
+      for (int c = 0; c < 3; ++c)
+        rgb.at<cv::Vec3b>(y, x)[c] = cv::saturate_cast<std::uint8_t>(std::lround(i[static_cast<std::size_t>(c)]));
+    }
+  return rgb;
+}
+
+// One cell at 0.5 µm/px: nucleus radius 3.5 µm, membrane ring at 7 µm radius with the given DAB
+// peak, 1 µm wide, stained over angles [0, arc_degrees).
+void draw_cell(cv::Mat& h, cv::Mat& dab, cv::Point2f c, double peak_od, double arc_degrees, double mpp = 0.5) {
+  const double rn = 3.5 / mpp, rm = 7.0 / mpp, sigma = 0.5 / mpp;
+  for (int y = 0; y < h.rows; ++y)
+    for (int x = 0; x < h.cols; ++x) {
+      const double dx = x - c.x, dy = y - c.y, r = std::hypot(dx, dy);
+      if (r <= rn) h.at<float>(y, x) = std::max(h.at<float>(y, x), 0.6f);
+      else if (r <= rm) h.at<float>(y, x) = std::max(h.at<float>(y, x), 0.05f);
+      double a = std::atan2(dy, dx) * 180.0 / std::numbers::pi;
+      if (a < 0) a += 360.0;
+      if (a < arc_degrees && std::abs(r - rm) < 4 * sigma)
+        dab.at<float>(y, x) = std::max(dab.at<float>(y, x),
+                                       static_cast<float>(peak_od * std::exp(-0.5 * std::pow((r - rm) / sigma, 2))));
+    }
+}
+
+Cell measure_one(double peak_od, double arc_degrees) {
+  cv::Mat h(80, 80, CV_32F, cv::Scalar(0)), dab(80, 80, CV_32F, cv::Scalar(0));
+  draw_cell(h, dab, {40, 40}, peak_od, arc_degrees);
+  const auto stains = StainVectors::defaults();
+  const auto dec = deconvolve(render(h, dab, stains), stains);
+  CellParams p;
+  p.min_neighbours = 0;
+  const auto cells = detect_cells(dec.hematoxylin, dec.dab, 0.5, cv::Rect(0, 0, 80, 80), p);
+  REQUIRE(cells.size() == 1);
+  CHECK(std::abs(cells[0].centre.x - 40) <= 1.5);
+  CHECK(std::abs(cells[0].centre.y - 40) <= 1.5);
+  return cells[0];
+}
+
+}  // namespace
+
+TEST_CASE("deconvolution recovers the concentrations of pure synthetic stains", "[scoring][deconvolution]") {
+  const auto s = StainVectors::defaults();
+  for (double hc : {0.0, 0.1, 0.4, 0.9}) {
+    for (double dc : {0.0, 0.15, 0.5, 1.0}) {
+      const auto i = mix_stains(s, hc, dc);
+      cv::Mat px(1, 1, CV_8UC3);
+      for (int c = 0; c < 3; ++c)
+        px.at<cv::Vec3b>(0, 0)[c] = cv::saturate_cast<std::uint8_t>(std::lround(i[static_cast<std::size_t>(c)]));
+      const auto d = deconvolve(px, s);
+      // 8-bit rounding costs at most ~0.01 OD at these densities.
+      CHECK(d.hematoxylin.at<float>(0, 0) == Approx(hc).margin(0.02));
+      CHECK(d.dab.at<float>(0, 0) == Approx(dc).margin(0.02));
+      CHECK(std::abs(d.residual.at<float>(0, 0)) < 0.02);
+    }
+  }
+}
+
+TEST_CASE("stain vectors are normalised, round-trip through text, and refuse parallel vectors",
+          "[scoring][deconvolution]") {
+  const auto s = StainVectors::defaults();
+  CHECK(s.hematoxylin[0] == Approx(0.650).margin(0.002));
+  CHECK(s.dab[2] == Approx(0.776).margin(0.002));
+  const double dot_h = s.residual[0] * s.hematoxylin[0] + s.residual[1] * s.hematoxylin[1] + s.residual[2] * s.hematoxylin[2];
+  CHECK(std::abs(dot_h) < 1e-9);
+  const auto back = StainVectors::parse(s.to_string());
+  REQUIRE(back.has_value());
+  CHECK(back->hematoxylin[1] == Approx(s.hematoxylin[1]).margin(1e-5));
+  CHECK(back->dab[1] == Approx(s.dab[1]).margin(1e-5));
+  CHECK_FALSE(StainVectors::make({1, 1, 1}, {2, 2, 2}).has_value());
+  CHECK_FALSE(StainVectors::make({0, 0, 0}, {1, 0, 0}).has_value());
+  CHECK_FALSE(parse_rgb3("1,2").has_value());
+  CHECK_FALSE(parse_rgb3("1,nan,2").has_value());
+}
+
+TEST_CASE("a cell with a membrane drawn over half its outline measures about half complete",
+          "[scoring][cells]") {
+  const Cell c = measure_one(0.4, 180);
+  CHECK(c.completeness == Approx(0.5).margin(0.1));
+  CHECK(c.intensity_od == Approx(0.4).margin(0.12));
+  CHECK(c.cell_class == CellClass::OnePlus);  // incomplete, not intense
+}
+
+TEST_CASE("a complete moderate membrane is 2+, a complete intense one 3+, none is 0", "[scoring][cells]") {
+  const Cell moderate = measure_one(0.35, 360);
+  CHECK(moderate.completeness >= 0.9);
+  CHECK(moderate.cell_class == CellClass::TwoPlus);
+  const Cell intense = measure_one(1.0, 360);
+  CHECK(intense.completeness >= 0.9);
+  CHECK(intense.intensity_od > 0.6);
+  CHECK(intense.cell_class == CellClass::ThreePlus);
+  const Cell none = measure_one(0.0, 0);
+  CHECK(none.completeness < 0.1);
+  CHECK(none.cell_class == CellClass::Negative);
+  const Cell quarter = measure_one(0.4, 90);
+  CHECK(quarter.completeness == Approx(0.25).margin(0.1));
+}
+
+TEST_CASE("membrane classes follow the 2018 wording", "[scoring][cells]") {
+  const CellParams p;
+  CHECK(classify_membrane(0.95, 0.8, p) == CellClass::ThreePlus);
+  CHECK(classify_membrane(0.95, 0.3, p) == CellClass::TwoPlus);
+  CHECK(classify_membrane(0.6, 0.8, p) == CellClass::TwoPlus);  // intense but incomplete
+  CHECK(classify_membrane(0.4, 0.12, p) == CellClass::OnePlus);
+  CHECK(classify_membrane(0.95, 0.1, p) == CellClass::OnePlus);  // complete but barely perceptible
+  CHECK(classify_membrane(0.05, 0.9, p) == CellClass::Negative);
+}
+
+TEST_CASE("tissue mask separates stained tissue from bright glass", "[scoring][tissue]") {
+  cv::Mat img(100, 100, CV_8UC3, cv::Scalar(242, 242, 240));
+  cv::circle(img, {50, 50}, 25, cv::Scalar(170, 140, 190), cv::FILLED);
+  const cv::Mat m = tissue_mask(img);
+  CHECK(m.at<std::uint8_t>(50, 50) == 255);
+  CHECK(m.at<std::uint8_t>(5, 5) == 0);
+  CHECK(cv::countNonZero(m) == Approx(std::numbers::pi * 25 * 25).epsilon(0.1));
+}

@@ -1,0 +1,124 @@
+// Every vendor format, through OpenSlide. OpenSlide is thread-safe for reads, but its errors are
+// sticky: after one failed read the handle refuses everything. A failed read therefore swaps in a
+// freshly opened handle, so one bad tile costs one tile, not the slide.
+#include <openslide.h>
+
+#include <cstring>
+#include <mutex>
+
+#include "readers.hpp"
+
+namespace ihc::tiling::detail {
+namespace {
+
+struct OsCloser {
+  void operator()(openslide_t* osr) const {
+    if (osr) openslide_close(osr);
+  }
+};
+using OsHandle = std::shared_ptr<openslide_t>;
+
+double parse_double(const char* text) {
+  if (!text) return 0.0;
+  char* end = nullptr;
+  const double v = std::strtod(text, &end);
+  return (end != text && std::isfinite(v)) ? v : 0.0;
+}
+
+class OpenSlideSlide final : public Slide {
+ public:
+  OpenSlideSlide(const std::filesystem::path& path, std::string vendor, OsHandle handle)
+      : handle_(std::move(handle)) {
+    path_ = path;
+    vendor_ = std::move(vendor);
+    openslide_t* osr = handle_.get();
+    const int32_t count = openslide_get_level_count(osr);
+    if (count <= 0) throw SlideError(SlideError::Kind::Corrupt, "slide has no levels");
+    for (int32_t i = 0; i < count; ++i) {
+      int64_t w = 0, h = 0;
+      openslide_get_level_dimensions(osr, i, &w, &h);
+      if (w <= 0 || h <= 0) throw SlideError(SlideError::Kind::Corrupt, "level with no pixels");
+      constexpr int64_t kMaxSide = int64_t{1} << 31;
+      if (w > kMaxSide || h > kMaxSide)
+        throw SlideError(SlideError::Kind::TooLarge, "level dimensions exceed 2^31 pixels");
+      levels_.push_back({w, h, openslide_get_level_downsample(osr, i)});
+    }
+    for (const char* const* name = openslide_get_property_names(osr); name && *name; ++name) {
+      const char* value = openslide_get_property_value(osr, *name);
+      properties_[*name] = value ? value : "";
+    }
+    if (const double mpp = parse_double(openslide_get_property_value(osr, OPENSLIDE_PROPERTY_NAME_MPP_X));
+        mpp > 0)
+      mpp_ = mpp;
+    if (const double obj =
+            parse_double(openslide_get_property_value(osr, OPENSLIDE_PROPERTY_NAME_OBJECTIVE_POWER));
+        obj > 0)
+      objective_ = obj;
+  }
+
+  std::string reader() const override { return "openslide"; }
+
+  cv::Mat read_region(int level, std::int64_t x, std::int64_t y, int w, int h) const override {
+    if (level < 0 || level >= static_cast<int>(levels_.size()) || w <= 0 || h <= 0)
+      throw SlideError(SlideError::Kind::Corrupt, "region request outside the slide's levels");
+    cv::Mat argb(h, w, CV_32SC1);
+    OsHandle handle = current();
+    openslide_read_region(handle.get(), reinterpret_cast<uint32_t*>(argb.data), x, y, level, w, h);
+    if (const char* err = openslide_get_error(handle.get())) {
+      std::string message = std::string("tile read failed: ") + err;
+      reopen(handle);
+      throw SlideError(SlideError::Kind::Corrupt, message);
+    }
+    cv::Mat rgb(h, w, CV_8UC3);
+    for (int r = 0; r < h; ++r) {
+      const auto* src = argb.ptr<uint32_t>(r);
+      auto* dst = rgb.ptr<uint8_t>(r);
+      for (int c = 0; c < w; ++c) {
+        // Premultiplied ARGB composited over white.
+        const uint32_t p = src[c];
+        const uint32_t inv = 255u - (p >> 24);
+        dst[3 * c + 0] = static_cast<uint8_t>(std::min(255u, ((p >> 16) & 0xffu) + inv));
+        dst[3 * c + 1] = static_cast<uint8_t>(std::min(255u, ((p >> 8) & 0xffu) + inv));
+        dst[3 * c + 2] = static_cast<uint8_t>(std::min(255u, (p & 0xffu) + inv));
+      }
+    }
+    return rgb;
+  }
+
+ private:
+  OsHandle current() const {
+    std::lock_guard lock(mutex_);
+    return handle_;
+  }
+  void reopen(const OsHandle& failed) const {
+    std::lock_guard lock(mutex_);
+    if (handle_ != failed) return;  // another thread already replaced it
+    openslide_t* fresh = openslide_open(path_.c_str());
+    if (fresh && !openslide_get_error(fresh)) {
+      handle_ = OsHandle(fresh, OsCloser{});
+    } else if (fresh) {
+      openslide_close(fresh);
+    }
+  }
+
+  mutable std::mutex mutex_;
+  mutable OsHandle handle_;
+};
+
+}  // namespace
+
+std::unique_ptr<Slide> open_openslide(const std::filesystem::path& path) {
+  const char* vendor = openslide_detect_vendor(path.c_str());
+  if (!vendor) return nullptr;
+  openslide_t* osr = openslide_open(path.c_str());
+  if (!osr)
+    throw SlideError(SlideError::Kind::Unsupported,
+                     std::string("OpenSlide recognises it as '") + vendor +
+                         "' but cannot open it (unsupported compression or layout)");
+  OsHandle handle(osr, OsCloser{});
+  if (const char* err = openslide_get_error(osr))
+    throw SlideError(SlideError::Kind::Corrupt, std::string("damaged slide: ") + err);
+  return std::make_unique<OpenSlideSlide>(path, vendor, std::move(handle));
+}
+
+}  // namespace ihc::tiling::detail
