@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   CommandRunner run;
   add_score_command(app, run);
   add_synth_command(app, run);
+  add_bench_command(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -14,7 +14,7 @@ namespace fs = std::filesystem;
 
 void check_output_path(const fs::path& target, bool overwrite) {
   std::error_code ec;
-  if (fs::exists(target, ec) && !overwrite)
+  if (fs::is_regular_file(target, ec) && !overwrite)
     throw CommandError(kExitOutput, target.string() + ": already exists; pass --force to replace it");
   if (fs::is_directory(target, ec))
     throw CommandError(kExitOutput, target.string() + ": is a directory");

@@ -87,13 +87,89 @@ void apply_guideline(SlideResult& result, const ScoreOptions& options) {
   result.category = scoring::categorise(result.score, result.percent, options.rules);
 }
 
-SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options, const TileProgress& progress) {
-  const auto start = std::chrono::steady_clock::now();
+TilePlan plan_tiles(const tiling::Slide& slide, const ScoreOptions& options) {
   if (!slide.mpp() || !(*slide.mpp() > 0))
     throw std::invalid_argument("the slide has no resolution (µm per pixel); give it with --mpp");
   if (!(options.analysis_mpp > 0) || options.tile_px < 64)
     throw std::invalid_argument("analysis resolution and tile size must be positive");
+  TilePlan plan;
+  const std::int64_t width = slide.levels().front().width, height = slide.levels().front().height;
+  plan.mpp_slide = *slide.mpp();
+  // Never upsample: a slide coarser than the analysis resolution is analysed as it is.
+  plan.mpp_analysis = std::max(options.analysis_mpp, plan.mpp_slide);
+  plan.downsample = plan.mpp_analysis / plan.mpp_slide;
+  plan.read_level = slide.best_level_for_downsample(plan.downsample);
+  plan.halo_px = static_cast<int>(std::ceil(options.halo_um / plan.mpp_analysis));
+  const double core_l0 = options.tile_px * plan.downsample;
+  const auto nx = static_cast<std::int64_t>(std::ceil(static_cast<double>(width) / core_l0));
+  const auto ny = static_cast<std::int64_t>(std::ceil(static_cast<double>(height) / core_l0));
+  plan.tiles_total = nx * ny;
+
+  plan.thumbnail = read_thumbnail(slide, 2048, &plan.thumbnail_downsample);
+  const cv::Mat mask = scoring::tissue_mask(plan.thumbnail, options.tissue);
+  const double td = plan.thumbnail_downsample;
+  auto edge = [&](std::int64_t i, std::int64_t limit) {
+    return std::min(limit, static_cast<std::int64_t>(std::llround(static_cast<double>(i) * core_l0)));
+  };
+  for (std::int64_t j = 0; j < ny; ++j) {
+    for (std::int64_t i = 0; i < nx; ++i) {
+      tiling::Rect core{edge(i, width), edge(j, height), 0, 0};
+      core.w = edge(i + 1, width) - core.x;
+      core.h = edge(j + 1, height) - core.y;
+      const int mx0 = std::clamp(static_cast<int>(std::floor(static_cast<double>(core.x) / td)), 0, mask.cols - 1);
+      const int my0 = std::clamp(static_cast<int>(std::floor(static_cast<double>(core.y) / td)), 0, mask.rows - 1);
+      const int mx1 = std::clamp(static_cast<int>(std::ceil(static_cast<double>(core.x + core.w) / td)), mx0 + 1, mask.cols);
+      const int my1 = std::clamp(static_cast<int>(std::ceil(static_cast<double>(core.y + core.h) / td)), my0 + 1, mask.rows);
+      if (cv::countNonZero(mask(cv::Range(my0, my1), cv::Range(mx0, mx1))) > 0) plan.cores.push_back(core);
+    }
+  }
+  return plan;
+}
+
+namespace {
+struct TileGeometry {
+  int core_w, core_h, width, height;
+  double x0, y0;
+};
+TileGeometry geometry(const TilePlan& plan, const tiling::Rect& core) {
+  TileGeometry g;
+  g.core_w = static_cast<int>(std::ceil(static_cast<double>(core.w) / plan.downsample));
+  g.core_h = static_cast<int>(std::ceil(static_cast<double>(core.h) / plan.downsample));
+  g.width = g.core_w + 2 * plan.halo_px;
+  g.height = g.core_h + 2 * plan.halo_px;
+  g.x0 = static_cast<double>(core.x) - plan.halo_px * plan.downsample;
+  g.y0 = static_cast<double>(core.y) - plan.halo_px * plan.downsample;
+  return g;
+}
+}  // namespace
+
+double tile_source_pixels(const tiling::Slide& slide, const TilePlan& plan, const tiling::Rect& core) {
+  const TileGeometry g = geometry(plan, core);
+  const double r = plan.downsample / slide.levels()[static_cast<std::size_t>(plan.read_level)].downsample;
+  return g.width * r * g.height * r;
+}
+
+cv::Mat read_tile(const tiling::Slide& slide, const TilePlan& plan, const tiling::Rect& core) {
+  const TileGeometry g = geometry(plan, core);
+  return read_resampled(slide, plan.read_level, g.x0, g.y0, plan.downsample, g.width, g.height);
+}
+
+void for_each_tile(int threads, std::size_t n, const std::function<void(std::size_t)>& body) {
+  tbb::task_arena arena(threads > 0 ? threads : tbb::info::default_concurrency());
+  arena.execute([&] {
+    tbb::parallel_for(
+        tbb::blocked_range<std::size_t>(0, n, 1),
+        [&](const tbb::blocked_range<std::size_t>& range) {
+          for (std::size_t k = range.begin(); k != range.end(); ++k) body(k);
+        },
+        tbb::simple_partitioner());
+  });
+}
+
+SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options, const TileProgress& progress) {
+  const auto start = std::chrono::steady_clock::now();
   cv::setNumThreads(0);  // OpenCV stays single-threaded inside a tile; TBB runs the tiles.
+  const TilePlan plan = plan_tiles(slide, options);
 
   SlideResult result;
   result.path = slide.path().string();
@@ -102,91 +178,58 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
   result.width = slide.levels().front().width;
   result.height = slide.levels().front().height;
   result.levels = static_cast<int>(slide.levels().size());
-  result.mpp_slide = *slide.mpp();
-  // Never upsample: a slide coarser than the analysis resolution is analysed as it is.
-  result.mpp_analysis = std::max(options.analysis_mpp, result.mpp_slide);
+  result.mpp_slide = plan.mpp_slide;
+  result.mpp_analysis = plan.mpp_analysis;
+  result.read_level = plan.read_level;
+  result.tiles_total = plan.tiles_total;
   result.threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
-
-  const double d = result.mpp_analysis / result.mpp_slide;  // level-0 px per analysis px
-  const int level = slide.best_level_for_downsample(d);
-  result.read_level = level;
-  const double core_l0 = options.tile_px * d;
-  const int halo_px = static_cast<int>(std::ceil(options.halo_um / result.mpp_analysis));
-  const auto nx = static_cast<std::int64_t>(std::ceil(static_cast<double>(result.width) / core_l0));
-  const auto ny = static_cast<std::int64_t>(std::ceil(static_cast<double>(result.height) / core_l0));
-  result.tiles_total = nx * ny;
-
-  result.thumbnail = read_thumbnail(slide, 2048, &result.thumbnail_downsample);
-  const cv::Mat mask = scoring::tissue_mask(result.thumbnail, options.tissue);
-  const double td = result.thumbnail_downsample;
-  for (std::int64_t j = 0; j < ny; ++j) {
-    for (std::int64_t i = 0; i < nx; ++i) {
-      tiling::Rect core;
-      core.x = static_cast<std::int64_t>(std::llround(static_cast<double>(i) * core_l0));
-      core.y = static_cast<std::int64_t>(std::llround(static_cast<double>(j) * core_l0));
-      core.w = std::min(result.width, static_cast<std::int64_t>(std::llround(static_cast<double>(i + 1) * core_l0))) - core.x;
-      core.h = std::min(result.height, static_cast<std::int64_t>(std::llround(static_cast<double>(j + 1) * core_l0))) - core.y;
-      const int mx0 = std::clamp(static_cast<int>(std::floor(static_cast<double>(core.x) / td)), 0, mask.cols - 1);
-      const int my0 = std::clamp(static_cast<int>(std::floor(static_cast<double>(core.y) / td)), 0, mask.rows - 1);
-      const int mx1 = std::clamp(static_cast<int>(std::ceil(static_cast<double>(core.x + core.w) / td)), mx0 + 1, mask.cols);
-      const int my1 = std::clamp(static_cast<int>(std::ceil(static_cast<double>(core.y + core.h) / td)), my0 + 1, mask.rows);
-      if (cv::countNonZero(mask(cv::Range(my0, my1), cv::Range(mx0, mx1))) == 0) continue;
-      TileResult t;
-      t.region = core;
-      result.tiles.push_back(std::move(t));
-    }
+  result.thumbnail = plan.thumbnail;
+  result.thumbnail_downsample = plan.thumbnail_downsample;
+  for (const auto& core : plan.cores) {
+    TileResult t;
+    t.region = core;
+    result.tiles.push_back(std::move(t));
   }
   result.tiles_tissue = static_cast<std::int64_t>(result.tiles.size());
 
-  std::atomic<std::int64_t> done{0};
-  const std::int64_t todo = result.tiles_tissue;
+  const double d = plan.downsample;
   auto score_tile = [&](TileResult& t) {
-    const int core_w = static_cast<int>(std::ceil(static_cast<double>(t.region.w) / d));
-    const int core_h = static_cast<int>(std::ceil(static_cast<double>(t.region.h) / d));
-    const int aw = core_w + 2 * halo_px, ah = core_h + 2 * halo_px;
-    const double x0 = static_cast<double>(t.region.x) - halo_px * d;
-    const double y0 = static_cast<double>(t.region.y) - halo_px * d;
-    const cv::Mat rgb = read_resampled(slide, level, x0, y0, d, aw, ah);
+    const TileGeometry g = geometry(plan, t.region);
+    const cv::Mat rgb = read_tile(slide, plan, t.region);
     const scoring::Deconvolved dec = scoring::deconvolve(rgb, options.stains);
     const std::vector<scoring::Cell> cells = scoring::detect_cells(
-        dec.hematoxylin, scoring::specific_dab(dec, options.counterstain_residual_weight), result.mpp_analysis, cv::Rect(halo_px, halo_px, core_w, core_h), options.cells);
+        dec.hematoxylin, scoring::specific_dab(dec, options.counterstain_residual_weight), plan.mpp_analysis,
+        cv::Rect(plan.halo_px, plan.halo_px, g.core_w, g.core_h), options.cells);
     for (const auto& c : cells) {
       ++t.cells_detected;
       if (!c.counted) continue;
       ++t.counts.by_class[static_cast<std::size_t>(c.cell_class)];
       if (options.keep_cells) {
         SlideCell sc;
-        sc.x = static_cast<float>(x0 + (c.centre.x + 0.5) * d);
-        sc.y = static_cast<float>(y0 + (c.centre.y + 0.5) * d);
+        sc.x = static_cast<float>(g.x0 + (c.centre.x + 0.5) * d);
+        sc.y = static_cast<float>(g.y0 + (c.centre.y + 0.5) * d);
         sc.completeness = c.completeness;
         sc.intensity_od = c.intensity_od;
         sc.nucleus_area_um2 = c.nucleus_area_um2;
         sc.cell_class = c.cell_class;
         for (const auto& pt : c.outline)
-          sc.outline.emplace_back(static_cast<float>(x0 + (pt.x + 0.5) * d), static_cast<float>(y0 + (pt.y + 0.5) * d));
+          sc.outline.emplace_back(static_cast<float>(g.x0 + (pt.x + 0.5) * d), static_cast<float>(g.y0 + (pt.y + 0.5) * d));
         t.cells.push_back(std::move(sc));
       }
     }
   };
 
-  tbb::task_arena arena(result.threads);
-  arena.execute([&] {
-    // One tile per task: at most `threads` tiles are in memory at once.
-    tbb::parallel_for(
-        tbb::blocked_range<std::size_t>(0, result.tiles.size(), 1),
-        [&](const tbb::blocked_range<std::size_t>& range) {
-          for (std::size_t k = range.begin(); k != range.end(); ++k) {
-            TileResult& t = result.tiles[k];
-            try {
-              score_tile(t);
-            } catch (const std::exception& e) {
-              t = TileResult{t.region, {}, 0, true, e.what(), {}};
-            }
-            const auto n = done.fetch_add(1) + 1;
-            if (progress) progress(n, todo);
-          }
-        },
-        tbb::simple_partitioner());
+  std::atomic<std::int64_t> done{0};
+  const std::int64_t todo = result.tiles_tissue;
+  for_each_tile(result.threads, result.tiles.size(), [&](std::size_t k) {
+    TileResult& t = result.tiles[k];
+    try {
+      score_tile(t);
+    } catch (const std::exception& e) {
+      t = TileResult{t.region, {}, 0, true, e.what(), {}};
+    }
+    const auto n = done.fetch_add(1) + 1;
+    if (progress) progress(n, todo);
   });
 
   // Reduction in grid order: the same sums whatever the scheduling.
@@ -199,8 +242,8 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
     result.counts += t.counts;
     result.cells_detected += t.cells_detected;
   }
-  const double tile_mpx = (options.tile_px + 2.0 * halo_px) * (options.tile_px + 2.0 * halo_px) / 1e6;
-  result.analysed_megapixels = tile_mpx * static_cast<double>(result.tiles_analysed);
+  const double tile_side = options.tile_px + 2.0 * plan.halo_px;
+  result.analysed_megapixels = tile_side * tile_side / 1e6 * static_cast<double>(result.tiles_analysed);
   apply_guideline(result, options);
   result.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;

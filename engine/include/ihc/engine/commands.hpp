@@ -12,5 +12,6 @@ using CommandRunner = std::function<int()>;
 
 void add_score_command(CLI::App& app, CommandRunner& run);
 void add_synth_command(CLI::App& app, CommandRunner& run);
+void add_bench_command(CLI::App& app, CommandRunner& run);
 
 }  // namespace ihc::engine

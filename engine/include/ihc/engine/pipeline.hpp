@@ -78,6 +78,33 @@ struct SlideResult {
 // smallest level that is large enough, in bounded chunks.
 cv::Mat read_thumbnail(const tiling::Slide& slide, int max_side, double* downsample_out);
 
+// Where the tiles of a slide are and how they are read. Shared by scoring and benchmarks, so
+// both touch exactly the same pixels.
+struct TilePlan {
+  double mpp_slide = 0;
+  double mpp_analysis = 0;
+  double downsample = 1;         // level-0 pixels per analysis pixel
+  int read_level = 0;            // pyramid level the tiles are read from
+  int halo_px = 0;               // analysis pixels of margin on each side
+  std::int64_t tiles_total = 0;  // tiles covering the slide
+  std::vector<tiling::Rect> cores;  // tissue tile cores (level-0 pixels), in grid order
+  cv::Mat thumbnail;
+  double thumbnail_downsample = 1;
+};
+
+// Throws std::invalid_argument when the slide has no resolution or options are impossible.
+TilePlan plan_tiles(const tiling::Slide& slide, const ScoreOptions& options);
+
+// A tile at analysis resolution with its halo: (core / downsample + 2 * halo) pixels a side.
+cv::Mat read_tile(const tiling::Slide& slide, const TilePlan& plan, const tiling::Rect& core);
+
+// How many pixels of the read level that tile covers (the unit of benchmark figures).
+double tile_source_pixels(const tiling::Slide& slide, const TilePlan& plan, const tiling::Rect& core);
+
+// Runs body(k) for k in [0, n) on `threads` threads, one item per task, so at most `threads`
+// items are in flight. The same function serves scoring and benchmarks.
+void for_each_tile(int threads, std::size_t n, const std::function<void(std::size_t)>& body);
+
 // Called after each tile with (tiles done, tiles to do).
 using TileProgress = std::function<void(std::int64_t done, std::int64_t total)>;
 

@@ -1,0 +1,194 @@
+// ihcscore bench SLIDE: throughput on the same tissue tiles and thread counts, in one run:
+// OpenSlide read_region (what a Python user gets), the direct reader's decode alone (the
+// ceiling), and full scoring. Figures are in megapixels of the read level covered per second,
+// so all three count the same pixels.
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <tbb/info.h>
+
+#include "ihc/engine/cli_common.hpp"
+#include "ihc/engine/commands.hpp"
+#include "ihc/engine/errors.hpp"
+#include "ihc/engine/output_file.hpp"
+#include "ihc/engine/progress.hpp"
+#include "ihc/engine/report.hpp"
+
+namespace ihc::engine {
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+double peak_rss_mib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // ru_maxrss is KiB on Linux
+}
+
+std::string cpu_model() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown";
+}
+
+std::string today() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d", std::gmtime(&t));
+  return buf;
+}
+
+// Reads every planned tile on `threads` threads; returns seconds.
+double time_reads(const tiling::Slide& slide, const TilePlan& plan, int threads, bool raw_level_read,
+                  Progress& bar) {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::atomic<std::int64_t> checksum{0};
+  for_each_tile(threads, plan.cores.size(), [&](std::size_t k) {
+    const auto& core = plan.cores[k];
+    cv::Mat img;
+    if (raw_level_read) {
+      // What a caller of openslide_read_region does: the region at the read level, full size.
+      const double ds = slide.levels()[static_cast<std::size_t>(plan.read_level)].downsample;
+      const double halo_l0 = plan.halo_px * plan.downsample;
+      const auto w = static_cast<int>(std::lround((static_cast<double>(core.w) + 2 * halo_l0) / ds));
+      const auto h = static_cast<int>(std::lround((static_cast<double>(core.h) + 2 * halo_l0) / ds));
+      img = slide.read_region(plan.read_level, core.x - static_cast<std::int64_t>(halo_l0),
+                              core.y - static_cast<std::int64_t>(halo_l0), w, h);
+    } else {
+      img = read_tile(slide, plan, core);
+    }
+    checksum.fetch_add(img.at<cv::Vec3b>(0, 0)[0], std::memory_order_relaxed);
+    bar.advance();
+  });
+  return seconds_since(t0);
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app, CommandRunner& run) {
+  struct Args {
+    std::string slide;
+    ScoringCli scoring;
+    std::string threads = "";
+    std::string json;
+    bool force = false;
+  };
+  auto args = std::make_shared<Args>();
+  CLI::App* cmd = app.add_subcommand(
+      "bench", "Measure throughput: OpenSlide read_region vs direct decode vs full scoring, same tiles and threads");
+  cmd->add_option("SLIDE", args->slide, "Slide to measure")->required();
+  add_scoring_options(*cmd, args->scoring);
+  cmd->remove_option(cmd->get_option("--threads"));
+  cmd->add_option("--threads", args->threads, "Comma-separated thread counts (default: 1 and all cores)");
+  cmd->add_option("--json", args->json, "Write the measurements as JSON to this file");
+  cmd->add_flag("--force", args->force, "Replace an existing --json file");
+  cmd->callback([args, &run] {
+    run = [args]() -> int {
+      std::vector<int> threads;
+      if (args->threads.empty()) {
+        threads.push_back(1);
+        if (tbb::info::default_concurrency() > 1) threads.push_back(tbb::info::default_concurrency());
+      } else {
+        std::stringstream ss(args->threads);
+        std::string item;
+        while (std::getline(ss, item, ',')) {
+          char* end = nullptr;
+          const long n = std::strtol(item.c_str(), &end, 10);
+          if (item.empty() || *end != '\0' || n < 1 || n > 1024)
+            throw CommandError(kExitUsage, "--threads: expected comma-separated counts from 1 to 1024, got '" +
+                                               args->threads + "'");
+          threads.push_back(static_cast<int>(n));
+        }
+      }
+      if (!args->json.empty()) check_output_path(args->json, args->force);
+      ScoreOptions options = make_score_options(args->scoring);
+      const auto fast = open_for_scoring(args->slide, args->scoring);
+      const auto reference = open_for_scoring(args->slide, args->scoring, {.force_openslide = true});
+      const TilePlan plan = plan_tiles(*fast, options);
+      double source_px = 0;
+      for (const auto& core : plan.cores) source_px += tile_source_pixels(*fast, plan, core);
+      const double mpx = source_px / 1e6;
+      std::fprintf(stderr, "bench: %s, %zu tissue tiles, %.0f Mpx of level %d, reader %s\n", args->slide.c_str(),
+                   plan.cores.size(), mpx, plan.read_level, fast->reader().c_str());
+
+      nlohmann::json runs = nlohmann::json::array();
+      double score1 = 0;
+      SlideResult last_fast, last_reference;
+      for (int n : threads) {
+        Progress bar("bench " + std::to_string(n) + " threads", static_cast<std::int64_t>(plan.cores.size()) * 3, "tiles/s");
+        const double t_os = time_reads(*reference, plan, n, true, bar);
+        const double t_dec = time_reads(*fast, plan, n, false, bar);
+        options.threads = n;
+        const auto t0 = std::chrono::steady_clock::now();
+        last_fast = score_slide(*fast, options, [&](std::int64_t, std::int64_t) { bar.advance(); });
+        const double t_score = seconds_since(t0);
+        bar.finish();
+        const double os_rate = mpx / t_os, dec_rate = mpx / t_dec, score_rate = mpx / t_score;
+        if (n == 1) score1 = score_rate;
+        nlohmann::json r = {{"threads", n},
+                            {"openslide_mpx_s", round_to(os_rate, 2)},
+                            {"decode_mpx_s", round_to(dec_rate, 2)},
+                            {"score_mpx_s", round_to(score_rate, 2)},
+                            {"score_vs_openslide", round_to(score_rate / os_rate, 3)},
+                            {"score_vs_decode", round_to(score_rate / dec_rate, 3)},
+                            {"seconds", {{"openslide", round_to(t_os, 3)}, {"decode", round_to(t_dec, 3)}, {"score", round_to(t_score, 3)}}}};
+        if (score1 > 0) r["parallel_efficiency"] = round_to(score_rate / (score1 * n), 3);
+        std::printf("threads %3d  openslide %8.1f Mpx/s  decode %8.1f Mpx/s  score %8.1f Mpx/s  score/openslide %5.2fx  score/decode %4.2f%s\n",
+                    n, os_rate, dec_rate, score_rate, score_rate / os_rate, score_rate / dec_rate,
+                    score1 > 0 ? (std::string("  efficiency ") + std::to_string(round_to(score_rate / (score1 * n), 2)).substr(0, 4)).c_str() : "");
+        std::fflush(stdout);
+        runs.push_back(r);
+      }
+      // The same slide scored through OpenSlide: does the direct path change the answer?
+      options.threads = threads.back();
+      last_reference = score_slide(*reference, options);
+      const auto& a = last_fast.counts.by_class;
+      const auto& b = last_reference.counts.by_class;
+      const double cells_diff_pct =
+          last_reference.counts.total() > 0
+              ? 100.0 * std::abs(static_cast<double>(last_fast.counts.total() - last_reference.counts.total())) /
+                    static_cast<double>(last_reference.counts.total())
+              : 0.0;
+      nlohmann::json j = {
+          {"version", version_string()},
+          {"date", today()},
+          {"machine", {{"cpu", cpu_model()}, {"cores", tbb::info::default_concurrency()}}},
+          {"slide", {{"path", args->slide}, {"width", fast->levels()[0].width}, {"height", fast->levels()[0].height},
+                     {"reader", fast->reader()}, {"read_level", plan.read_level}}},
+          {"tiles", plan.cores.size()},
+          {"megapixels", round_to(mpx, 1)},
+          {"runs", runs},
+          {"peak_rss_mib", round_to(peak_rss_mib(), 1)},
+          {"agreement",
+           {{"score_direct", std::string(scoring::to_string(last_fast.score))},
+            {"score_openslide", std::string(scoring::to_string(last_reference.score))},
+            {"cells_direct", last_fast.counts.total()},
+            {"cells_openslide", last_reference.counts.total()},
+            {"cells_identical", a == b},
+            {"cells_difference_percent", round_to(cells_diff_pct, 3)},
+            {"complete_intense_direct", round_to(last_fast.percent.complete_intense(), 3)},
+            {"complete_intense_openslide", round_to(last_reference.percent.complete_intense(), 3)}}}};
+      std::printf("peak RSS %.0f MiB; score direct %s vs OpenSlide %s; cells %lld vs %lld (%s)\n", peak_rss_mib(),
+                  std::string(scoring::to_string(last_fast.score)).c_str(),
+                  std::string(scoring::to_string(last_reference.score)).c_str(),
+                  static_cast<long long>(last_fast.counts.total()), static_cast<long long>(last_reference.counts.total()),
+                  a == b ? "identical" : "differ");
+      if (!args->json.empty()) write_file_atomically(args->json, j.dump(2) + "\n", args->force);
+      return kExitOk;
+    };
+  });
+}
+
+}  // namespace ihc::engine

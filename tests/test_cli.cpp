@@ -1,0 +1,109 @@
+// The command line as a user meets it: real files from ../shared/data, exit codes, messages.
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_runner.hpp"
+
+using ihc::test::run_cli;
+using ihc::test::scratch_dir;
+using ihc::test::slurp;
+namespace fs = std::filesystem;
+
+namespace {
+nlohmann::json score_json(const std::string& args, const fs::path& dir, const std::string& name) {
+  const auto report = dir / (name + ".json");
+  const auto r = run_cli("score " + args + " --json '" + report.string() + "'");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  return nlohmann::json::parse(slurp(report));
+}
+}  // namespace
+
+TEST_CASE("ihcscore prints its version and help for every subcommand", "[cli]") {
+  const auto v = run_cli("--version");
+  CHECK(v.exit_code == 0);
+  CHECK(v.out.find("ihcscore 0.") != std::string::npos);
+  for (const char* sub : {"score", "synth"}) {
+    const auto h = run_cli(std::string(sub) + " --help");
+    CHECK(h.exit_code == 0);
+    CHECK(h.out.find("--") != std::string::npos);
+  }
+  CHECK(run_cli("").exit_code == 2);
+  CHECK(run_cli("frobnicate").exit_code == 2);
+}
+
+TEST_CASE("a real H&E slide (no DAB) has almost no complete membrane staining", "[cli][real]") {
+  const auto dir = scratch_dir("cmu");
+  const auto j = score_json("../shared/data/slides/cmu-1-small-region.svs", dir, "cmu");
+  CHECK(j["slide"]["vendor"] == "aperio");
+  CHECK(j["cells"]["total"].get<int>() > 500);
+  CHECK(j["percent"]["complete"].get<double>() < 5.0);
+  CHECK(j["tiles"]["analysed"].get<int>() >= 1);
+  for (const char* key : {"score", "guideline", "mpp_analysis", "stains", "elapsed_s", "threads", "version"})
+    CHECK(j.contains(key));
+  for (const char* key : {"0", "1+", "2+", "3+", "complete", "complete_intense"}) CHECK(j["percent"].contains(key));
+}
+
+TEST_CASE("real HER2 patches: the 3+ patch has more complete membranes than the 0 patch", "[cli][real]") {
+  const auto dir = scratch_dir("her2");
+  const auto zero = score_json("../shared/data/images/her2-score0.png --mpp 0.6", dir, "s0");
+  const auto three = score_json("../shared/data/images/her2-score3.png --mpp 0.6", dir, "s3");
+  CHECK(three["percent"]["complete"].get<double>() > zero["percent"]["complete"].get<double>() + 10.0);
+  CHECK(zero["score"] == "0");
+  CHECK(three["score"] == "3+");
+  CHECK(three["slide"]["reader"] == "opencv-image");
+}
+
+TEST_CASE("a plain image without --mpp is refused with a message naming the file and the fix", "[cli][errors]") {
+  const auto r = run_cli("score ../shared/data/images/her2-score3.png");
+  CHECK(r.exit_code == 2);
+  CHECK(r.err.find("her2-score3.png") != std::string::npos);
+  CHECK(r.err.find("--mpp") != std::string::npos);
+  CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+}
+
+TEST_CASE("missing, directory, empty and text-named-svs inputs exit 3 naming the file", "[cli][errors]") {
+  const auto dir = scratch_dir("bad-inputs");
+  const auto empty = dir / "empty.svs";
+  { std::ofstream(empty.string()); }
+  for (const std::string path : {std::string("/nonexistent/slide.svs"), dir.string(), empty.string(),
+                                 std::string("../shared/data/bad/text-named-svs.svs")}) {
+    const auto r = run_cli("score '" + path + "' --mpp 0.5");
+    INFO(path << " -> " << r.err);
+    CHECK(r.exit_code == 3);
+    CHECK(r.err.find(fs::path(path).filename().string()) != std::string::npos);
+    CHECK(std::count(r.err.begin(), r.err.end(), '\n') == 1);
+  }
+}
+
+TEST_CASE("bad option values are usage errors (exit 2)", "[cli][errors]") {
+  const std::string img = "../shared/data/images/her2-score0.png";
+  for (const std::string bad : {"--mpp 0", "--mpp -1", "--mpp nan", "--threads 0", "--threads -2",
+                                "--guideline asco-cap-2013", "--stain-h 1,2", "--stain-h 1,1,1 --stain-dab 2,2,2"}) {
+    const auto r = run_cli("score " + img + " " + bad);
+    INFO(bad << " -> " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK_FALSE(r.err.empty());
+  }
+}
+
+TEST_CASE("an unwritable report path exits 4 and leaves no file; an existing one needs --force", "[cli][errors]") {
+  const auto dir = scratch_dir("outputs");
+  const std::string img = "../shared/data/images/her2-score0.png --mpp 0.6";
+  const auto missing = run_cli("score " + img + " --json '" + (dir / "no-such-folder" / "r.json").string() + "'");
+  CHECK(missing.exit_code == 4);
+  CHECK(missing.err.find("no-such-folder") != std::string::npos);
+  CHECK(run_cli("score " + img + " --json /dev/full").exit_code == 4);
+
+  const auto existing = dir / "keep.json";
+  { std::ofstream(existing.string()) << "precious"; }
+  const auto refused = run_cli("score " + img + " --json '" + existing.string() + "'");
+  CHECK(refused.exit_code == 4);
+  CHECK(slurp(existing) == "precious");
+  CHECK(run_cli("score " + img + " --json '" + existing.string() + "' --force").exit_code == 0);
+  CHECK(nlohmann::json::parse(slurp(existing)).contains("score"));
+  for (const auto& e : fs::directory_iterator(dir)) CHECK(e.path().string().find(".tmp-") == std::string::npos);
+}

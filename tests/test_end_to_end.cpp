@@ -1,0 +1,105 @@
+// Synthetic slides with known answers, scored end to end through the same code the CLI uses.
+#include <catch2/catch.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_runner.hpp"
+#include "ihc/engine/pipeline.hpp"
+#include "ihc/engine/synth.hpp"
+#include "ihc/tiling/slide.hpp"
+
+using namespace ihc;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Case {
+  const char* name;
+  std::array<double, 4> mix;
+  const char* expected;  // what the mix is designed to give under ASCO/CAP 2018
+};
+
+engine::SynthTruth make_slide(const fs::path& path, const std::array<double, 4>& mix, std::uint64_t seed,
+                              double mpp = 0.25) {
+  engine::SynthOptions o;
+  o.width = 4800;
+  o.height = 3600;
+  o.mpp = mpp;
+  o.seed = seed;
+  o.mix = mix;
+  return engine::write_synthetic_slide(path, o);
+}
+
+}  // namespace
+
+TEST_CASE("synthetic 40x slides designed as 0, 1+, 2+ and 3+ get those scores", "[end-to-end][synth]") {
+  const auto dir = test::scratch_dir("e2e");
+  const Case cases[] = {
+      {"zero", {0.98, 0.02, 0.0, 0.0}, "0"},
+      {"one", {0.45, 0.55, 0.0, 0.0}, "1+"},
+      {"two", {0.35, 0.15, 0.5, 0.0}, "2+"},
+      {"three", {0.2, 0.1, 0.2, 0.5}, "3+"},
+  };
+  std::uint64_t seed = 11;
+  for (const auto& c : cases) {
+    const fs::path path = dir / (std::string(c.name) + ".svs");
+    const auto truth = make_slide(path, c.mix, seed++);
+    REQUIRE(std::string(scoring::to_string(truth.score_2018)) == c.expected);
+
+    const auto slide = tiling::open_slide(path);
+    const engine::ScoreOptions options;
+    const auto result = engine::score_slide(*slide, options);
+    INFO(c.name << ": truth complete_intense " << truth.percent.complete_intense() << ", complete "
+                << truth.percent.complete() << "; measured " << result.percent.complete_intense() << ", "
+                << result.percent.complete() << ", cells " << result.counts.total() << " of truth "
+                << truth.counts.total());
+    CHECK(std::string(scoring::to_string(result.score)) == c.expected);
+    CHECK(std::abs(result.percent.complete_intense() - truth.percent.complete_intense()) <= 5.0);
+    CHECK(std::abs(result.percent.complete() - truth.percent.complete()) <= 10.0);
+    // Most tumour cells are found, and stroma is not counted as tumour.
+    CHECK(result.counts.total() >= truth.counts.total() * 0.7);
+    CHECK(result.counts.total() <= truth.counts.total() * 1.3);
+  }
+}
+
+TEST_CASE("a 20x synthetic slide scores like the same design at 40x", "[end-to-end][synth]") {
+  const auto dir = test::scratch_dir("e2e-20x");
+  const auto truth = make_slide(dir / "s20.svs", {0.2, 0.1, 0.2, 0.5}, 5, 0.5);
+  const auto slide = tiling::open_slide(dir / "s20.svs");
+  REQUIRE(slide->mpp().has_value());
+  CHECK(*slide->mpp() == Approx(0.5));
+  const auto result = engine::score_slide(*slide, engine::ScoreOptions{});
+  CHECK(result.mpp_analysis == Approx(0.5));
+  CHECK(result.score == truth.score_2018);
+  CHECK(std::abs(result.percent.complete_intense() - truth.percent.complete_intense()) <= 5.0);
+}
+
+TEST_CASE("the slide result does not depend on the number of threads", "[end-to-end][determinism]") {
+  const auto dir = test::scratch_dir("e2e-threads");
+  make_slide(dir / "t.svs", {0.3, 0.3, 0.2, 0.2}, 3);
+  const auto slide = tiling::open_slide(dir / "t.svs");
+  engine::ScoreOptions one, two;
+  one.threads = 1;
+  two.threads = 2;
+  const auto a = engine::score_slide(*slide, one);
+  const auto b = engine::score_slide(*slide, two);
+  CHECK(a.counts.by_class == b.counts.by_class);
+  CHECK(a.cells_detected == b.cells_detected);
+  CHECK(a.tiles_analysed == b.tiles_analysed);
+}
+
+TEST_CASE("synth then score through the command line gives the truth file's score", "[end-to-end][cli]") {
+  const auto dir = test::scratch_dir("e2e-cli");
+  const auto slide = (dir / "cli.svs").string();
+  const auto made = test::run_cli("synth '" + slide + "' --width 4000 --height 3000 --seed 4 --mix 0.1,0.1,0.3,0.5");
+  INFO(made.err);
+  REQUIRE(made.exit_code == 0);
+  const auto truth = nlohmann::json::parse(test::slurp(slide + ".truth.json"));
+  const auto scored = test::run_cli("score '" + slide + "' --json '" + slide + ".json' --threads 2");
+  INFO(scored.err);
+  REQUIRE(scored.exit_code == 0);
+  const auto report = nlohmann::json::parse(test::slurp(slide + ".json"));
+  CHECK(report["score"] == truth["expected_score"]["asco-cap-2018"]);
+  CHECK(report["threads"] == 2);
+  CHECK(scored.out.find(report["score"].get<std::string>()) != std::string::npos);
+}

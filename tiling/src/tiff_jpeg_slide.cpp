@@ -1,0 +1,635 @@
+// Direct reader for tiled TIFFs whose tiles are baseline JPEG (Aperio SVS, generic tiled TIFF):
+// libtiff reads the directory structure once at open and is closed again; tiles are then read
+// with pread() on one shared descriptor and decoded by TurboJPEG, one decoder per thread, straight
+// into the destination where a tile lies wholly inside the requested region. JPEG DCT scaling
+// serves read_region_scaled() at 1/2, 1/4 and 1/8 for the price of a fraction of the IDCT work.
+//
+// Anything this reader is not sure to decode exactly as OpenSlide would (JPEG 2000, deflate,
+// stripped, NDPI and other vendor TIFFs, odd sample layouts) is left to OpenSlide (nullptr).
+//
+// Colour: OpenSlide 3.4.1 decodes TIFF tiles through libtiff, which passes the JPEG components
+// through untouched when the TIFF says Photometric=RGB (Aperio "JPEG/RGB" tiles are encoded
+// without the YCbCr transform and with component ids 0,1,2 that libjpeg would otherwise guess to
+// be YCbCr), and converts YCbCr to RGB when it says Photometric=YCbCr. TurboJPEG 2.x has no way
+// to set the JPEG colour space, so each tile stream is given an Adobe APP14 marker right after
+// SOI whose transform flag (0 = RGB, 1 = YCbCr) states the TIFF's answer; libjpeg honours it.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <tiffio.h>
+#include <turbojpeg.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <numeric>
+#include <openslide.h>
+
+#include "readers.hpp"
+
+namespace ihc::tiling::detail {
+namespace {
+
+using Kind = SlideError::Kind;
+
+constexpr std::int64_t kMaxSide = std::int64_t{1} << 31;       // per image side
+constexpr std::uint32_t kMaxTileSide = 4096;                   // per tile side
+constexpr std::int64_t kMaxTilesPerLevel = std::int64_t{1} << 24;  // 16 M tiles: 256 MiB of offsets + counts
+constexpr int kMaxDirectories = 4096;
+// Warnings stop decoding (see decode_tile); at most 500 scans (a progressive-JPEG denial of service).
+constexpr int kTjFlags = TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS;
+constexpr tmsize_t kLibtiffMaxAlloc = tmsize_t{1} << 28;       // libtiff's largest single allocation
+
+// Adobe APP14 marker: "Adobe", version 100, flags0 0, flags1 0, transform (patched).
+constexpr unsigned char kAdobeApp14[] = {0xFF, 0xEE, 0x00, 0x0E, 'A', 'd', 'o', 'b', 'e', 0x00,
+                                         0x64, 0x00, 0x00, 0x00, 0x00, 0x00};
+constexpr std::size_t kAdobeTransformAt = sizeof(kAdobeApp14) - 1;
+
+std::string format_double(double v) {
+  // As OpenSlide (g_ascii_dtostr): the shortest of %.15g / %.17g that reads back exactly.
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.15g", v);
+  if (std::strtod(buf, nullptr) != v) std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+std::string trim(std::string_view s) {
+  const auto not_space = [](char c) { return !(c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v'); };
+  auto b = std::find_if(s.begin(), s.end(), not_space);
+  auto e = std::find_if(s.rbegin(), s.rend(), not_space).base();
+  return b < e ? std::string(b, e) : std::string();
+}
+
+double parse_positive(const std::string& text) {
+  if (text.empty()) return 0.0;
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  return (end != text.c_str() && std::isfinite(v) && v > 0) ? v : 0.0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// libtiff, opened once for the structure, with its messages captured instead of printed.
+
+struct TiffMessages {
+  std::string first_error;
+};
+
+int capture_error(TIFF*, void* user, const char* module, const char* fmt, va_list ap) {
+  auto* messages = static_cast<TiffMessages*>(user);
+  if (messages && messages->first_error.empty()) {
+    char buf[512];
+    std::vsnprintf(buf, sizeof buf, fmt, ap);
+    messages->first_error = (module && *module) ? std::string(module) + ": " + buf : std::string(buf);
+  }
+  return 1;  // handled: do not print
+}
+int ignore_warning(TIFF*, void*, const char*, const char*, va_list) { return 1; }
+
+struct TiffCloser {
+  void operator()(TIFF* t) const {
+    if (t) TIFFClose(t);
+  }
+};
+using TiffPtr = std::unique_ptr<TIFF, TiffCloser>;
+
+struct FdCloser {
+  int fd = -1;
+  ~FdCloser() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+
+struct TiffLevel {
+  std::int64_t width = 0, height = 0;
+  std::int64_t tile_w = 0, tile_h = 0;
+  std::int64_t tiles_across = 0, tiles_down = 0;
+  std::vector<std::uint64_t> offsets, bytecounts;
+  // SOI, the Adobe colour-space marker, then the JPEGTables body (no SOI, no EOI); a tile's
+  // stream without its own SOI follows.
+  std::vector<unsigned char> prefix;
+  bool rgb_photometric = false;
+  int directory = 0;  // in the TIFF, for messages and debugging
+};
+
+// One TurboJPEG decompressor and its buffers per thread: no locking on the read path.
+struct TjDecoder {
+  tjhandle handle = nullptr;
+  std::vector<unsigned char> stream;  // grows, never shrinks (no zeroing per tile)
+  std::vector<unsigned char> pixels;  // scratch for tiles clipped by the region or the image
+  TjDecoder() : handle(tjInitDecompress()) {}
+  ~TjDecoder() {
+    if (handle) tjDestroy(handle);
+  }
+  TjDecoder(const TjDecoder&) = delete;
+  TjDecoder& operator=(const TjDecoder&) = delete;
+  // After a fatal error TurboJPEG 2.1 can leave the libjpeg object mid-header (the next header
+  // read then fails with the old message), so a failed decompressor is replaced. Returns the
+  // error text of the failure.
+  std::string reset_after_error() {
+    std::string message = handle ? tjGetErrorStr2(handle) : "no decompressor";
+    if (handle) tjDestroy(handle);
+    handle = tjInitDecompress();
+    return message;
+  }
+};
+
+TjDecoder& thread_decoder() {
+  thread_local TjDecoder decoder;
+  if (!decoder.handle) throw SlideError(Kind::Io, "TurboJPEG decompressor could not be created");
+  return decoder;
+}
+
+class TiffJpegSlide final : public Slide {
+ public:
+  TiffJpegSlide(const std::filesystem::path& path, int fd, std::string vendor,
+                std::vector<TiffLevel> tiff_levels, std::map<std::string, std::string> properties,
+                std::optional<double> mpp, std::optional<double> objective)
+      : fd_(fd), tl_(std::move(tiff_levels)) {
+    path_ = path;
+    vendor_ = std::move(vendor);
+    properties_ = std::move(properties);
+    mpp_ = mpp;
+    objective_ = objective;
+    const double w0 = static_cast<double>(tl_.front().width), h0 = static_cast<double>(tl_.front().height);
+    for (const TiffLevel& l : tl_) {
+      const double ds = (w0 / static_cast<double>(l.width) + h0 / static_cast<double>(l.height)) / 2.0;
+      levels_.push_back({l.width, l.height, ds});
+    }
+  }
+  ~TiffJpegSlide() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  TiffJpegSlide(const TiffJpegSlide&) = delete;
+  TiffJpegSlide& operator=(const TiffJpegSlide&) = delete;
+
+  std::string reader() const override { return "tiff-jpeg"; }
+
+  cv::Mat read_region(int level, std::int64_t x, std::int64_t y, int w, int h) const override {
+    check_request(level, w, h);
+    const auto [lx, ly] = level_origin(level, x, y);
+    return read_scaled_aligned(level, lx, ly, w, h, 1);
+  }
+
+  cv::Mat read_region_scaled(int level, std::int64_t x, std::int64_t y, int w, int h,
+                             int scale) const override {
+    if (scale <= 1) return read_region(level, x, y, w, h);
+    check_request(level, w, h);
+    const auto [lx, ly] = level_origin(level, x, y);
+    const bool dct_scalable = (scale == 2 || scale == 4 || scale == 8);
+    const auto aligned = [scale](std::int64_t v) { return ((v % scale) + scale) % scale == 0; };
+    // DCT scaling maps each output pixel to a scale x scale block of the tile grid; an origin
+    // off that grid (or a region smaller than one block) takes the general path.
+    if (!dct_scalable || !aligned(lx) || !aligned(ly) || w < scale || h < scale)
+      return Slide::read_region_scaled(level, x, y, w, h, scale);
+    return read_scaled_aligned(level, lx, ly, w, h, scale);
+  }
+
+ private:
+  void check_request(int level, int w, int h) const {
+    if (level < 0 || level >= static_cast<int>(tl_.size()) || w <= 0 || h <= 0)
+      throw SlideError(Kind::Corrupt, "region request outside the slide's levels");
+  }
+
+  // Level-0 coordinates to the level's pixel grid. OpenSlide divides by the downsample and paints
+  // the level with the fractional remainder as a sub-pixel (interpolated) shift; this reader takes
+  // the nearest pixel, which is what that shift mostly shows (x = level_x * downsample computed
+  // by a caller may land a hair below the intended pixel: flooring would drop a whole pixel).
+  std::pair<std::int64_t, std::int64_t> level_origin(int level, std::int64_t x, std::int64_t y) const {
+    constexpr std::int64_t kClamp = std::int64_t{1} << 52;
+    x = std::clamp(x, -kClamp, kClamp);
+    y = std::clamp(y, -kClamp, kClamp);
+    if (level == 0) return {x, y};
+    const double ds = levels_[static_cast<std::size_t>(level)].downsample;
+    return {static_cast<std::int64_t>(std::llround(static_cast<double>(x) / ds)),
+            static_cast<std::int64_t>(std::llround(static_cast<double>(y) / ds))};
+  }
+
+  // Region at (lx, ly) in level pixels, w x h level pixels, decoded at 1/scale; lx and ly are
+  // multiples of scale. Everything below works on the scaled grid.
+  cv::Mat read_scaled_aligned(int level, std::int64_t lx, std::int64_t ly, int w, int h, int scale) const {
+    const TiffLevel& L = tl_[static_cast<std::size_t>(level)];
+    const std::int64_t s = scale;
+    const std::int64_t ox = lx / s, oy = ly / s;             // exact: aligned
+    const std::int64_t ow = w / s, oh = h / s;
+    const std::int64_t stw = L.tile_w / s, sth = L.tile_h / s;  // exact: tiles are multiples of 16
+    const std::int64_t sw = (L.width + s - 1) / s, sh = (L.height + s - 1) / s;  // valid pixels
+
+    cv::Mat out(static_cast<int>(oh), static_cast<int>(ow), CV_8UC3);
+    if (ox < 0 || oy < 0 || ox + ow > sw || oy + oh > sh) out.setTo(cv::Scalar(255, 255, 255));
+
+    const std::int64_t x0 = std::max<std::int64_t>(ox, 0), x1 = std::min(ox + ow, sw);
+    const std::int64_t y0 = std::max<std::int64_t>(oy, 0), y1 = std::min(oy + oh, sh);
+    if (x0 >= x1 || y0 >= y1) return out;
+
+    for (std::int64_t row = y0 / sth; row <= (y1 - 1) / sth; ++row) {
+      for (std::int64_t col = x0 / stw; col <= (x1 - 1) / stw; ++col) {
+        const std::int64_t tx = col * stw, ty = row * sth;
+        // Part of this tile that is both inside the image and inside the region.
+        const std::int64_t cx0 = std::max(tx, x0), cx1 = std::min(tx + stw, x1);
+        const std::int64_t cy0 = std::max(ty, y0), cy1 = std::min(ty + sth, y1);
+        const std::size_t index = static_cast<std::size_t>(row * L.tiles_across + col);
+        if (L.bytecounts[index] == 0) {  // sparse tile: nothing stored, white
+          out(cv::Rect(static_cast<int>(cx0 - ox), static_cast<int>(cy0 - oy), static_cast<int>(cx1 - cx0),
+                       static_cast<int>(cy1 - cy0)))
+              .setTo(cv::Scalar(255, 255, 255));
+          continue;
+        }
+        const bool whole = cx0 == tx && cy0 == ty && cx1 == tx + stw && cy1 == ty + sth;
+        if (whole) {
+          decode_tile(L, level, col, row, scale, out.ptr<unsigned char>(static_cast<int>(ty - oy)) + 3 * (tx - ox),
+                      out.step[0]);
+          continue;
+        }
+        TjDecoder& dec = thread_decoder();
+        const std::size_t pitch = static_cast<std::size_t>(stw) * 3;
+        const std::size_t need = pitch * static_cast<std::size_t>(sth);
+        if (dec.pixels.size() < need) dec.pixels.resize(need);
+        decode_tile(L, level, col, row, scale, dec.pixels.data(), pitch);
+        const std::size_t bytes = static_cast<std::size_t>(cx1 - cx0) * 3;
+        for (std::int64_t yy = cy0; yy < cy1; ++yy) {
+          const unsigned char* src = dec.pixels.data() + static_cast<std::size_t>(yy - ty) * pitch +
+                                     static_cast<std::size_t>(cx0 - tx) * 3;
+          unsigned char* dst = out.ptr<unsigned char>(static_cast<int>(yy - oy)) + 3 * (cx0 - ox);
+          std::memcpy(dst, src, bytes);
+        }
+      }
+    }
+    return out;
+  }
+
+  [[noreturn]] static void tile_error(Kind kind, int level, std::int64_t col, std::int64_t row,
+                                      const std::string& reason) {
+    throw SlideError(kind, "tile " + std::to_string(col) + "," + std::to_string(row) + " of level " +
+                               std::to_string(level) + ": " + reason);
+  }
+
+  // Decodes one tile at 1/scale (tile_w/scale x tile_h/scale RGB pixels) into dst.
+  void decode_tile(const TiffLevel& L, int level, std::int64_t col, std::int64_t row, int scale,
+                   unsigned char* dst, std::size_t pitch) const {
+    const std::size_t index = static_cast<std::size_t>(row * L.tiles_across + col);
+    const std::uint64_t offset = L.offsets[index];
+    const std::size_t count = static_cast<std::size_t>(L.bytecounts[index]);
+    TjDecoder& dec = thread_decoder();
+
+    // The tile's bytes go right after the prefix, two bytes early so that its SOI, if present,
+    // lands on (and is then replaced by) the prefix's last two bytes.
+    const std::size_t plen = L.prefix.size();
+    const std::size_t need = plen + count;
+    if (dec.stream.size() < need) dec.stream.resize(need);
+    unsigned char* buf = dec.stream.data();
+    std::memcpy(buf, L.prefix.data(), plen);
+    unsigned char* at = buf + plen - 2;
+    std::size_t got = 0;
+    while (got < count) {
+      const ssize_t n = ::pread(fd_, at + got, count - got, static_cast<off_t>(offset + got));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        tile_error(Kind::Io, level, col, row, std::string("read failed: ") + std::strerror(errno));
+      }
+      if (n == 0) tile_error(Kind::Corrupt, level, col, row, "file ends inside the tile's data (truncated?)");
+      got += static_cast<std::size_t>(n);
+    }
+    std::size_t len;
+    if (count >= 2 && at[0] == 0xFF && at[1] == 0xD8) {
+      at[0] = L.prefix[plen - 2];
+      at[1] = L.prefix[plen - 1];
+      len = plen + count - 2;
+    } else {
+      // No SOI of its own: keep all of its bytes after the prefix (decoding will judge them).
+      std::memmove(buf + plen, at, count);
+      std::memcpy(buf + plen - 2, L.prefix.data() + plen - 2, 2);
+      len = plen + count;
+    }
+
+    tjhandle tj = dec.handle;
+    int jw = 0, jh = 0, subsamp = 0, colorspace = 0;
+    if (tjDecompressHeader3(tj, buf, static_cast<unsigned long>(len), &jw, &jh, &subsamp, &colorspace) != 0)
+      tile_error(Kind::Corrupt, level, col, row, "bad JPEG header: " + dec.reset_after_error());
+    if (jw != L.tile_w || jh != L.tile_h)
+      tile_error(Kind::Corrupt, level, col, row,
+                 "JPEG is " + std::to_string(jw) + "x" + std::to_string(jh) + ", the TIFF's tiles are " +
+                     std::to_string(L.tile_w) + "x" + std::to_string(L.tile_h));
+    if (colorspace != (L.rgb_photometric ? TJCS_RGB : TJCS_YCbCr))
+      tile_error(Kind::Corrupt, level, col, row, "JPEG colour space disagrees with the TIFF's photometric tag");
+    const int dw = static_cast<int>(L.tile_w / scale), dh = static_cast<int>(L.tile_h / scale);
+    // libjpeg warnings (corrupt or short entropy data, which libjpeg would fill in) are errors,
+    // as in OpenSlide 3.4.1's JPEG decoder. That also sidesteps TurboJPEG 2.1 reporting
+    // TJERR_WARNING for a call in which a fatal error followed a warning.
+    if (tjDecompress2(tj, buf, static_cast<unsigned long>(len), dst, dw, static_cast<int>(pitch), dh, TJPF_RGB,
+                      kTjFlags) != 0)
+      tile_error(Kind::Corrupt, level, col, row, "JPEG decode failed: " + dec.reset_after_error());
+  }
+
+  int fd_ = -1;
+  std::vector<TiffLevel> tl_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Opening.
+
+bool has_tiff_magic(int fd) {
+  unsigned char h[4] = {};
+  if (::pread(fd, h, sizeof h, 0) != static_cast<ssize_t>(sizeof h)) return false;
+  const bool le = h[0] == 'I' && h[1] == 'I' && h[3] == 0 && (h[2] == 42 || h[2] == 43);
+  const bool be = h[0] == 'M' && h[1] == 'M' && h[2] == 0 && (h[3] == 42 || h[3] == 43);
+  return le || be;
+}
+
+std::string get_string(TIFF* tif, ttag_t tag) {
+  char* value = nullptr;
+  if (TIFFGetField(tif, tag, &value) && value) return value;
+  return {};
+}
+
+// Is the current directory a layout this reader decodes exactly like OpenSlide? (8-bit, 3
+// samples, interleaved, JPEG, RGB or YCbCr, 2-D.)
+bool decodable_layout(TIFF* tif) {
+  uint16_t compression = 0, spp = 0, bps = 0, planar = 0, photometric = 0;
+  if (!TIFFGetField(tif, TIFFTAG_COMPRESSION, &compression) || compression != COMPRESSION_JPEG) return false;
+  if (!TIFFGetFieldDefaulted(tif, TIFFTAG_SAMPLESPERPIXEL, &spp) || spp != 3) return false;
+  if (!TIFFGetFieldDefaulted(tif, TIFFTAG_BITSPERSAMPLE, &bps) || bps != 8) return false;
+  if (!TIFFGetFieldDefaulted(tif, TIFFTAG_PLANARCONFIG, &planar) || planar != PLANARCONFIG_CONTIG) return false;
+  if (!TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &photometric) ||
+      (photometric != PHOTOMETRIC_RGB && photometric != PHOTOMETRIC_YCBCR))
+    return false;
+  uint32_t depth = 1;
+  if (TIFFGetField(tif, TIFFTAG_IMAGEDEPTH, &depth) && depth != 1) return false;
+  if (TIFFGetField(tif, TIFFTAG_TILEDEPTH, &depth) && depth != 1) return false;
+  return true;
+}
+
+// Reads and validates the current (tiled, decodable) directory as a level. Throws SlideError.
+TiffLevel read_level(TIFF* tif, int directory, int level_number, std::uint64_t file_size,
+                     const TiffMessages& messages) {
+  const auto fail = [&](Kind kind, const std::string& why) -> SlideError {
+    return SlideError(kind, "level " + std::to_string(level_number) + ": " + why +
+                                (messages.first_error.empty() ? "" : " (libtiff: " + messages.first_error + ")"));
+  };
+  TiffLevel L;
+  L.directory = directory;
+  uint32_t w = 0, h = 0, tw = 0, th = 0;
+  if (!TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w) || !TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h))
+    throw fail(Kind::Corrupt, "no image width or length");
+  if (!TIFFGetField(tif, TIFFTAG_TILEWIDTH, &tw) || !TIFFGetField(tif, TIFFTAG_TILELENGTH, &th))
+    throw fail(Kind::Corrupt, "no tile width or length");
+  if (w == 0 || h == 0) throw fail(Kind::Corrupt, "image has no pixels");
+  if (w > kMaxSide || h > kMaxSide)
+    throw fail(Kind::TooLarge, "image of " + std::to_string(w) + "x" + std::to_string(h) +
+                                   " pixels exceeds 2^31 per side");
+  if (tw == 0 || th == 0 || tw % 16 != 0 || th % 16 != 0)
+    throw fail(Kind::Corrupt, "tile size " + std::to_string(tw) + "x" + std::to_string(th) +
+                                  " is not a positive multiple of 16");
+  if (tw > kMaxTileSide || th > kMaxTileSide)
+    throw fail(Kind::TooLarge, "tile size " + std::to_string(tw) + "x" + std::to_string(th) +
+                                   " exceeds 4096 per side");
+  L.width = w;
+  L.height = h;
+  L.tile_w = tw;
+  L.tile_h = th;
+  L.tiles_across = (L.width + L.tile_w - 1) / L.tile_w;
+  L.tiles_down = (L.height + L.tile_h - 1) / L.tile_h;
+  const std::int64_t tiles = L.tiles_across * L.tiles_down;  // <= 2^54, no overflow
+  if (tiles > kMaxTilesPerLevel)
+    throw fail(Kind::TooLarge, std::to_string(tiles) + " tiles (more than 2^24 per level)");
+  if (static_cast<std::int64_t>(TIFFNumberOfTiles(tif)) != tiles)
+    throw fail(Kind::Corrupt, "libtiff counts " + std::to_string(TIFFNumberOfTiles(tif)) + " tiles, the geometry " +
+                                  std::to_string(tiles));
+
+  uint64_t* offsets = nullptr;
+  uint64_t* bytecounts = nullptr;
+  if (!TIFFGetField(tif, TIFFTAG_TILEOFFSETS, &offsets) || !offsets)
+    throw fail(Kind::Corrupt, "no tile offsets");
+  L.offsets.assign(offsets, offsets + tiles);
+  if (!TIFFGetField(tif, TIFFTAG_TILEBYTECOUNTS, &bytecounts) || !bytecounts)
+    throw fail(Kind::Corrupt, "no tile byte counts");
+  L.bytecounts.assign(bytecounts, bytecounts + tiles);
+  // Largest compressed tile accepted: twice the raw pixels plus 1 MiB (JPEG never comes close).
+  const std::uint64_t max_tile_bytes = std::uint64_t{tw} * th * 6 + (std::uint64_t{1} << 20);
+  for (std::int64_t i = 0; i < tiles; ++i) {
+    const std::uint64_t off = L.offsets[static_cast<std::size_t>(i)];
+    const std::uint64_t count = L.bytecounts[static_cast<std::size_t>(i)];
+    if (count == 0) continue;  // sparse: white
+    const std::string where = "tile " + std::to_string(i % L.tiles_across) + "," + std::to_string(i / L.tiles_across);
+    if (off > file_size || count > file_size - off)
+      throw fail(Kind::Corrupt, where + " lies beyond the end of the file (truncated or damaged)");
+    if (count > max_tile_bytes)
+      throw fail(Kind::Corrupt, where + " claims " + std::to_string(count) + " bytes, implausible for its size");
+  }
+
+  uint16_t photometric = 0;
+  TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &photometric);
+  L.rgb_photometric = photometric == PHOTOMETRIC_RGB;
+
+  L.prefix = {0xFF, 0xD8};
+  L.prefix.insert(L.prefix.end(), std::begin(kAdobeApp14), std::end(kAdobeApp14));
+  L.prefix[2 + kAdobeTransformAt] = L.rgb_photometric ? 0 : 1;
+  uint32_t table_len = 0;
+  void* tables = nullptr;
+  if (TIFFGetField(tif, TIFFTAG_JPEGTABLES, &table_len, &tables) && tables && table_len > 0) {
+    const auto* t = static_cast<const unsigned char*>(tables);
+    std::size_t begin = 0, end = table_len;
+    if (end < 2 || t[0] != 0xFF || t[1] != 0xD8) throw fail(Kind::Corrupt, "JPEGTables does not start with SOI");
+    begin = 2;
+    if (end >= begin + 2 && t[end - 2] == 0xFF && t[end - 1] == 0xD9) end -= 2;
+    L.prefix.insert(L.prefix.end(), t + begin, t + end);
+  }
+  return L;
+}
+
+void add_tiff_properties(TIFF* tif, std::map<std::string, std::string>& props) {
+  // As OpenSlide's _openslide_tiff_init_properties_and_hash, from the first directory.
+  const std::string desc = get_string(tif, TIFFTAG_IMAGEDESCRIPTION);
+  if (!desc.empty()) {
+    props["openslide.comment"] = desc;
+    props["tiff.ImageDescription"] = desc;
+  }
+  const std::pair<const char*, ttag_t> strings[] = {
+      {"tiff.Make", TIFFTAG_MAKE},         {"tiff.Model", TIFFTAG_MODEL},
+      {"tiff.Software", TIFFTAG_SOFTWARE}, {"tiff.DateTime", TIFFTAG_DATETIME},
+      {"tiff.Artist", TIFFTAG_ARTIST},     {"tiff.HostComputer", TIFFTAG_HOSTCOMPUTER},
+      {"tiff.Copyright", TIFFTAG_COPYRIGHT}, {"tiff.DocumentName", TIFFTAG_DOCUMENTNAME}};
+  for (const auto& [name, tag] : strings)
+    if (std::string v = get_string(tif, tag); !v.empty()) props[name] = v;
+  const std::pair<const char*, ttag_t> floats[] = {{"tiff.XResolution", TIFFTAG_XRESOLUTION},
+                                                   {"tiff.YResolution", TIFFTAG_YRESOLUTION},
+                                                   {"tiff.XPosition", TIFFTAG_XPOSITION},
+                                                   {"tiff.YPosition", TIFFTAG_YPOSITION}};
+  for (const auto& [name, tag] : floats) {
+    float v = 0;
+    if (TIFFGetField(tif, tag, &v)) props[name] = format_double(v);
+  }
+  uint16_t unit = 0;
+  if (TIFFGetFieldDefaulted(tif, TIFFTAG_RESOLUTIONUNIT, &unit))
+    props["tiff.ResolutionUnit"] = unit == RESUNIT_NONE ? "none"
+                                   : unit == RESUNIT_INCH ? "inch"
+                                   : unit == RESUNIT_CENTIMETER ? "centimeter"
+                                                                : "unknown";
+}
+
+}  // namespace
+
+std::unique_ptr<Slide> open_tiff_jpeg(const std::filesystem::path& path) {
+  FdCloser fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
+  if (fd.fd < 0) return nullptr;  // the other readers report why
+  struct stat st {};
+  if (::fstat(fd.fd, &st) != 0 || !S_ISREG(st.st_mode)) return nullptr;
+  const auto file_size = static_cast<std::uint64_t>(st.st_size);
+  if (!has_tiff_magic(fd.fd)) return nullptr;
+
+  TiffMessages messages;
+  TIFFOpenOptions* options = TIFFOpenOptionsAlloc();
+  if (!options) return nullptr;
+  TIFFOpenOptionsSetMaxSingleMemAlloc(options, kLibtiffMaxAlloc);
+  TIFFOpenOptionsSetErrorHandlerExtR(options, capture_error, &messages);
+  TIFFOpenOptionsSetWarningHandlerExtR(options, ignore_warning, nullptr);
+  // "m": no memory map (a file truncated under us must not SIGBUS); "D": tile offset and byte
+  // count arrays are loaded when first asked for, i.e. after the geometry has been validated.
+  TiffPtr tif(TIFFOpenExt(path.c_str(), "rmD", options));
+  TIFFOpenOptionsFree(options);
+  // libtiff cannot read the first directory: not for this reader; OpenSlide or OpenCV will say.
+  if (!tif) return nullptr;
+
+  // First directory: tiled JPEG we can decode, or nothing for us.
+  if (!TIFFIsTiled(tif.get()) || !decodable_layout(tif.get())) return nullptr;
+  const std::string description = get_string(tif.get(), TIFFTAG_IMAGEDESCRIPTION);
+  const bool aperio = description.rfind("Aperio", 0) == 0;  // OpenSlide's aperio test
+  if (!aperio) {
+    // Generic only where OpenSlide would say so (not NDPI, Philips, Leica, Ventana, Trestle...).
+    const char* vendor = openslide_detect_vendor(path.c_str());
+    if (!vendor || std::strcmp(vendor, "generic-tiff") != 0) return nullptr;
+  }
+
+  std::map<std::string, std::string> props;
+  add_tiff_properties(tif.get(), props);
+  uint16_t stated_unit = 0;  // 0: the tag is absent (libtiff would default it to inch)
+  if (!TIFFGetField(tif.get(), TIFFTAG_RESOLUTIONUNIT, &stated_unit)) stated_unit = 0;
+
+  // Levels: aperio takes every tiled directory in file order; generic-tiff takes directory 0
+  // and tiled reduced-resolution directories, sorted by width (largest first).
+  std::vector<TiffLevel> levels;
+  int directory = 0;
+  do {
+    if (directory >= kMaxDirectories) break;
+    if (TIFFIsTiled(tif.get())) {
+      bool take = true;
+      if (!aperio && directory != 0) {
+        uint32_t subfile = 0;
+        take = TIFFGetField(tif.get(), TIFFTAG_SUBFILETYPE, &subfile) && (subfile & FILETYPE_REDUCEDIMAGE);
+      }
+      if (take) {
+        if (!decodable_layout(tif.get())) return nullptr;  // e.g. a JPEG 2000 level: OpenSlide's job
+        levels.push_back(read_level(tif.get(), directory, static_cast<int>(levels.size()), file_size, messages));
+      }
+    }
+    ++directory;
+  } while (TIFFReadDirectory(tif.get()));
+  tif.reset();  // libtiff's part is done
+  if (levels.empty()) return nullptr;
+  if (!aperio)
+    std::stable_sort(levels.begin(), levels.end(),
+                     [](const TiffLevel& a, const TiffLevel& b) { return a.width > b.width; });
+
+  // One probe: does TurboJPEG see the colour space the TIFF states? If the first stored tile
+  // says otherwise (a JFIF marker in an RGB TIFF, say), leave the file to OpenSlide. A probe that
+  // cannot even be parsed is not judged here: reading that tile will report it.
+  {
+    const TiffLevel& L = levels.front();
+    const auto it = std::find_if(L.bytecounts.begin(), L.bytecounts.end(), [](std::uint64_t c) { return c > 0; });
+    if (it != L.bytecounts.end()) {
+      const std::size_t i = static_cast<std::size_t>(it - L.bytecounts.begin());
+      std::vector<unsigned char> stream(L.prefix);
+      std::vector<unsigned char> tile(static_cast<std::size_t>(*it));
+      if (::pread(fd.fd, tile.data(), tile.size(), static_cast<off_t>(L.offsets[i])) ==
+          static_cast<ssize_t>(tile.size())) {
+        const std::size_t skip = (tile.size() >= 2 && tile[0] == 0xFF && tile[1] == 0xD8) ? 2 : 0;
+        stream.insert(stream.end(), tile.begin() + static_cast<std::ptrdiff_t>(skip), tile.end());
+        TjDecoder& dec = thread_decoder();
+        int jw = 0, jh = 0, subsamp = 0, colorspace = -1;
+        const int rc = tjDecompressHeader3(dec.handle, stream.data(), static_cast<unsigned long>(stream.size()), &jw,
+                                           &jh, &subsamp, &colorspace);
+        if (rc != 0) {
+          dec.reset_after_error();
+        } else if (colorspace != (L.rgb_photometric ? TJCS_RGB : TJCS_YCbCr)) {
+          return nullptr;
+        }
+      }
+    }
+  }
+
+  // Properties, resolution, objective.
+  std::optional<double> mpp, objective;
+  std::string vendor;
+  if (aperio) {
+    vendor = "aperio";
+    // "header|key = value|key = value...": as OpenSlide, the first segment is not a property and
+    // a later duplicate key wins.
+    std::size_t start = description.find('|');
+    while (start != std::string::npos) {
+      const std::size_t end = description.find('|', start + 1);
+      const std::string_view item = std::string_view(description).substr(
+          start + 1, end == std::string::npos ? std::string::npos : end - start - 1);
+      const std::size_t eq = item.find('=');
+      if (eq != std::string_view::npos) {
+        const std::string key = trim(item.substr(0, eq));
+        if (!key.empty()) props["aperio." + key] = trim(item.substr(eq + 1));
+      }
+      start = end;
+    }
+    if (auto it = props.find("aperio.MPP"); it != props.end())
+      if (const double v = parse_positive(it->second); v > 0) mpp = v;
+    if (auto it = props.find("aperio.AppMag"); it != props.end())
+      if (const double v = parse_positive(it->second); v > 0) objective = v;
+    if (mpp) props["openslide.mpp-x"] = props["openslide.mpp-y"] = format_double(*mpp);
+    if (objective) {
+      // OpenSlide duplicates AppMag as an integer property.
+      const double whole = std::trunc(*objective);
+      props["openslide.objective-power"] =
+          whole == *objective ? std::to_string(static_cast<long long>(whole)) : format_double(*objective);
+    }
+  } else {
+    vendor = "generic-tiff";
+    // OpenSlide 3.4.1 gives generic TIFFs no resolution; the TIFF resolution tags are used here
+    // when the unit is physical (centimetre or inch) and stated, not defaulted.
+    if (stated_unit == RESUNIT_CENTIMETER || stated_unit == RESUNIT_INCH) {
+      const double per_unit_um = stated_unit == RESUNIT_CENTIMETER ? 1.0e4 : 2.54e4;
+      const double xres = props.count("tiff.XResolution") ? parse_positive(props["tiff.XResolution"]) : 0.0;
+      const double yres = props.count("tiff.YResolution") ? parse_positive(props["tiff.YResolution"]) : 0.0;
+      if (xres > 0) {
+        mpp = per_unit_um / xres;
+        props["openslide.mpp-x"] = format_double(*mpp);
+        props["openslide.mpp-y"] = format_double(yres > 0 ? per_unit_um / yres : *mpp);
+      }
+    }
+  }
+  props["openslide.vendor"] = vendor;
+  props["openslide.level-count"] = std::to_string(levels.size());
+  const double w0 = static_cast<double>(levels.front().width), h0 = static_cast<double>(levels.front().height);
+  for (std::size_t i = 0; i < levels.size(); ++i) {
+    const std::string p = "openslide.level[" + std::to_string(i) + "].";
+    const TiffLevel& L = levels[i];
+    props[p + "width"] = std::to_string(L.width);
+    props[p + "height"] = std::to_string(L.height);
+    props[p + "tile-width"] = std::to_string(L.tile_w);
+    props[p + "tile-height"] = std::to_string(L.tile_h);
+    props[p + "downsample"] =
+        format_double((w0 / static_cast<double>(L.width) + h0 / static_cast<double>(L.height)) / 2.0);
+  }
+
+  const int owned = fd.fd;
+  fd.fd = -1;
+  try {
+    return std::make_unique<TiffJpegSlide>(path, owned, std::move(vendor), std::move(levels),
+                                           std::move(props), mpp, objective);
+  } catch (...) {
+    ::close(owned);
+    throw;
+  }
+}
+
+}  // namespace ihc::tiling::detail
