@@ -2,7 +2,7 @@
 function(ihc_enable_warnings target)
   if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
     target_compile_options(${target} PRIVATE -Wall -Wextra -Wpedantic -Wshadow -Wconversion
-      -Wno-sign-conversion)
+      -Wno-sign-conversion -Wno-deprecated-enum-enum-conversion)
   endif()
 endfunction()
 

@@ -4,10 +4,11 @@
 // crash or a multi-gigabyte allocation.
 //
 // Measured tolerances (libjpeg-turbo 2.1, OpenSlide 3.4.1, cmu-1-small-region.svs):
-//  - full-resolution reads: identical to OpenSlide, 0 differing channel values of ~8.3e8 compared
-//    in the sweep (both end in libjpeg-turbo's accurate integer IDCT and fancy upsampling; the
-//    Aperio RGB colour space is honoured). Asserted: max |diff| <= 2 and <= 0.1 % differing, so
-//    that a build against another libjpeg still passes while a colour-space or offset bug fails.
+//  - full-resolution reads: identical to OpenSlide: 0 differing channel values over the whole
+//    level and over every region of the sweep (both decode with libjpeg-turbo's accurate integer
+//    IDCT and fancy upsampling, and the Aperio RGB colour space is honoured). Asserted: max |diff|
+//    <= 2 and <= 0.1 % of values differing, so that a build against another libjpeg still passes
+//    while a colour-space, offset or edge bug fails.
 //  - read_region_scaled(2/4/8) by DCT scaling vs INTER_AREA of a full read: mean |diff| per
 //    channel 0.06 - 0.25 over 512 x 512 regions (max single value 11 at scale 2, on tissue edges).
 //    Asserted: mean < 1.0.

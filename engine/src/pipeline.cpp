@@ -15,6 +15,10 @@
 namespace ihc::engine {
 namespace {
 
+// Long side of the overview used for the tissue mask: a 512 µm analysis tile at 40x spans
+// about 50 of its pixels on a 100,000 px slide.
+constexpr int kThumbnailSide = 1024;
+
 // Largest power of two not above `factor`, capped at 8 (what JPEG DCT scaling offers).
 int dct_scale_for(double factor) {
   int scale = 1;
@@ -105,7 +109,7 @@ TilePlan plan_tiles(const tiling::Slide& slide, const ScoreOptions& options) {
   const auto ny = static_cast<std::int64_t>(std::ceil(static_cast<double>(height) / core_l0));
   plan.tiles_total = nx * ny;
 
-  plan.thumbnail = read_thumbnail(slide, 2048, &plan.thumbnail_downsample);
+  plan.thumbnail = read_thumbnail(slide, kThumbnailSide, &plan.thumbnail_downsample);
   const cv::Mat mask = scoring::tissue_mask(plan.thumbnail, options.tissue);
   const double td = plan.thumbnail_downsample;
   auto edge = [&](std::int64_t i, std::int64_t limit) {

@@ -71,24 +71,42 @@ inline int ifloor(float v) {
   return (static_cast<float>(i) > v) ? i - 1 : i;
 }
 
-// Value noise in [0, 1], smoothstep interpolation (per-pixel textures).
-inline float vnoise(float x, float y, std::uint32_t key) {
-  const int ix = ifloor(x), iy = ifloor(y);
-  float tx = x - static_cast<float>(ix), ty = y - static_cast<float>(iy);
-  tx = tx * tx * (3.0f - 2.0f * tx);
-  ty = ty * ty * (3.0f - 2.0f * ty);
-  const std::uint32_t r0 = hash32(static_cast<std::uint32_t>(iy) * 0x9E3779B1u ^ key);
-  const std::uint32_t r1 = hash32(static_cast<std::uint32_t>(iy + 1) * 0x9E3779B1u ^ key);
-  const auto ux = static_cast<std::uint32_t>(ix);
-  constexpr float k = 1.0f / 4294967296.0f;
-  const float v00 = static_cast<float>(hash32(ux ^ r0)) * k;
-  const float v10 = static_cast<float>(hash32((ux + 1u) ^ r0)) * k;
-  const float v01 = static_cast<float>(hash32(ux ^ r1)) * k;
-  const float v11 = static_cast<float>(hash32((ux + 1u) ^ r1)) * k;
-  const float a = v00 + (v10 - v00) * tx;
-  const float b = v01 + (v11 - v01) * tx;
-  return a + (b - a) * ty;
-}
+// Value noise in [0, 1] with smoothstep interpolation, from permutation tables (per-pixel
+// textures: cheaper than hashing). Periodic every 4096 lattice cells; `key` shifts the pattern.
+struct TextureNoise {
+  static constexpr int kN = 4096;
+  std::vector<std::uint16_t> perm;  // 2 * kN entries: a permutation, twice
+  std::vector<float> value;         // kN uniform values
+
+  explicit TextureNoise(std::uint64_t seed) : perm(2 * kN), value(kN) {
+    std::uint64_t st = seed;
+    auto next = [&st] {
+      st += 0x9E3779B97F4A7C15ull;
+      return mix64(st);
+    };
+    for (int i = 0; i < kN; ++i) perm[static_cast<std::size_t>(i)] = static_cast<std::uint16_t>(i);
+    for (int i = kN - 1; i > 0; --i)
+      std::swap(perm[static_cast<std::size_t>(i)], perm[static_cast<std::size_t>(next() % static_cast<std::uint64_t>(i + 1))]);
+    for (int i = 0; i < kN; ++i) perm[static_cast<std::size_t>(kN + i)] = perm[static_cast<std::size_t>(i)];
+    for (int i = 0; i < kN; ++i) value[static_cast<std::size_t>(i)] = static_cast<float>(unit(next()));
+  }
+
+  float operator()(float x, float y, std::uint32_t key) const {
+    const int ix = ifloor(x), iy = ifloor(y);
+    float tx = x - static_cast<float>(ix), ty = y - static_cast<float>(iy);
+    tx = tx * tx * (3.0f - 2.0f * tx);
+    ty = ty * ty * (3.0f - 2.0f * ty);
+    const unsigned mx = static_cast<unsigned>(ix + static_cast<int>(key & 0xFFFu)) & (kN - 1);
+    const unsigned my = static_cast<unsigned>(iy + static_cast<int>((key >> 12) & 0xFFFu)) & (kN - 1);
+    const unsigned a = perm[mx], b = perm[(mx + 1) & (kN - 1)];
+    const unsigned my1 = (my + 1) & (kN - 1);
+    const float v00 = value[perm[a + my]], v10 = value[perm[b + my]];
+    const float v01 = value[perm[a + my1]], v11 = value[perm[b + my1]];
+    const float p = v00 + (v10 - v00) * tx;
+    const float q = v01 + (v11 - v01) * tx;
+    return p + (q - p) * ty;
+  }
+};
 
 // Value noise in [-1, 1] with quintic interpolation (slow fields, double precision).
 double value_noise(double x, double y, std::uint64_t key) {
@@ -138,7 +156,7 @@ enum SiteKind : std::uint8_t { kEmpty = 0, kTumour = 1, kFibroblast = 2, kLympho
 struct MembraneClass {
   double peak, fwhm_um;
 };
-constexpr MembraneClass kMembrane[4] = {{0.0, 0.0}, {0.12, 0.7}, {0.35, 1.0}, {1.0, 2.0}};
+constexpr MembraneClass kMembrane[4] = {{0.0, 0.0}, {0.12, 0.7}, {0.34, 1.0}, {0.95, 2.0}};
 
 struct SiteCore {
   double x = 0, y = 0;   // µm
@@ -183,17 +201,27 @@ struct Model {
   float hv[3]{}, dv[3]{};
   float residual[3] = {0.020f, 0.026f, 0.020f};
   float exp_lut[kExpLutSize + 2]{};
+  TextureNoise texture;
 
   explicit Model(const SynthOptions& options);
 
+  // Tissue where this exceeds tissue_thr: a few noise-distorted elliptical blobs.
+  struct Blob {
+    double cx, cy, c, s, inv_rx, inv_ry;  // slide-relative units
+  };
+  std::vector<Blob> blobs;
   double tissue_field(double x, double y) const {
-    const double u = x / scale_um, v = y / scale_um;
-    const double base = fbm(u * 2.2, v * 2.2, k_tissue, 3, 0.5);
+    const double u = x / width_um, v = y / height_um;
+    double shape = -1.0;
+    for (const Blob& b : blobs) {
+      const double du = u - b.cx, dv = v - b.cy;
+      const double a = (b.c * du + b.s * dv) * b.inv_rx, c = (-b.s * du + b.c * dv) * b.inv_ry;
+      shape = std::max(shape, 1.0 - std::sqrt(a * a + c * c));
+    }
+    const double su = x / scale_um, sv = y / scale_um;
+    const double base = fbm(su * 3.0, sv * 3.0, k_tissue, 3, 0.5);
     const double detail = fbm(x / 140.0, y / 140.0, k_detail, 2, 0.5);
-    const double e = std::min(std::min(x, width_um - x), std::min(y, height_um - y)) / scale_um;
-    const double ramp = 0.07;
-    const double pen = e < ramp ? 0.9 * (ramp - e) / ramp : 0.0;
-    return base + 0.22 * detail - pen;
+    return shape + 0.45 * base + 0.12 * detail;
   }
   double nest_field(double x, double y) const { return fbm(x / 320.0, y / 320.0, k_nest, 4, 0.62); }
   double warp(double x, double y, int axis) const {
@@ -246,7 +274,8 @@ struct Model {
   }
 };
 
-Model::Model(const SynthOptions& options) : o(options) {
+Model::Model(const SynthOptions& options)
+    : o(options), texture(mix64(options.seed ^ 0x7E57u)) {
   mpp = o.mpp;
   inv_mpp = 1.0 / mpp;
   width_um = static_cast<double>(o.width) * mpp;
@@ -266,6 +295,12 @@ Model::Model(const SynthOptions& options) : o(options) {
   tissue_target = r.range(0.42, 0.58);
   tumour_target = r.range(0.52, 0.68);
   fibre_angle = r.range(0.0, 3.14159265358979);
+  const int nblobs = 2 + static_cast<int>(r.next() * 3.0);
+  for (int b = 0; b < nblobs; ++b) {
+    const double angle = r.range(0.0, 3.14159265358979);
+    blobs.push_back({r.range(0.22, 0.78), r.range(0.22, 0.78), std::cos(angle), std::sin(angle),
+                     1.0 / r.range(0.16, 0.32), 1.0 / r.range(0.16, 0.32)});
+  }
   fibre_c = static_cast<float>(std::cos(fibre_angle));
   fibre_s = static_cast<float>(std::sin(fibre_angle));
   double acc = 0;
@@ -703,7 +738,7 @@ struct Renderer {
             const float yw = byu + py * mppf + v0 + (v1 - v0) * gfy;
             const float fu = (fc * xw + fs * yw) * (1.0f / 6.0f);
             const float fv = (-fs * xw + fc * yw) * (1.0f / 1.1f);
-            const float f = vnoise(fu, fv, m.k_fibre);
+            const float f = m.texture(fu, fv, m.k_fibre);
             H = wt * (0.02f + 0.06f * f * f);
           }
         }
@@ -715,16 +750,16 @@ struct Renderer {
           if (q < lim * lim) {
             float rho = std::sqrt(q);
             // Irregular outline: the radius wobbles by up to +-0.11 near the edge.
-            if (rho > 0.88f - ns->edge) rho += 0.22f * (vnoise(dx * wob_scale, dy * wob_scale, ns->key) - 0.5f);
+            if (rho > 0.88f - ns->edge) rho += 0.22f * (m.texture(dx * wob_scale, dy * wob_scale, ns->key) - 0.5f);
             const float t = 1.0f - smooth01((rho - (1.0f - ns->edge)) / (2.0f * ns->edge));
             if (t > 0) {
               float hn = ns->hn;
               if (ns->kind == kTumour) {
-                const float chrom = vnoise(dx * chrom_scale, dy * chrom_scale, ns->key ^ 0xA5A5A5A5u);
+                const float chrom = m.texture(dx * chrom_scale, dy * chrom_scale, ns->key ^ 0xA5A5A5A5u);
                 hn *= 0.70f + 0.55f * chrom;
                 if (rho > 0.72f) hn *= 1.0f + 0.6f * (rho - 0.72f);
               } else {
-                hn *= 0.9f + 0.2f * vnoise(dx * chrom_scale, dy * chrom_scale, ns->key);
+                hn *= 0.9f + 0.2f * m.texture(dx * chrom_scale, dy * chrom_scale, ns->key);
               }
               H += t * (std::max(hn, H) - H);
               wt = std::max(wt, t);

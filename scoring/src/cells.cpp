@@ -20,9 +20,9 @@ std::vector<Seed> find_nucleus_seeds(const cv::Mat& h_nucleus, double radius_px,
   const int ring_r = std::max(2, static_cast<int>(std::lround(radius_px * 2.0)));
   cv::Mat local_max, local_min;
   cv::dilate(h_nucleus, local_max,
-             cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(2 * peak_r + 1, 2 * peak_r + 1)));
+             cv::getStructuringElement(cv::MORPH_RECT, cv::Size(2 * peak_r + 1, 2 * peak_r + 1)));
   cv::erode(h_nucleus, local_min,
-            cv::getStructuringElement(cv::MORPH_ELLIPSE, cv::Size(2 * ring_r + 1, 2 * ring_r + 1)));
+            cv::getStructuringElement(cv::MORPH_RECT, cv::Size(2 * ring_r + 1, 2 * ring_r + 1)));
   std::vector<Seed> seeds;
   for (int y = 0; y < h_nucleus.rows; ++y) {
     const float* v = h_nucleus.ptr<float>(y);
@@ -46,8 +46,8 @@ std::vector<Seed> find_nucleus_seeds(const cv::Mat& h_nucleus, double radius_px,
 
 // Seeded watershed by priority flood with a bucket queue (O(pixels)). Priority of a pixel for a
 // cell: DAB plus a small penalty growing with distance from that cell's seed, so that where there
-// is no membrane the outline falls half-way between nuclei. Label n+1 is background, grown from
-// pixels farther than max_r from every seed.
+// is no membrane the outline falls half-way between nuclei. A cell never grows past max_r;
+// pixels no cell reaches keep label 0.
 cv::Mat grow_cells(const cv::Mat& dab, const std::vector<Seed>& seeds, double max_r) {
   const int w = dab.cols, h = dab.rows;
   cv::Mat labels(h, w, CV_32S, cv::Scalar(0));
@@ -57,58 +57,68 @@ cv::Mat grow_cells(const cv::Mat& dab, const std::vector<Seed>& seeds, double ma
   constexpr float kDistancePenalty = 0.1f;
   const float scale = kBuckets / kTop;
   auto bucket_of = [&](float f) { return std::clamp(static_cast<int>(f * scale), 0, kBuckets - 1); };
-  std::vector<std::vector<int>> buckets(kBuckets);
-  const int background = static_cast<int>(seeds.size()) + 1;
-  const float max_r2 = static_cast<float>(max_r * max_r);
-
-  // Background: distance from the nearest seed above max_r.
-  cv::Mat seed_img(h, w, CV_8U, cv::Scalar(255));
-  for (const auto& s : seeds) seed_img.at<std::uint8_t>(s.y, s.x) = 0;
-  cv::Mat dist;
-  cv::distanceTransform(seed_img, dist, cv::DIST_L2, cv::DIST_MASK_PRECISE);
-  auto* lab = labels.ptr<int>(0);
-  const float* dabp = dab.ptr<float>(0);
-  for (int i = 0; i < w * h; ++i) {
-    if (dist.ptr<float>(0)[i] > max_r) {
-      lab[i] = background;
-      buckets[static_cast<std::size_t>(bucket_of(dabp[i] + kDistancePenalty))].push_back(i);
-    }
+  // Priorities as bucket numbers, computed once: DAB per pixel, and the distance penalty per
+  // squared distance from the seed (no square root in the flood).
+  cv::Mat dab_bucket(h, w, CV_16U);
+  for (int y = 0; y < h; ++y) {
+    const float* src = dab.ptr<float>(y);
+    auto* dst = dab_bucket.ptr<std::uint16_t>(y);
+    for (int x = 0; x < w; ++x) dst[x] = static_cast<std::uint16_t>(bucket_of(src[x]));
   }
+  const auto max_d2 = static_cast<int>(std::floor(max_r * max_r));
+  std::vector<int> penalty(static_cast<std::size_t>(max_d2) + 1);
+  for (int d2 = 0; d2 <= max_d2; ++d2)
+    penalty[static_cast<std::size_t>(d2)] = static_cast<int>(kDistancePenalty * std::sqrt(d2 / (max_r * max_r)) * scale);
+
+  std::vector<std::vector<int>> buckets(kBuckets);
+  int* lab = labels.ptr<int>(0);
+  const auto* bkt = dab_bucket.ptr<std::uint16_t>(0);
   for (std::size_t k = 0; k < seeds.size(); ++k) {
     const int i = seeds[k].y * w + seeds[k].x;
     lab[i] = static_cast<int>(k) + 1;
-    buckets[static_cast<std::size_t>(bucket_of(dabp[i]))].push_back(i);
+    buckets[bkt[i]].push_back(i);
   }
   for (int b = 0; b < kBuckets; ++b) {
     auto& q = buckets[static_cast<std::size_t>(b)];
     for (std::size_t qi = 0; qi < q.size(); ++qi) {
       const int i = q[qi];
       const int l = lab[i];
-      const int x = i % w, y = i / w;
-      const int nx[4] = {x - 1, x + 1, x, x};
-      const int ny[4] = {y, y, y - 1, y + 1};
-      for (int n = 0; n < 4; ++n) {
-        if (nx[n] < 0 || ny[n] < 0 || nx[n] >= w || ny[n] >= h) continue;
-        const int j = ny[n] * w + nx[n];
-        if (lab[j] != 0) continue;
-        float f = dabp[j];
-        if (l == background) {
-          f += kDistancePenalty;
-        } else {
-          const auto& s = seeds[static_cast<std::size_t>(l - 1)];
-          const float dx = static_cast<float>(nx[n] - s.x), dy = static_cast<float>(ny[n] - s.y);
-          const float d2 = dx * dx + dy * dy;
-          if (d2 > max_r2) continue;
-          f += kDistancePenalty * std::sqrt(d2 / max_r2);
-        }
+      const int y = i / w, x = i - y * w;
+      const Seed& s = seeds[static_cast<std::size_t>(l - 1)];
+      auto visit = [&](int j, int nx, int ny) {
+        if (lab[j] != 0) return;
+        const int dx = nx - s.x, dy = ny - s.y, d2 = dx * dx + dy * dy;
+        if (d2 > max_d2) return;
+        const int f = bkt[j] + penalty[static_cast<std::size_t>(d2)];
         lab[j] = l;
-        buckets[static_cast<std::size_t>(std::max(b, bucket_of(f)))].push_back(j);
-      }
+        buckets[static_cast<std::size_t>(std::clamp(f, b, kBuckets - 1))].push_back(j);
+      };
+      if (x > 0) visit(i - 1, x - 1, y);
+      if (x + 1 < w) visit(i + 1, x + 1, y);
+      if (y > 0) visit(i - w, x, y - 1);
+      if (y + 1 < h) visit(i + w, x, y + 1);
     }
     std::vector<int>().swap(q);
   }
   return labels;
 }
+
+// Pixel offsets along each ray at half-pixel steps, computed once per tile.
+struct RayTable {
+  int rays = 0, steps = 0;
+  std::vector<cv::Point> offsets;  // rays * steps
+  std::vector<float> radius;       // steps
+  RayTable(int n_rays, double max_r, double step) : rays(n_rays) {
+    steps = static_cast<int>(std::floor(max_r / step)) + 3;  // two steps past max_r
+    for (int k = 0; k < steps; ++k) radius.push_back(static_cast<float>(k * step));
+    for (int a = 0; a < rays; ++a) {
+      const double theta = 2.0 * std::numbers::pi * a / rays;
+      for (int k = 0; k < steps; ++k)
+        offsets.emplace_back(static_cast<int>(std::lround(std::cos(theta) * k * step)),
+                             static_cast<int>(std::lround(std::sin(theta) * k * step)));
+    }
+  }
+};
 
 float median_of(std::vector<float>& v) {
   if (v.empty()) return 0.0f;
@@ -143,7 +153,10 @@ std::vector<Cell> detect_cells(const cv::Mat& hematoxylin, const cv::Mat& dab, d
 
   cv::Mat h_fine, h_nucleus, dab_fine;
   cv::GaussianBlur(hematoxylin, h_fine, cv::Size(0, 0), std::max(0.5, 0.5 / mpp));
-  cv::GaussianBlur(hematoxylin, h_nucleus, cv::Size(0, 0), std::max(0.7, nucleus_r * 0.5));
+  // Nucleus scale (sigma = radius / 2) by two box filters: same smoothing, cost independent of size.
+  const int box = std::max(1, static_cast<int>(std::lround(nucleus_r * 0.5 * std::sqrt(6.0)))) | 1;
+  cv::blur(hematoxylin, h_nucleus, cv::Size(box, box));
+  cv::blur(h_nucleus, h_nucleus, cv::Size(box, box));
   cv::GaussianBlur(dab, dab_fine, cv::Size(0, 0), 0.7);
 
   const std::vector<Seed> seeds = find_nucleus_seeds(h_nucleus, nucleus_r, p);
@@ -158,7 +171,10 @@ std::vector<Cell> detect_cells(const cv::Mat& hematoxylin, const cv::Mat& dab, d
     grid[static_cast<std::size_t>((seeds[k].y / gcell) * gw + seeds[k].x / gcell)].push_back(static_cast<int>(k));
 
   const int w = labels.cols, h = labels.rows;
-  const double step = 0.5;
+  const RayTable rays(p.rays, max_r, 0.5);
+  const auto r_nuc_start = static_cast<float>(nucleus_r * 0.8);
+  const float* dab_data = dab_fine.ptr<float>(0);
+  const int* label_data = labels.ptr<int>(0);
   std::vector<Cell> cells;
   std::vector<float> peaks, inner_levels, stained_peaks;
   for (std::size_t k = 0; k < seeds.size(); ++k) {
@@ -190,44 +206,46 @@ std::vector<Cell> detect_cells(const cv::Mat& hematoxylin, const cv::Mat& dab, d
           if (dx * dx + dy * dy <= nb_r * nb_r) ++cell.neighbours;
         }
 
-    // Membrane along rays.
+    // Membrane along rays. The membrane is the DAB peak between the nucleus and just past the
+    // outline; where a membrane has a gap the region leaks past it, so the whole ray is searched,
+    // not only the outline. Its contrast is measured against the lowest DAB between nucleus and
+    // peak. Rays stop one step after leaving the cell.
     peaks.clear();
     inner_levels.clear();
     if (p.keep_outlines) cell.outline.reserve(static_cast<std::size_t>(p.rays));
-    const double r_nuc = nucleus_r * 0.8;
+    const bool inside = s.x > rays.steps && s.y > rays.steps && s.x + rays.steps < w && s.y + rays.steps < h;
     for (int a = 0; a < p.rays; ++a) {
-      const double theta = 2.0 * std::numbers::pi * a / p.rays;
-      const double cx = std::cos(theta), cy = std::sin(theta);
-      double r_b = max_r;
-      for (double r = step; r <= max_r; r += step) {
-        const int x = static_cast<int>(std::lround(s.x + cx * r)), y = static_cast<int>(std::lround(s.y + cy * r));
-        if (x < 0 || y < 0 || x >= w || y >= h || labels.at<int>(y, x) != own) {
-          r_b = r - step;
+      const cv::Point* off = &rays.offsets[static_cast<std::size_t>(a * rays.steps)];
+      float peak = 0.0f, inner = std::numeric_limits<float>::max(), before_peak = inner;
+      int s_peak = 0, k_end = rays.steps - 1;
+      for (int st = 0; st < rays.steps; ++st) {
+        const int x = s.x + off[st].x, y = s.y + off[st].y;
+        if (!inside && (x < 0 || y < 0 || x >= w || y >= h)) {
+          k_end = st - 1;
+          break;
+        }
+        const std::size_t idx = static_cast<std::size_t>(y) * static_cast<std::size_t>(w) + static_cast<std::size_t>(x);
+        if (rays.radius[static_cast<std::size_t>(st)] >= r_nuc_start) {
+          const float v = dab_data[idx];
+          if (v > peak) {
+            peak = v;
+            s_peak = st;
+            before_peak = inner;
+          }
+          inner = std::min(inner, v);
+        }
+        if (label_data[idx] != own) {  // one step outside the cell: stop
+          k_end = st;
           break;
         }
       }
-      // The membrane is the DAB peak between the nucleus and just past the outline; where a
-      // membrane has a gap the region leaks past it, so the whole ray is searched, not only
-      // the outline. Its contrast is measured against the lowest DAB between nucleus and peak.
-      float peak = 0.0f, inner = std::numeric_limits<float>::max(), before_peak = inner;
-      double r_peak = r_b;
-      for (double r = std::min(r_nuc, r_b); r <= r_b + 1.0; r += step) {
-        const int x = static_cast<int>(std::lround(s.x + cx * r)), y = static_cast<int>(std::lround(s.y + cy * r));
-        if (x < 0 || y < 0 || x >= w || y >= h) break;
-        const float v = dab_fine.at<float>(y, x);
-        if (v > peak) {
-          peak = v;
-          r_peak = r;
-          before_peak = inner;
-        }
-        inner = std::min(inner, v);
-      }
       if (before_peak == std::numeric_limits<float>::max()) before_peak = peak;
-      inner = before_peak;
       peaks.push_back(peak);
-      inner_levels.push_back(inner);
-      if (p.keep_outlines)
-        cell.outline.emplace_back(static_cast<float>(s.x + cx * r_peak), static_cast<float>(s.y + cy * r_peak));
+      inner_levels.push_back(before_peak);
+      if (p.keep_outlines) {
+        const cv::Point o = off[peak > 0 ? s_peak : std::max(0, k_end)];
+        cell.outline.emplace_back(static_cast<float>(s.x + o.x), static_cast<float>(s.y + o.y));
+      }
     }
     std::vector<float> inner_sorted = inner_levels;
     cell.cytoplasm_od = median_of(inner_sorted);

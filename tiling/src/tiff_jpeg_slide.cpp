@@ -7,12 +7,13 @@
 // Anything this reader is not sure to decode exactly as OpenSlide would (JPEG 2000, deflate,
 // stripped, NDPI and other vendor TIFFs, odd sample layouts) is left to OpenSlide (nullptr).
 //
-// Colour: OpenSlide 3.4.1 decodes TIFF tiles through libtiff, which passes the JPEG components
-// through untouched when the TIFF says Photometric=RGB (Aperio "JPEG/RGB" tiles are encoded
-// without the YCbCr transform and with component ids 0,1,2 that libjpeg would otherwise guess to
-// be YCbCr), and converts YCbCr to RGB when it says Photometric=YCbCr. TurboJPEG 2.x has no way
-// to set the JPEG colour space, so each tile stream is given an Adobe APP14 marker right after
-// SOI whose transform flag (0 = RGB, 1 = YCbCr) states the TIFF's answer; libjpeg honours it.
+// Colour: OpenSlide takes the JPEG colour space from the TIFF's Photometric tag, not from the
+// JPEG: Photometric=RGB means the components are R, G, B with no YCbCr transform (Aperio
+// "JPEG/RGB" tiles; their component ids 0,1,2 and absent JFIF/Adobe markers would make libjpeg
+// guess YCbCr), Photometric=YCbCr means YCbCr. TurboJPEG 2.x cannot be told the colour space, so
+// each tile stream gets an Adobe APP14 marker right after SOI whose transform flag (0 = RGB,
+// 1 = YCbCr) states the TIFF's answer; libjpeg honours it. Result: pixel-identical to OpenSlide
+// 3.4.1 on cmu-1-small-region.svs (RGB) and on libtiff-written YCbCr 4:2:0 pyramids.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <tiffio.h>
@@ -25,8 +26,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
-#include <limits>
-#include <numeric>
+
 #include <openslide.h>
 
 #include "readers.hpp"
@@ -415,11 +415,13 @@ TiffLevel read_level(TIFF* tif, int directory, int level_number, std::uint64_t f
     const std::uint64_t off = L.offsets[static_cast<std::size_t>(i)];
     const std::uint64_t count = L.bytecounts[static_cast<std::size_t>(i)];
     if (count == 0) continue;  // sparse: white
-    const std::string where = "tile " + std::to_string(i % L.tiles_across) + "," + std::to_string(i / L.tiles_across);
-    if (off > file_size || count > file_size - off)
-      throw fail(Kind::Corrupt, where + " lies beyond the end of the file (truncated or damaged)");
+    const auto where = [&] {
+      return "tile " + std::to_string(i % L.tiles_across) + "," + std::to_string(i / L.tiles_across);
+    };
+    if (off > file_size || count > file_size - off)  // no off + count: it could wrap
+      throw fail(Kind::Corrupt, where() + " lies beyond the end of the file (truncated or damaged)");
     if (count > max_tile_bytes)
-      throw fail(Kind::Corrupt, where + " claims " + std::to_string(count) + " bytes, implausible for its size");
+      throw fail(Kind::Corrupt, where() + " claims " + std::to_string(count) + " bytes, implausible for its size");
   }
 
   uint16_t photometric = 0;

@@ -1,0 +1,107 @@
+#pragma once
+// An independent generator of HER2 IHC field images with ground truth, written without looking
+// at engine/src/synth.cpp so that it differs from the project's own generator on purpose:
+//   - cells are ellipses (semi-axes 5-9 µm, rotated) placed by random sequential addition on an
+//     occupancy grid (no lattice, no Voronoi), then inflated until they nearly touch;
+//   - nuclei are irregular polygons placed off the cell centre, with chromatin texture;
+//   - membranes are the cells' own ellipse outlines drawn with cv::ellipse on a supersampled
+//     patch (about 0.125 µm per sample) and area-averaged to the output grid; widths by class
+//     0.64 / 1.0 / 2.1 µm (Scheel et al. 2018), 1+ as one or two arcs covering 25-60 %;
+//   - DAB amplitudes are set so that the membrane peak seen at the reference resolution
+//     (0.5 µm/px, after the optical blur) falls in the DOMAIN.md bands: 1+ 0.08-0.18,
+//     2+ 0.25-0.45, 3+ 0.7-1.1 (so at 0.25 µm/px the same stain looks a little sharper);
+//   - classes come in spatial clusters (one smooth random field per class, argmax), so cells of
+//     different classes touch and share membranes;
+//   - optional cytoplasmic DAB blush on 0 cells, stroma with spindle nuclei (no DAB), lumina and
+//     a glass edge; tinted background I0 per channel, stain vectors optionally rotated;
+//   - H and DAB concentration maps are blurred (optical blur), mixed by Beer-Lambert
+//     I_c = I0_c * 10^-(cH h_c + cD d_c), noise added, optionally JPEG round-tripped.
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <vector>
+
+#include <opencv2/core.hpp>
+
+#include "ihc/scoring/guideline.hpp"
+
+namespace ihc::test {
+
+struct AltOptions {
+  int width = 1500;              // pixels
+  int height = 1500;
+  double mpp = 0.5;              // µm per pixel (0.25, 0.5, 0.6 ...)
+  std::uint64_t seed = 1;
+  std::array<double, 4> mix{0.25, 0.25, 0.25, 0.25};  // tumour cells in 0, 1+, 2+, 3+
+  double cluster_um = 90.0;      // size of class clusters (0: every cell drawn independently)
+
+  // Stains (unit optical-density vectors, R, G, B); default QuPath's.
+  std::array<double, 3> stain_h{0.651, 0.701, 0.290};
+  std::array<double, 3> stain_dab{0.269, 0.568, 0.778};
+  double stain_rotation_deg = 0.0;  // each vector tilted by this angle in a random direction
+  std::array<double, 3> background{244.0, 240.0, 246.0};  // I0 per channel (R, G, B)
+
+  // Optics and sensor
+  double blur_sigma_um = 0.4;    // optical blur (Gaussian sigma)
+  double noise_sigma = 2.0;      // Gaussian noise, 8-bit intensity units per channel
+  int jpeg_quality = 0;          // 0: no JPEG round trip; else 1-100
+
+  // Membrane bands: DAB peak at the reference resolution after blur (see header comment).
+  std::array<double, 2> band_1{0.08, 0.18};
+  std::array<double, 2> band_2{0.25, 0.45};
+  std::array<double, 2> band_3{0.70, 1.10};
+  std::array<double, 3> width_um{0.64, 1.0, 2.1};  // membrane width for 1+, 2+, 3+
+  std::array<double, 2> partial_coverage{0.25, 0.60};  // 1+ arcs: fraction of the outline
+  double complete_gap_max = 0.08;  // 2+/3+ outline may miss up to this fraction (small gaps)
+
+  // Extra content
+  double blush_fraction = 0.0;     // share of 0 cells with diffuse cytoplasmic DAB
+  std::array<double, 2> blush_od{0.05, 0.10};
+  double stroma_fraction = 0.12;   // share of the field that is stroma (spindle nuclei, no DAB)
+  double stroma_spacing_um = 13.0; // minimum distance between spindle nuclei (cellular stroma)
+  double lumen_fraction = 0.04;    // share of the field in empty lumina
+  double glass_fraction = 0.06;    // share of the field beyond a wavy tissue edge
+};
+
+struct AltCell {
+  cv::Point2f centre;            // cell (ellipse) centre, pixels
+  cv::Point2f nucleus;           // nucleus centre, pixels
+  float a_um = 0, b_um = 0;      // semi-axes
+  float angle_deg = 0;
+  float membrane_peak_od = 0;    // designed peak at the reference resolution (0 for class 0)
+  float coverage = 0;            // designed fraction of the outline stained
+  bool blush = false;
+  bool in_image = false;         // nucleus centre inside the image (counted in the truth)
+  scoring::CellClass cell_class = scoring::CellClass::Negative;
+};
+
+struct AltTruth {
+  scoring::CellCounts counts;    // tumour cells with the nucleus centre in the image
+  scoring::ClassPercent percent;
+  scoring::SlideScore score_2018 = scoring::SlideScore::NotEvaluable;
+  scoring::SlideScore score_2007 = scoring::SlideScore::NotEvaluable;
+  int stroma_nuclei = 0;         // spindle nuclei in the image (not tumour)
+  std::vector<cv::Point2f> stroma_centres;  // their centres, pixels (also those outside)
+  double tumour_cover_fraction = 0;  // share of the tumour region inside some cell
+  std::array<double, 3> stain_h{};    // the vectors actually used (after rotation)
+  std::array<double, 3> stain_dab{};
+  std::vector<AltCell> cells;    // every tumour cell rendered (also those outside the image)
+};
+
+struct AltImage {
+  cv::Mat rgb;                   // CV_8UC3, R first
+  cv::Mat hematoxylin, dab;      // CV_32FC1 concentration maps after blur (before noise/JPEG)
+  AltTruth truth;
+};
+
+// Pure function of the options. Throws std::invalid_argument on impossible options.
+AltImage generate_alt_field(const AltOptions& options);
+
+// Writes an RGB (R first) image as PNG (converted to BGR for OpenCV). Throws std::runtime_error.
+void write_rgb_png(const std::filesystem::path& path, const cv::Mat& rgb);
+
+// Peak of a membrane line of `width_um` after a Gaussian blur of `sigma_um` and area sampling by
+// pixels of `pixel_um`, for unit amplitude, averaged over the pixel phase.
+double membrane_peak_gain(double width_um, double sigma_um, double pixel_um);
+
+}  // namespace ihc::test
