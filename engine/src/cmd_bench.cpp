@@ -75,6 +75,29 @@ double time_reads(const tiling::Slide& slide, const TilePlan& plan, int threads,
   return seconds_since(t0);
 }
 
+// The measurements as a markdown table (benchmarks/README.md is made of these).
+std::string bench_markdown(const nlohmann::json& j) {
+  std::ostringstream md;
+  md << "Slide `" << j["slide"]["path"].get<std::string>() << "`: " << j["slide"]["width"] << " x "
+     << j["slide"]["height"] << " px, " << j["tiles"] << " tissue tiles, " << j["megapixels"]
+     << " Mpx of level " << j["slide"]["read_level"] << " read per pass; reader `"
+     << j["slide"]["reader"].get<std::string>() << "`.\n\n";
+  md << "| threads | OpenSlide read_region Mpx/s | direct decode Mpx/s | full scoring Mpx/s | scoring / OpenSlide | "
+        "scoring / decode | parallel efficiency |\n|---|---|---|---|---|---|---|\n";
+  for (const auto& r : j["runs"]) {
+    md << "| " << r["threads"] << " | " << r["openslide_mpx_s"] << " | " << r["decode_mpx_s"] << " | "
+       << r["score_mpx_s"] << " | " << r["score_vs_openslide"] << " | " << r["score_vs_decode"] << " | "
+       << (r.contains("parallel_efficiency") ? r["parallel_efficiency"].dump() : std::string("n/a")) << " |\n";
+  }
+  const auto& a = j["agreement"];
+  md << "\nPeak RSS " << j["peak_rss_mib"] << " MiB. Score through the direct reader "
+     << a["score_direct"].get<std::string>() << ", through OpenSlide " << a["score_openslide"].get<std::string>()
+     << "; tumour cells " << a["cells_direct"] << " vs " << a["cells_openslide"] << " ("
+     << (a["cells_identical"].get<bool>() ? std::string("identical") : a["cells_difference_percent"].dump() + " % apart")
+     << ").\n";
+  return md.str();
+}
+
 }  // namespace
 
 void add_bench_command(CLI::App& app, CommandRunner& run) {
@@ -83,6 +106,7 @@ void add_bench_command(CLI::App& app, CommandRunner& run) {
     ScoringCli scoring;
     std::string threads = "";
     std::string json;
+    std::string markdown;
     bool force = false;
   };
   auto args = std::make_shared<Args>();
@@ -93,7 +117,8 @@ void add_bench_command(CLI::App& app, CommandRunner& run) {
   cmd->remove_option(cmd->get_option("--threads"));
   cmd->add_option("--threads", args->threads, "Comma-separated thread counts (default: 1 and all cores)");
   cmd->add_option("--json", args->json, "Write the measurements as JSON to this file");
-  cmd->add_flag("--force", args->force, "Replace an existing --json file");
+  cmd->add_option("--markdown", args->markdown, "Write the results as a markdown table to this file");
+  cmd->add_flag("--force", args->force, "Replace existing --json / --markdown files");
   cmd->callback([args, &run] {
     run = [args]() -> int {
       std::vector<int> threads;
@@ -113,6 +138,7 @@ void add_bench_command(CLI::App& app, CommandRunner& run) {
         }
       }
       if (!args->json.empty()) check_output_path(args->json, args->force);
+      if (!args->markdown.empty()) check_output_path(args->markdown, args->force);
       ScoreOptions options = make_score_options(args->scoring);
       const auto fast = open_for_scoring(args->slide, args->scoring);
       const auto reference = open_for_scoring(args->slide, args->scoring, {.force_openslide = true});
@@ -186,6 +212,7 @@ void add_bench_command(CLI::App& app, CommandRunner& run) {
                   static_cast<long long>(last_fast.counts.total()), static_cast<long long>(last_reference.counts.total()),
                   a == b ? "identical" : "differ");
       if (!args->json.empty()) write_file_atomically(args->json, j.dump(2) + "\n", args->force);
+      if (!args->markdown.empty()) write_file_atomically(args->markdown, bench_markdown(j), args->force);
       return kExitOk;
     };
   });
