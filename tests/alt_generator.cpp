@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <numbers>
 #include <random>
 #include <stdexcept>
@@ -217,6 +218,29 @@ cv::Mat downsample(const cv::Mat& sub8, const PatchGeom& g) {
   cv::Mat out;
   cv::resize(f, out, cv::Size(g.w, g.h), 0, 0, cv::INTER_AREA);
   return out;
+}
+
+// OpenCV's thick strokes are wider than the thickness asked for (thickness 5 covers about 7
+// pixels). Measures the real width of each thickness once on a large ellipse and returns the
+// thickness whose stroke is closest to `width_px`.
+int stroke_thickness_for(double width_px) {
+  static const std::vector<double> measured = [] {
+    std::vector<double> w(49, 0.0);
+    const double a = 300, b = 220;
+    const double h = (a - b) * (a - b) / ((a + b) * (a + b));
+    const double perimeter = kPi * (a + b) * (1 + 3 * h / (10 + std::sqrt(4 - 3 * h)));
+    for (int t = 1; t <= 48; ++t) {
+      cv::Mat m(800, 800, CV_8U, cv::Scalar(0));
+      cv::ellipse(m, cv::Point(400 << kShift, 400 << kShift), cv::Size(300 << kShift, 220 << kShift), 30, 0, 360,
+                  cv::Scalar(255), t, cv::LINE_8, kShift);
+      w[t] = cv::countNonZero(m) / perimeter;
+    }
+    return w;
+  }();
+  int best = 1;
+  for (int t = 1; t <= 48; ++t)
+    if (std::abs(measured[t] - width_px) < std::abs(measured[best] - width_px)) best = t;
+  return best;
 }
 
 }  // namespace
@@ -477,10 +501,9 @@ AltImage generate_alt_field(const AltOptions& o) {
       continue;
     }
     const auto& band = k == 1 ? o.band_1 : k == 2 ? o.band_2 : o.band_3;
-    c.thickness_sub = std::max(1, static_cast<int>(std::lround(o.width_um[k - 1] / sub_um)));
-    const double width_drawn = c.thickness_sub * sub_um;
+    c.thickness_sub = stroke_thickness_for(o.width_um[k - 1] / sub_um);
     c.membrane_peak = uniform(rng, band[0], band[1]);
-    c.membrane_amp = c.membrane_peak / membrane_peak_gain(width_drawn, kReferenceBlurUm, kReferencePixelUm);
+    c.membrane_amp = 1.0;  // set when drawn, from the width the line really has
     if (k == 1) {
       c.coverage = uniform(rng, o.partial_coverage[0], o.partial_coverage[1]);
       c.arcs = make_arcs(c.coverage, uniform(rng, 0, 1) < 0.5 ? 1 : 2, rng);
@@ -568,6 +591,16 @@ AltImage generate_alt_field(const AltOptions& o) {
     }
   }
 
+  // Peak gain by drawn line width (cached at 0.005 µm steps).
+  std::map<long, double> gain_cache;
+  auto gain_for_width = [&](double w) {
+    const long key = std::lround(w / 0.005);
+    auto it = gain_cache.find(key);
+    if (it == gain_cache.end())
+      it = gain_cache.emplace(key, membrane_peak_gain(key * 0.005, kReferenceBlurUm, kReferencePixelUm)).first;
+    return it->second;
+  };
+
   // Tumour cells.
   for (const auto& c : cells) {
     const double cx = to_px_x(c.cx_um), cy = to_px_y(c.cy_um);
@@ -604,6 +637,13 @@ AltImage generate_alt_field(const AltOptions& o) {
       for (const auto& arc : c.arcs)
         cv::ellipse(sub, centre, axes, ang_deg, arc.start_deg, arc.end_deg, cv::Scalar(255), c.thickness_sub,
                     cv::LINE_8, kShift);
+      // The amplitude that gives the designed peak, for the width of the line as drawn
+      // (stroke area / stroke length; OpenCV's thick strokes come out a little wider than asked).
+      const double h = std::pow(c.a_um - c.b_um, 2) / std::pow(c.a_um + c.b_um, 2);
+      const double perimeter_um = kPi * (c.a_um + c.b_um) * (1 + 3 * h / (10 + std::sqrt(4 - 3 * h)));
+      const double area_um2 = cv::countNonZero(sub) * sub_um * sub_um;
+      const double width_um = std::max(sub_um, area_um2 / (perimeter_um * c.coverage));
+      const double amp = c.membrane_peak / gain_for_width(width_um);
       cv::Mat mcov = downsample(sub, g);
       const double ca = std::cos(c.angle_rad), sa = std::sin(c.angle_rad);
       for (int y = 0; y < g.h; ++y) {
@@ -615,7 +655,7 @@ AltImage generate_alt_field(const AltOptions& o) {
           const double t = std::atan2(v / c.b_um, u / c.a_um);
           double mod = 1;
           for (int k = 0; k < 3; ++k) mod += c.mod[2 * k] * std::cos((k + 1) * t + c.mod[2 * k + 1]);
-          m[x] = static_cast<float>(m[x] * c.membrane_amp * mod);
+          m[x] = static_cast<float>(m[x] * amp * mod);
         }
       }
       cv::max(cell_dab, mcov, cell_dab);

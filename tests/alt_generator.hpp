@@ -6,10 +6,13 @@
 //   - nuclei are irregular polygons placed off the cell centre, with chromatin texture;
 //   - membranes are the cells' own ellipse outlines drawn with cv::ellipse on a supersampled
 //     patch (about 0.125 µm per sample) and area-averaged to the output grid; widths by class
-//     0.64 / 1.0 / 2.1 µm (Scheel et al. 2018), 1+ as one or two arcs covering 25-60 %;
-//   - DAB amplitudes are set so that the membrane peak seen at the reference resolution
-//     (0.5 µm/px, after the optical blur) falls in the DOMAIN.md bands: 1+ 0.08-0.18,
-//     2+ 0.25-0.45, 3+ 0.7-1.1 (so at 0.25 µm/px the same stain looks a little sharper);
+//     0.64 / 1.0 / 2.1 µm (Scheel et al. 2018; the stroke thickness is picked from the measured
+//     width of OpenCV's strokes, which come out ~2 samples wider than asked), 1+ as one or two
+//     arcs covering 25-60 %, 2+/3+ complete with up to 8 % in small gaps;
+//   - DAB amplitudes are set (from the width as drawn) so that the membrane peak seen at the
+//     reference resolution (0.5 µm/px, after a 0.4 µm optical blur) falls in the DOMAIN.md bands:
+//     1+ 0.08-0.18, 2+ 0.25-0.45, 3+ 0.7-1.1. The stain is physical: a blurrier scanner
+//     (blur_sigma_um) shows lower peaks, a finer pixel slightly higher ones;
 //   - classes come in spatial clusters (one smooth random field per class, argmax), so cells of
 //     different classes touch and share membranes;
 //   - optional cytoplasmic DAB blush on 0 cells, stroma with spindle nuclei (no DAB), lumina and

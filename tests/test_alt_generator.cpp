@@ -109,6 +109,7 @@ void diagnose(const test::AltImage& image, const test::AltOptions& o) {
   const auto cells = scoring::detect_cells(dec.hematoxylin, scoring::specific_dab(dec, so.counterstain_residual_weight),
                                            amp, cv::Rect(0, 0, rgb.cols, rgb.rows), so.cells);
   int confusion[4][5] = {};  // truth class x measured class (4 = not found / not counted)
+  int blush_split[2][2] = {};  // 0 cells: [without, with blush][called 0, called stained]
   std::vector<float> comp[4], inten[4];
   const double scale = o.mpp / amp;
   for (const auto& t : image.truth.cells) {
@@ -129,6 +130,7 @@ void diagnose(const test::AltImage& image, const test::AltOptions& o) {
       continue;
     }
     ++confusion[tc][static_cast<int>(best->cell_class)];
+    if (tc == 0) ++blush_split[t.blush ? 1 : 0][best->cell_class == scoring::CellClass::Negative ? 0 : 1];
     comp[tc].push_back(best->completeness);
     inten[tc].push_back(best->intensity_od);
   }
@@ -142,6 +144,9 @@ void diagnose(const test::AltImage& image, const test::AltOptions& o) {
     std::printf("DIAG| %-6s %5d %5d %5d %5d %7d | %.2f %.3f\n", std::string(scoring::to_string(static_cast<scoring::CellClass>(k))).c_str(),
                 confusion[k][0], confusion[k][1], confusion[k][2], confusion[k][3], confusion[k][4], median(comp[k]),
                 median(inten[k]));
+  if (blush_split[1][0] + blush_split[1][1] > 0)
+    std::printf("DIAG| 0 cells called stained: %d of %d without blush, %d of %d with blush\n", blush_split[0][1],
+                blush_split[0][0] + blush_split[0][1], blush_split[1][1], blush_split[1][0] + blush_split[1][1]);
   // What the scorer reads as DAB where the truth has none: in nuclei and in plain cytoplasm.
   {
     cv::Mat sd = scoring::specific_dab(dec, so.counterstain_residual_weight), th, td;
@@ -212,6 +217,43 @@ TEST_CASE("alt generator: truth follows the design and the image looks like IHC"
   cv::minMaxLoc(img.dab, nullptr, &dmax);
   CHECK(dmax > 0.7);
   CHECK(dmax < 1.8);
+  // Membrane peaks as rendered (0.5 µm/px, after blur): the median over cells of each class of
+  // the DAB maximum near its outline lies in the designed band.
+  for (int k = 1; k <= 3; ++k) {
+    std::array<double, 4> pure{};
+    pure[k] = 1.0;
+    auto po = design(pure, 0.5, 200 + k);
+    po.width = po.height = 400;
+    const auto pimg = test::generate_alt_field(po);
+    std::vector<float> peaks;
+    for (const auto& c : pimg.truth.cells) {
+      if (!c.in_image || static_cast<int>(c.cell_class) != k) continue;
+      const double ca = std::cos(c.angle_deg * M_PI / 180), sa = std::sin(c.angle_deg * M_PI / 180);
+      std::vector<float> along;  // per direction: the radial DAB maximum near the outline
+      for (int a = 0; a < 72; ++a) {
+        float best = 0;
+        for (double r = 0.85; r <= 1.15; r += 0.05) {
+          const double u = c.a_um * r * std::cos(a * M_PI / 36), v = c.b_um * r * std::sin(a * M_PI / 36);
+          const int x = static_cast<int>(std::lround(c.centre.x + (u * ca - v * sa) / po.mpp));
+          const int y = static_cast<int>(std::lround(c.centre.y + (u * sa + v * ca) / po.mpp));
+          if (x >= 0 && y >= 0 && x < pimg.dab.cols && y < pimg.dab.rows) best = std::max(best, pimg.dab.at<float>(y, x));
+        }
+        along.push_back(best);
+      }
+      // The median over the stained part of the outline.
+      const auto q = static_cast<std::size_t>((1.0 - c.coverage / 2) * 71);
+      std::nth_element(along.begin(), along.begin() + static_cast<std::ptrdiff_t>(q), along.end());
+      const float best = along[q];
+      peaks.push_back(best);
+    }
+    REQUIRE(!peaks.empty());
+    std::nth_element(peaks.begin(), peaks.begin() + static_cast<std::ptrdiff_t>(peaks.size() / 2), peaks.end());
+    const double med = peaks[peaks.size() / 2];
+    const auto& band = k == 1 ? po.band_1 : k == 2 ? po.band_2 : po.band_3;
+    INFO("class " << k << " median outline peak " << med);
+    CHECK(med >= band[0]);
+    CHECK(med <= band[1]);
+  }
   // The peak gain model: a wide line is barely attenuated, a thin one a lot.
   CHECK(test::membrane_peak_gain(5.0, 0.4, 0.5) > 0.95);
   CHECK(test::membrane_peak_gain(0.64, 0.4, 0.5) < 0.7);
@@ -284,7 +326,6 @@ TEST_CASE("alt: percent complete rises from the 0 to the 1+, 2+ and 3+ designs",
     o.width = o.height = 1000;
     runs.push_back(run_alt("order-" + std::to_string(runs.size()), o, dir));
   }
-  for (const auto& r : runs) INFO(row(r));
   const auto& p0 = runs[0].result.percent;
   const auto& p1 = runs[1].result.percent;
   const auto& p2 = runs[2].result.percent;

@@ -134,3 +134,21 @@ TEST_CASE("tissue mask separates stained tissue from bright glass", "[scoring][t
   CHECK(m.at<std::uint8_t>(5, 5) == 0);
   CHECK(cv::countNonZero(m) == Approx(std::numbers::pi * 25 * 25).epsilon(0.1));
 }
+
+TEST_CASE("the one-pass scoring deconvolution equals deconvolve plus specific_dab", "[scoring][deconvolution]") {
+  cv::Mat rgb(64, 64, CV_8UC3);
+  cv::randu(rgb, cv::Scalar::all(0), cv::Scalar::all(256));
+  const auto s = StainVectors::defaults();
+  const auto full = deconvolve(rgb, s);
+  const cv::Mat specific = specific_dab(full, 4.0);
+  const auto fast = deconvolve_for_scoring(rgb, s, 4.0);
+  CHECK(cv::norm(fast.hematoxylin, full.hematoxylin, cv::NORM_INF) < 1e-5);
+  CHECK(cv::norm(fast.dab, specific, cv::NORM_INF) < 1e-5);
+  // Pink (eosin-like: strong green absorption) is discounted; DAB brown is not.
+  cv::Mat pink(1, 1, CV_8UC3, cv::Scalar(230, 120, 200)), brown(1, 1, CV_8UC3);
+  const auto b = mix_stains(s, 0.0, 0.6);
+  brown.at<cv::Vec3b>(0, 0) = cv::Vec3b(cv::saturate_cast<std::uint8_t>(b[0]), cv::saturate_cast<std::uint8_t>(b[1]),
+                                        cv::saturate_cast<std::uint8_t>(b[2]));
+  CHECK(deconvolve_for_scoring(pink, s, 4.0).dab.at<float>(0, 0) < 0.05);
+  CHECK(deconvolve_for_scoring(brown, s, 4.0).dab.at<float>(0, 0) == Approx(0.6).margin(0.03));
+}

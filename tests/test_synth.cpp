@@ -2,7 +2,14 @@
 #include <catch2/catch.hpp>
 
 #include <openslide.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <tiffio.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
 
 #include <cmath>
 #include <cstring>
@@ -219,14 +226,21 @@ TEST_CASE("the same seed gives the same bytes whatever the thread count; another
 }
 
 TEST_CASE("a rendered region does not depend on where it starts or how it is cut", "[synth][determinism]") {
-  const auto o = small_options(4);
-  const cv::Mat whole = engine::render_synth_region(o, 0, 0, 700, 500);
-  REQUIRE(whole.type() == CV_8UC3);
-  const cv::Mat part = engine::render_synth_region(o, 123, 57, 301, 203);
-  CHECK(cv::norm(whole(cv::Rect(123, 57, 301, 203)), part, cv::NORM_INF) == 0);
-  auto one = o;
-  one.threads = 1;
-  CHECK(cv::norm(engine::render_synth_region(one, 0, 0, 700, 500), whole, cv::NORM_INF) == 0);
+  for (const double mpp : {0.25, 0.5}) {
+    auto o = small_options(4);
+    o.mpp = mpp;
+    const cv::Mat whole = engine::render_synth_region(o, -40, -33, 740, 533);
+    REQUIRE(whole.type() == CV_8UC3);
+    for (const cv::Rect r : {cv::Rect(123, 57, 301, 203), cv::Rect(1, 1, 7, 5), cv::Rect(-40, -33, 19, 1),
+                             cv::Rect(555, 300, 64, 200), cv::Rect(683, 480, 17, 20)}) {
+      INFO("mpp " << mpp << ", region " << r);
+      const cv::Mat part = engine::render_synth_region(o, r.x, r.y, r.width, r.height);
+      CHECK(cv::norm(whole(r + cv::Point(40, 33)), part, cv::NORM_INF) == 0);
+    }
+    auto one = o;
+    one.threads = 1;
+    CHECK(cv::norm(engine::render_synth_region(one, -40, -33, 740, 533), whole, cv::NORM_INF) == 0);
+  }
 }
 
 TEST_CASE("the slide's level 0 is the rendered image up to JPEG error", "[synth]") {
@@ -243,6 +257,12 @@ TEST_CASE("the slide's level 0 is the rendered image up to JPEG error", "[synth]
   CHECK(mean[0] + mean[1] + mean[2] < 3 * 4.0);
   // Level 1 is the 4x area average of level 0.
   const cv::Mat full = engine::render_synth_region(o, 0, 0, 2000, 1500);
+  // Tissue (darker than the ~240 glass) covers roughly half the slide.
+  cv::Mat grey;
+  cv::cvtColor(full, grey, cv::COLOR_RGB2GRAY);
+  const double tissue = cv::countNonZero(grey < 228) / (2000.0 * 1500.0);
+  CHECK(tissue > 0.35);
+  CHECK(tissue < 0.65);
   cv::Mat quarter;
   cv::resize(full, quarter, cv::Size(500, 375), 0, 0, cv::INTER_AREA);
   std::vector<std::uint32_t> argb(500 * 375);
@@ -472,4 +492,34 @@ TEST_CASE("the pyramid writer streams bands into 4x levels and rejects misuse", 
   }
   for (const auto& e : fs::directory_iterator(dir))
     CHECK(e.path().filename().string().find(".tmp-") == std::string::npos);
+}
+
+TEST_CASE("an interrupted synth exits 130 and leaves no partial files", "[synth][cli]") {
+  const auto dir = test::scratch_dir("synth-interrupt");
+  const std::string out = (dir / "i.svs").string();
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    // Only async-signal-safe calls between fork and exec (the test process may have threads).
+    const int devnull = ::open("/dev/null", O_WRONLY);
+    ::dup2(devnull, STDOUT_FILENO);
+    ::dup2(devnull, STDERR_FILENO);
+    ::execl(IHC_BINARY, IHC_BINARY, "synth", out.c_str(), "--width", "40000", "--height", "30000", "--threads", "1",
+            static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  // Wait until the pyramid's temporaries exist, then stop it.
+  bool started = false;
+  for (int i = 0; i < 400 && !started; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    for (const auto& e : fs::directory_iterator(dir))
+      started |= e.path().filename().string().find(".level1.tmp-") != std::string::npos;
+  }
+  CHECK(started);
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 130);
+  CHECK(fs::is_empty(dir));
 }

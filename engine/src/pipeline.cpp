@@ -200,9 +200,10 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
   auto score_tile = [&](TileResult& t) {
     const TileGeometry g = geometry(plan, t.region);
     const cv::Mat rgb = read_tile(slide, plan, t.region);
-    const scoring::Deconvolved dec = scoring::deconvolve(rgb, options.stains);
+    const scoring::HematoxylinDab dec =
+        scoring::deconvolve_for_scoring(rgb, options.stains, options.counterstain_residual_weight);
     const std::vector<scoring::Cell> cells = scoring::detect_cells(
-        dec.hematoxylin, scoring::specific_dab(dec, options.counterstain_residual_weight), plan.mpp_analysis,
+        dec.hematoxylin, dec.dab, plan.mpp_analysis,
         cv::Rect(plan.halo_px, plan.halo_px, g.core_w, g.core_h), options.cells);
     for (const auto& c : cells) {
       ++t.cells_detected;

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cassert>
 #include <cmath>
 #include <cstring>
 #include <future>
@@ -175,7 +176,7 @@ struct Site {
   float qa = 0, qb = 0, qc = 0;  // nucleus quadratic form (px^-2), 1 on the outline
   float edge = 0;         // nucleus soft edge, in normalised radius
   float hn = 0, hc = 0;   // haematoxylin: nucleus, cytoplasm
-  float peak = 0, inv2s2 = 0, cut = 0;  // membrane: peak, 1/(2 sigma^2) px^-2, 3 sigma px
+  float peak = 0, inv2s2 = 0, cut = 0;  // membrane: peak, 1/(2 sigma^2) px^-2, kCutSigmas sigma px
   float ax[3] = {}, ay[3] = {}, acos_[3] = {}, aramp[3] = {};  // 1+ arcs
   float m1x = 0, m1y = 0, m2x = 0, m2y = 0, m2a = 0;            // along-membrane modulation
   std::uint32_t key = 0;
@@ -214,14 +215,17 @@ struct Model {
     const double u = x / width_um, v = y / height_um;
     double shape = -1.0;
     for (const Blob& b : blobs) {
-      const double du = u - b.cx, dv = v - b.cy;
-      const double a = (b.c * du + b.s * dv) * b.inv_rx, c = (-b.s * du + b.c * dv) * b.inv_ry;
+      const double du = u - b.cx, dw = v - b.cy;
+      const double a = (b.c * du + b.s * dw) * b.inv_rx, c = (-b.s * du + b.c * dw) * b.inv_ry;
       shape = std::max(shape, 1.0 - std::sqrt(a * a + c * c));
     }
     const double su = x / scale_um, sv = y / scale_um;
     const double base = fbm(su * 3.0, sv * 3.0, k_tissue, 3, 0.5);
     const double detail = fbm(x / 140.0, y / 140.0, k_detail, 2, 0.5);
-    return shape + 0.45 * base + 0.12 * detail;
+    // Keep clear of the slide's borders (a margin of 4 % of the long side).
+    const double e = std::min(std::min(x, width_um - x), std::min(y, height_um - y)) / scale_um;
+    const double pen = e < 0.04 ? 0.6 * (0.04 - e) / 0.04 : 0.0;
+    return shape + 0.45 * base + 0.12 * detail - pen;
   }
   double nest_field(double x, double y) const { return fbm(x / 320.0, y / 320.0, k_nest, 4, 0.62); }
   double warp(double x, double y, int axis) const {
@@ -295,11 +299,17 @@ Model::Model(const SynthOptions& options)
   tissue_target = r.range(0.42, 0.58);
   tumour_target = r.range(0.52, 0.68);
   fibre_angle = r.range(0.0, 3.14159265358979);
-  const int nblobs = 2 + static_cast<int>(r.next() * 3.0);
+  // 2-4 blobs spread along the slide's long axis, one per strip, in slide-relative units.
+  const int nblobs = 2 + std::min(2, static_cast<int>(r.next() * 3.0));
+  const bool wide = width_um >= height_um;
   for (int b = 0; b < nblobs; ++b) {
-    const double angle = r.range(0.0, 3.14159265358979);
-    blobs.push_back({r.range(0.22, 0.78), r.range(0.22, 0.78), std::cos(angle), std::sin(angle),
-                     1.0 / r.range(0.16, 0.32), 1.0 / r.range(0.16, 0.32)});
+    const double along = (b + r.range(0.3, 0.7)) / nblobs, across = r.range(0.35, 0.65);
+    const double r_along = r.range(0.35, 0.55) / nblobs, r_across = r.range(0.18, 0.32);
+    const double angle = r.range(-0.4, 0.4);
+    if (wide)
+      blobs.push_back({along, across, std::cos(angle), std::sin(angle), 1.0 / r_along, 1.0 / r_across});
+    else
+      blobs.push_back({across, along, std::cos(angle), std::sin(angle), 1.0 / r_across, 1.0 / r_along});
   }
   fibre_c = static_cast<float>(std::cos(fibre_angle));
   fibre_s = static_cast<float>(std::sin(fibre_angle));
@@ -521,12 +531,14 @@ struct Renderer {
     win.sites.reserve(static_cast<std::size_t>((win.i1 - win.i0 + 1) * (win.j1 - win.j0 + 1)));
     for (std::int64_t j = win.j0; j <= win.j1; ++j)
       for (std::int64_t i = win.i0; i <= win.i1; ++i) win.sites.push_back(m.make_site(i, j));
-    // Coarse grid.
-    const int G = m.grid_px;
+    // Coarse grid, covering every whole block the region touches.
+    const int G = m.grid_px, B = m.block_px;
+    const std::int64_t bx_begin = floor_div(x0, B) * B, by_begin = floor_div(y0, B) * B;
+    const std::int64_t bx_end = floor_div(x0 + w - 1, B) * B + B, by_end = floor_div(y0 + h - 1, B) * B + B;
     Grid grid;
-    grid.gx0 = floor_div(x0, G) - 1;
-    grid.gy0 = floor_div(y0, G) - 1;
-    const std::int64_t gx1 = floor_div(x0 + w, G) + 1, gy1 = floor_div(y0 + h, G) + 1;
+    grid.gx0 = floor_div(bx_begin, G);
+    grid.gy0 = floor_div(by_begin, G);
+    const std::int64_t gx1 = floor_div(bx_end, G) + 1, gy1 = floor_div(by_end, G) + 1;
     grid.nx = static_cast<int>(gx1 - grid.gx0 + 1);
     grid.ny = static_cast<int>(gy1 - grid.gy0 + 1);
     const auto gn = static_cast<std::size_t>(grid.nx) * static_cast<std::size_t>(grid.ny);
@@ -542,9 +554,8 @@ struct Renderer {
         grid.wy[k] = static_cast<float>(m.warp(xu, yu, 1));
       }
     // Blocks on the global block grid.
-    const int B = m.block_px;
-    for (std::int64_t by = floor_div(y0, B) * B; by < y0 + h; by += B)
-      for (std::int64_t bx = floor_div(x0, B) * B; bx < x0 + w; bx += B) {
+    for (std::int64_t by = by_begin; by < by_end; by += B)
+      for (std::int64_t bx = bx_begin; bx < bx_end; bx += B) {
         const std::int64_t cx0 = std::max(bx, x0), cx1 = std::min(bx + B, x0 + w);
         const std::int64_t cy0 = std::max(by, y0), cy1 = std::min(by + B, y0 + h);
         render_block(win, grid, bx, by, cx0, cy0, cx1, cy1,
@@ -582,6 +593,7 @@ struct Renderer {
     m.lattice_range((static_cast<double>(bx) - reach) * mpp, (static_cast<double>(by) - reach) * mpp,
                     (static_cast<double>(bx + B) + reach) * mpp, (static_cast<double>(by + B) + reach) * mpp, i0, i1,
                     j0, j1);
+    assert(i0 >= win.i0 && i1 <= win.i1 && j0 >= win.j0 && j1 <= win.j1);
     i0 = std::max(i0, win.i0);
     i1 = std::min(i1, win.i1);
     j0 = std::max(j0, win.j0);
@@ -636,7 +648,6 @@ struct Renderer {
       mc.nlines = 0;
       float lb = cand[a].mind - s->R, ub = cand[a].maxd - s->R;
       mc.radial = ub > -cut;
-      bool overflow = false;
       for (int b = 0; b < nc; ++b) {
         if (b == a) continue;
         const float dx = cand[b].x - mc.x, dy = cand[b].y - mc.y;
@@ -651,16 +662,12 @@ struct Renderer {
         lb = std::max(lb, vmin);
         ub = std::max(ub, vmax);
         if (vmax <= -cut) continue;  // never the maximum where the membrane shows
-        if (mc.nlines >= kMaxLines) {
-          overflow = true;
-          continue;
-        }
+        if (mc.nlines >= kMaxLines) continue;  // (never seen: a handful of lines is typical)
         mc.nx[mc.nlines] = nx;
         mc.ny[mc.nlines] = ny;
         mc.c[mc.nlines] = c;
         ++mc.nlines;
       }
-      (void)overflow;
       if (lb >= cut || ub <= -cut) continue;
       ++nm;
     }
@@ -669,7 +676,10 @@ struct Renderer {
     const auto gya = floor_div(by, m.grid_px), gyb = floor_div(by + B, m.grid_px) + 1;
     float tmax = -1e9f;
     for (std::int64_t gy = gya; gy <= gyb; ++gy)
-      for (std::int64_t gx = gxa; gx <= gxb; ++gx) tmax = std::max(tmax, grid.tissue[grid.idx(gx, gy)]);
+      for (std::int64_t gx = gxa; gx <= gxb; ++gx) {
+        assert(gx >= grid.gx0 && gy >= grid.gy0 && gx - grid.gx0 < grid.nx && gy - grid.gy0 < grid.ny);
+        tmax = std::max(tmax, grid.tissue[grid.idx(gx, gy)]);
+      }
     constexpr float kTissueSoft = 0.03f;
     const bool any_tissue = tmax > -kTissueSoft * 0.5f;
 
@@ -1031,21 +1041,26 @@ std::vector<SynthCell> synth_cells_in(const SynthOptions& options, std::int64_t 
   return cells;
 }
 
+tiling::PyramidOptions synth_pyramid_options(const SynthOptions& options) {
+  const SynthOptions o = normalise_synth_options(options);
+  tiling::PyramidOptions po;
+  po.width = o.width;
+  po.height = o.height;
+  po.tile = o.tile;
+  po.quality = o.quality;
+  po.mpp = o.mpp;
+  po.app_mag = o.mpp < 0.375 ? 40 : 20;
+  po.extra_properties =
+      std::string("|Generator = ihcscore synth ") + kSynthGeneratorVersion + "|Seed = " + std::to_string(o.seed);
+  return po;
+}
+
 SynthTruth write_synthetic_slide(const std::filesystem::path& out, const SynthOptions& options, Progress* progress) {
   const Model m(normalise_synth_options(options));
   const int threads = resolve_threads(m.o.threads);
   SynthTruth truth = make_truth(m, count_cells(m, threads));
 
-  tiling::PyramidOptions po;
-  po.width = m.o.width;
-  po.height = m.o.height;
-  po.tile = m.o.tile;
-  po.quality = m.o.quality;
-  po.mpp = m.o.mpp;
-  po.app_mag = m.o.mpp < 0.375 ? 40 : 20;
-  po.extra_properties = std::string("|Generator = ihcscore synth ") + kSynthGeneratorVersion +
-                        "|Seed = " + std::to_string(m.o.seed);
-  tiling::PyramidWriter writer(out, po);
+  tiling::PyramidWriter writer(out, synth_pyramid_options(m.o));
   truth.levels = writer.levels();
 
   const std::int64_t bands = writer.band_count();
@@ -1054,23 +1069,25 @@ SynthTruth write_synthetic_slide(const std::filesystem::path& out, const SynthOp
   if (progress) progress->set_total(bands * across);
   Renderer renderer(m);
   tbb::task_arena arena(threads);
+  // Two band buffers: band b renders into one while band b - 1 is encoded from the other.
+  cv::Mat buffers[2] = {cv::Mat(T, static_cast<int>(m.o.width), CV_8UC3),
+                        cv::Mat(T, static_cast<int>(m.o.width), CV_8UC3)};
   std::future<void> pending;
   try {
     for (std::int64_t b = 0; b < bands; ++b) {
       const int bh = writer.band_height(b);
       const std::int64_t y0 = b * T;
-      auto band = std::make_shared<cv::Mat>(bh, static_cast<int>(m.o.width), CV_8UC3);
+      const cv::Mat band = buffers[b % 2].rowRange(0, bh);
       arena.execute([&] {
         tbb::parallel_for(std::int64_t{0}, across, [&](std::int64_t c) {
           const std::int64_t x0 = c * T;
           const int tw = static_cast<int>(std::min<std::int64_t>(T, m.o.width - x0));
-          renderer.render(x0, y0, tw, bh, band->ptr<std::uint8_t>(0) + x0 * 3, band->step[0]);
+          renderer.render(x0, y0, tw, bh, band.data + x0 * 3, band.step[0]);
           if (progress) progress->advance(1);
         });
       });
-      // Encode band b while band b + 1 renders.
-      if (pending.valid()) pending.get();
-      pending = std::async(std::launch::async, [&writer, band] { writer.write_band(*band); });
+      if (pending.valid()) pending.get();  // band b - 1 is written: its buffer is free again
+      pending = std::async(std::launch::async, [&writer, band] { writer.write_band(band); });
     }
     if (pending.valid()) pending.get();
   } catch (...) {

@@ -9,6 +9,22 @@
 namespace ihc::scoring {
 namespace {
 
+// 2 x 2 block average (the image's last odd row or column is dropped).
+cv::Mat half_size(const cv::Mat& src) {
+  cv::Mat out(std::max(1, src.rows / 2), std::max(1, src.cols / 2), CV_32F);
+  if (src.rows < 2 || src.cols < 2) {
+    out.setTo(src.at<float>(0, 0));
+    return out;
+  }
+  for (int y = 0; y < out.rows; ++y) {
+    const float* a = src.ptr<float>(2 * y);
+    const float* b = src.ptr<float>(2 * y + 1);
+    float* o = out.ptr<float>(y);
+    for (int x = 0; x < out.cols; ++x) o[x] = 0.25f * (a[2 * x] + a[2 * x + 1] + b[2 * x] + b[2 * x + 1]);
+  }
+  return out;
+}
+
 struct Seed {
   int x, y;
   float strength;
@@ -151,16 +167,25 @@ std::vector<Cell> detect_cells(const cv::Mat& hematoxylin, const cv::Mat& dab, d
   const double max_r = p.max_cell_radius_um / mpp;
   const double px_area_um2 = mpp * mpp;
 
-  cv::Mat h_fine, h_nucleus, dab_fine;
-  cv::GaussianBlur(hematoxylin, h_fine, cv::Size(0, 0), std::max(0.5, 0.5 / mpp));
-  // Nucleus scale (sigma = radius / 2) by two box filters: same smoothing, cost independent of size.
-  const int box = std::max(1, static_cast<int>(std::lround(nucleus_r * 0.5 * std::sqrt(6.0)))) | 1;
-  cv::blur(hematoxylin, h_nucleus, cv::Size(box, box));
-  cv::blur(h_nucleus, h_nucleus, cv::Size(box, box));
+  cv::Mat dab_fine;
   cv::GaussianBlur(dab, dab_fine, cv::Size(0, 0), 0.7);
 
-  const std::vector<Seed> seeds = find_nucleus_seeds(h_nucleus, nucleus_r, p);
-  const cv::Mat labels = grow_cells(dab_fine, seeds, max_r);
+  // Nuclei are found at half resolution (a nucleus is ~7 µm across: nothing is lost), smoothed
+  // at the nucleus scale (sigma = radius / 2). Outlines are grown at half resolution too: the
+  // watershed only has to put each boundary on the right membrane; the membrane peak itself is
+  // then sought at full resolution.
+  const cv::Mat h_half = half_size(hematoxylin);
+  cv::Mat h_nucleus;
+  cv::GaussianBlur(h_half, h_nucleus, cv::Size(0, 0), std::max(0.5, nucleus_r * 0.25));
+  const std::vector<Seed> half_seeds = find_nucleus_seeds(h_nucleus, nucleus_r * 0.5, p);
+  std::vector<Seed> seeds = half_seeds;
+  for (auto& s : seeds) {
+    s.x = std::min(2 * s.x + 1, hematoxylin.cols - 1);
+    s.y = std::min(2 * s.y + 1, hematoxylin.rows - 1);
+  }
+  const cv::Mat half_labels = grow_cells(half_size(dab_fine), half_seeds, max_r * 0.5);
+  cv::Mat labels;
+  cv::resize(half_labels, labels, hematoxylin.size(), 0, 0, cv::INTER_NEAREST);
 
   // Neighbour counts through a coarse grid of seeds.
   const double nb_r = p.neighbourhood_um / mpp;
@@ -170,8 +195,8 @@ std::vector<Cell> detect_cells(const cv::Mat& hematoxylin, const cv::Mat& dab, d
   for (std::size_t k = 0; k < seeds.size(); ++k)
     grid[static_cast<std::size_t>((seeds[k].y / gcell) * gw + seeds[k].x / gcell)].push_back(static_cast<int>(k));
 
-  const int w = labels.cols, h = labels.rows;
-  const RayTable rays(p.rays, max_r, 0.5);
+  const int w = dab_fine.cols, h = dab_fine.rows;
+  const RayTable rays(p.rays, max_r + 2.0, 0.5);
   const auto r_nuc_start = static_cast<float>(nucleus_r * 0.8);
   const float* dab_data = dab_fine.ptr<float>(0);
   const int* label_data = labels.ptr<int>(0);
@@ -185,12 +210,12 @@ std::vector<Cell> detect_cells(const cv::Mat& hematoxylin, const cv::Mat& dab, d
     cell.centre = cv::Point2f(static_cast<float>(s.x), static_cast<float>(s.y));
 
     // Nucleus: pixels of this cell near the seed above half the seed's haematoxylin.
-    const float h_cut = std::max(static_cast<float>(p.nucleus_min_od) * 0.5f, 0.5f * h_fine.at<float>(s.y, s.x));
-    const int nr = static_cast<int>(std::ceil(nucleus_r * 2.5));
+    const float h_cut = std::max(static_cast<float>(p.nucleus_min_od) * 0.5f, 0.5f * half_seeds[k].strength);
+    const int nr = static_cast<int>(std::ceil(nucleus_r * 1.6));
     int nucleus_px = 0;
     for (int y = std::max(0, s.y - nr); y <= std::min(h - 1, s.y + nr); ++y) {
       const int* lr = labels.ptr<int>(y);
-      const float* hr = h_fine.ptr<float>(y);
+      const float* hr = hematoxylin.ptr<float>(y);
       for (int x = std::max(0, s.x - nr); x <= std::min(w - 1, s.x + nr); ++x)
         if (lr[x] == own && hr[x] >= h_cut) ++nucleus_px;
     }
@@ -217,7 +242,7 @@ std::vector<Cell> detect_cells(const cv::Mat& hematoxylin, const cv::Mat& dab, d
     for (int a = 0; a < p.rays; ++a) {
       const cv::Point* off = &rays.offsets[static_cast<std::size_t>(a * rays.steps)];
       float peak = 0.0f, inner = std::numeric_limits<float>::max(), before_peak = inner;
-      int s_peak = 0, k_end = rays.steps - 1;
+      int s_peak = 0, k_end = rays.steps - 1, outside = 0;
       for (int st = 0; st < rays.steps; ++st) {
         const int x = s.x + off[st].x, y = s.y + off[st].y;
         if (!inside && (x < 0 || y < 0 || x >= w || y >= h)) {
@@ -234,9 +259,12 @@ std::vector<Cell> detect_cells(const cv::Mat& hematoxylin, const cv::Mat& dab, d
           }
           inner = std::min(inner, v);
         }
-        if (label_data[idx] != own) {  // one step outside the cell: stop
-          k_end = st;
-          break;
+        if (label_data[idx] != own) {
+          // The half-resolution boundary is good to one of its pixels: look 1.5 px further.
+          if (outside == 0) k_end = st;
+          if (++outside > 3) break;
+        } else {
+          outside = 0;
         }
       }
       if (before_peak == std::numeric_limits<float>::max()) before_peak = peak;

@@ -101,17 +101,46 @@ std::optional<StainVectors> StainVectors::parse(std::string_view text) {
   return make(*h, *d, i0);
 }
 
+namespace {
+// Per-channel OD tables (OD per 8-bit value: a lookup instead of a log per pixel) and the
+// inverse stain matrix as floats: concentration j = sum_c OD_c * k[c][j].
+struct DeconvolutionTables {
+  float od[256];
+  float k[3][3];
+  explicit DeconvolutionTables(const StainVectors& stains) {
+    const double log_i0 = std::log10(stains.i0);
+    for (int v = 0; v < 256; ++v) od[v] = static_cast<float>(std::max(0.0, log_i0 - std::log10(std::max(v, 1))));
+    const cv::Matx33d inv = inverse_stain_matrix(stains);
+    for (int c = 0; c < 3; ++c)
+      for (int j = 0; j < 3; ++j) k[c][j] = static_cast<float>(inv(c, j));
+  }
+};
+}  // namespace
+
+HematoxylinDab deconvolve_for_scoring(const cv::Mat& rgb, const StainVectors& stains, double residual_weight) {
+  CV_Assert(rgb.type() == CV_8UC3);
+  const DeconvolutionTables t(stains);
+  const auto wr = static_cast<float>(residual_weight);
+  HematoxylinDab out{cv::Mat(rgb.size(), CV_32F), cv::Mat(rgb.size(), CV_32F)};
+  for (int y = 0; y < rgb.rows; ++y) {
+    const auto* p = rgb.ptr<std::uint8_t>(y);
+    auto* h = out.hematoxylin.ptr<float>(y);
+    auto* d = out.dab.ptr<float>(y);
+    for (int x = 0; x < rgb.cols; ++x) {
+      const float o0 = t.od[p[3 * x]], o1 = t.od[p[3 * x + 1]], o2 = t.od[p[3 * x + 2]];
+      h[x] = o0 * t.k[0][0] + o1 * t.k[1][0] + o2 * t.k[2][0];
+      const float r = o0 * t.k[0][2] + o1 * t.k[1][2] + o2 * t.k[2][2];
+      d[x] = o0 * t.k[0][1] + o1 * t.k[1][1] + o2 * t.k[2][1] - wr * std::max(0.0f, r);
+    }
+  }
+  return out;
+}
+
 Deconvolved deconvolve(const cv::Mat& rgb, const StainVectors& stains) {
   CV_Assert(rgb.type() == CV_8UC3);
-  // OD per 8-bit value: a 256-entry table instead of a log per pixel.
-  float od[256];
-  const double log_i0 = std::log10(stains.i0);
-  for (int v = 0; v < 256; ++v) od[v] = static_cast<float>(std::max(0.0, log_i0 - std::log10(std::max(v, 1))));
-  const cv::Matx33d inv = inverse_stain_matrix(stains);
-  // C = OD * inv: concentration j = sum_c OD_c * inv(c, j).
-  float k[3][3];
-  for (int c = 0; c < 3; ++c)
-    for (int j = 0; j < 3; ++j) k[c][j] = static_cast<float>(inv(c, j));
+  const DeconvolutionTables t(stains);
+  const auto& od = t.od;
+  const auto& k = t.k;
   Deconvolved out{cv::Mat(rgb.size(), CV_32F), cv::Mat(rgb.size(), CV_32F), cv::Mat(rgb.size(), CV_32F)};
   for (int y = 0; y < rgb.rows; ++y) {
     const auto* p = rgb.ptr<std::uint8_t>(y);

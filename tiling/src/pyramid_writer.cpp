@@ -146,6 +146,19 @@ std::vector<Level> plan_pyramid(std::int64_t width, std::int64_t height, int max
   return levels;
 }
 
+namespace {
+fs::path temporary_path(const fs::path& path, std::size_t level) {
+  return fs::path(path.string() + ".level" + std::to_string(level) + ".tmp-" + std::to_string(::getpid()));
+}
+}  // namespace
+
+std::vector<fs::path> PyramidWriter::temporary_paths(const fs::path& path, const PyramidOptions& options) {
+  std::vector<fs::path> out;
+  const auto levels = plan_pyramid(options.width, options.height, options.max_lowest_side);
+  for (std::size_t k = 1; k < levels.size(); ++k) out.push_back(temporary_path(path, k));
+  return out;
+}
+
 std::string aperio_description(const PyramidOptions& o) {
   const std::string w = std::to_string(o.width), h = std::to_string(o.height);
   const std::string t = std::to_string(o.tile);
@@ -210,7 +223,7 @@ struct PyramidWriter::Impl {
       if (k > 0) s.band = cv::Mat(opt.tile, static_cast<int>(s.width), CV_8UC3);
       fs::path target = path;
       if (k > 0) {
-        s.tmp = fs::path(path.string() + ".level" + std::to_string(k) + ".tmp-" + std::to_string(::getpid()));
+        s.tmp = temporary_path(path, k);
         target = s.tmp;
       }
       errno = 0;

@@ -28,6 +28,7 @@
 #include <opencv2/core.hpp>
 
 #include "ihc/scoring/guideline.hpp"
+#include "ihc/tiling/pyramid_writer.hpp"
 #include "ihc/tiling/slide.hpp"
 
 namespace ihc::engine {
@@ -85,6 +86,10 @@ struct SynthCell {
 // The tumour cells whose centre lies in [x, x + w) x [y, y + h), in row order.
 std::vector<SynthCell> synth_cells_in(const SynthOptions& options, std::int64_t x, std::int64_t y,
                                       std::int64_t w, std::int64_t h);
+
+// How write_synthetic_slide lays out the file (size, tile, JPEG quality, AppMag, MPP, and the
+// extra Aperio properties "Generator" and "Seed").
+tiling::PyramidOptions synth_pyramid_options(const SynthOptions& options);
 
 // Writes the slide to `out` (an Aperio SVS: tiled JPEG pyramid, levels 4x apart, thumbnail),
 // streaming in bands of tile rows with bounded memory. `progress` (optional) counts level-0

@@ -53,6 +53,14 @@ Deconvolved deconvolve(const cv::Mat& rgb, const StainVectors& stains);
 // CMU-1: residual/DAB about +0.1 to +0.56 on eosin, -0.03 to -0.3 on real DAB).
 cv::Mat specific_dab(const Deconvolved& d, double residual_weight = 4.0);
 
+// What cell scoring needs, in one pass: haematoxylin and specific_dab(..., residual_weight),
+// without materialising the residual channel.
+struct HematoxylinDab {
+  cv::Mat hematoxylin;
+  cv::Mat dab;
+};
+HematoxylinDab deconvolve_for_scoring(const cv::Mat& rgb, const StainVectors& stains, double residual_weight);
+
 // Beer-Lambert mixing, the inverse of deconvolve: intensity of each channel for the given
 // concentrations. Used by tests and the synthetic slide generator.
 std::array<double, 3> mix_stains(const StainVectors& stains, double hematoxylin, double dab,

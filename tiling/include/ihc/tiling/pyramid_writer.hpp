@@ -60,6 +60,11 @@ class PyramidWriter {
   PyramidWriter(const PyramidWriter&) = delete;
   PyramidWriter& operator=(const PyramidWriter&) = delete;
 
+  // The temporary files a writer for `path` creates (and removes) beside it, so that callers
+  // can remove them if the process is killed (e.g. from a signal handler).
+  static std::vector<std::filesystem::path> temporary_paths(const std::filesystem::path& path,
+                                                            const PyramidOptions& options);
+
   const std::vector<Level>& levels() const;
   const PyramidOptions& options() const;
   std::int64_t tiles_across() const;  // level 0
