@@ -17,6 +17,9 @@ int main(int argc, char** argv) {
   add_score_command(app, run);
   add_synth_command(app, run);
   add_bench_command(app, run);
+  add_ish_command(app, run);
+  add_validate_command(app, run);
+  add_deconvolve_command(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

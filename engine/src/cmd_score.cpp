@@ -6,6 +6,7 @@
 #include "ihc/engine/commands.hpp"
 #include "ihc/engine/errors.hpp"
 #include "ihc/engine/output_file.hpp"
+#include "ihc/engine/outputs.hpp"
 #include "ihc/engine/progress.hpp"
 #include "ihc/engine/report.hpp"
 
@@ -16,6 +17,9 @@ void add_score_command(CLI::App& app, CommandRunner& run) {
     std::string slide;
     ScoringCli scoring;
     std::string json;
+    std::string heatmap;
+    std::string geojson;
+    bool geojson_tiles = false;
     bool force = false;
   };
   auto args = std::make_shared<Args>();
@@ -24,11 +28,19 @@ void add_score_command(CLI::App& app, CommandRunner& run) {
       ->required();
   add_scoring_options(*cmd, args->scoring);
   cmd->add_option("--json", args->json, "Write the full report as JSON to this file");
+  cmd->add_option("--heatmap", args->heatmap, "Write the slide overview with per-tile % complete membranes (PNG)");
+  cmd->add_option("--geojson", args->geojson, "Write every counted cell as GeoJSON for QuPath (level-0 pixels)");
+  cmd->add_flag("--geojson-tiles", args->geojson_tiles, "Also write the analysed tiles into the GeoJSON");
   cmd->add_flag("--force", args->force, "Replace output files that already exist");
   cmd->callback([args, &run] {
     run = [args]() -> int {
-      const ScoreOptions options = make_score_options(args->scoring);
-      if (!args->json.empty()) check_output_path(args->json, args->force);
+      ScoreOptions options = make_score_options(args->scoring);
+      for (const auto* out : {&args->json, &args->heatmap, &args->geojson})
+        if (!out->empty()) check_output_path(*out, args->force);
+      if (!args->geojson.empty()) {
+        options.keep_cells = true;
+        options.cells.keep_outlines = true;
+      }
       const auto slide = open_for_scoring(args->slide, args->scoring);
       SlideResult result;
       {
@@ -46,8 +58,12 @@ void add_score_command(CLI::App& app, CommandRunner& run) {
       }
       if (!args->json.empty())
         write_file_atomically(args->json, report_json(result, options).dump(2) + "\n", args->force);
+      if (!args->heatmap.empty()) write_png(args->heatmap, render_heatmap(result), args->force);
+      if (!args->geojson.empty()) write_geojson(args->geojson, result, args->geojson_tiles, args->force);
       std::cout << report_summary(result, options);
       if (!args->json.empty()) std::cout << "  report: " << args->json << "\n";
+      if (!args->heatmap.empty()) std::cout << "  heatmap: " << args->heatmap << "\n";
+      if (!args->geojson.empty()) std::cout << "  cells (GeoJSON): " << args->geojson << "\n";
       return kExitOk;
     };
   });

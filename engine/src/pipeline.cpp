@@ -217,8 +217,11 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
         sc.intensity_od = c.intensity_od;
         sc.nucleus_area_um2 = c.nucleus_area_um2;
         sc.cell_class = c.cell_class;
+        // Outlines stay inside the slide (viewers reject objects outside the image).
+        const auto max_x = static_cast<double>(result.width), max_y = static_cast<double>(result.height);
         for (const auto& pt : c.outline)
-          sc.outline.emplace_back(static_cast<float>(g.x0 + (pt.x + 0.5) * d), static_cast<float>(g.y0 + (pt.y + 0.5) * d));
+          sc.outline.emplace_back(static_cast<float>(std::clamp(g.x0 + (pt.x + 0.5) * d, 0.0, max_x)),
+                                  static_cast<float>(std::clamp(g.y0 + (pt.y + 0.5) * d, 0.0, max_y)));
         t.cells.push_back(std::move(sc));
       }
     }

@@ -1,0 +1,28 @@
+#pragma once
+// Pictures and viewer files made from a scored slide.
+#include <filesystem>
+#include <string>
+
+#include <opencv2/core.hpp>
+
+#include "ihc/engine/pipeline.hpp"
+
+namespace ihc::engine {
+
+// The slide overview with each analysed tile tinted by its per cent of complete membranes
+// (2+ and 3+), a legend below it; same aspect ratio as the slide. RGB, CV_8UC3.
+cv::Mat render_heatmap(const SlideResult& result);
+
+// Colour QuPath-style class colours (RGB): 0 blue, 1+ yellow, 2+ orange, 3+ red.
+cv::Vec3b class_colour(scoring::CellClass c);
+
+// Writes cells (needs ScoreOptions::keep_cells and keep_outlines) and optionally tiles as a
+// GeoJSON FeatureCollection that QuPath imports: level-0 pixel coordinates, objectType
+// "detection" (cells) / "annotation" (tiles), classification {name, color}, measurements.
+// Streams to the file; atomic (temporary name, then rename). Throws CommandError.
+void write_geojson(const std::filesystem::path& out, const SlideResult& result, bool include_tiles, bool overwrite);
+
+// Encodes an RGB image as PNG and writes it atomically. Throws CommandError.
+void write_png(const std::filesystem::path& out, const cv::Mat& rgb, bool overwrite);
+
+}  // namespace ihc::engine

@@ -1,0 +1,149 @@
+#include "ihc/engine/outputs.hpp"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "ihc/engine/errors.hpp"
+#include "ihc/engine/output_file.hpp"
+
+namespace ihc::engine {
+namespace {
+
+// Blue (0 %) through yellow to red (100 %).
+cv::Vec3b ramp(double percent) {
+  const double t = std::clamp(percent / 100.0, 0.0, 1.0);
+  const auto lerp = [](double a, double b, double u) { return static_cast<std::uint8_t>(std::lround(a + (b - a) * u)); };
+  if (t < 0.5) {
+    const double u = t / 0.5;
+    return {lerp(40, 250, u), lerp(80, 220, u), lerp(220, 40, u)};
+  }
+  const double u = (t - 0.5) / 0.5;
+  return {lerp(250, 200, u), lerp(220, 20, u), lerp(40, 20, u)};
+}
+
+void put_text(cv::Mat& img, const std::string& text, cv::Point at, double scale) {
+  cv::putText(img, text, at, cv::FONT_HERSHEY_SIMPLEX, scale, cv::Scalar(20, 20, 20), 1, cv::LINE_AA);
+}
+
+}  // namespace
+
+cv::Vec3b class_colour(scoring::CellClass c) {
+  switch (c) {
+    case scoring::CellClass::Negative: return {60, 110, 230};
+    case scoring::CellClass::OnePlus: return {240, 210, 40};
+    case scoring::CellClass::TwoPlus: return {245, 140, 20};
+    case scoring::CellClass::ThreePlus: return {210, 20, 20};
+  }
+  return {0, 0, 0};
+}
+
+cv::Mat render_heatmap(const SlideResult& r) {
+  CV_Assert(!r.thumbnail.empty());
+  // At least 800 px wide so tiles and the legend are legible.
+  const double up = std::max(1.0, 800.0 / r.thumbnail.cols);
+  cv::Mat base;
+  cv::resize(r.thumbnail, base, cv::Size(), up, up, up > 1 ? cv::INTER_NEAREST : cv::INTER_AREA);
+  cv::Mat overlay = base.clone();
+  const double k = up / r.thumbnail_downsample;  // heatmap pixels per level-0 pixel
+  for (const auto& t : r.tiles) {
+    const cv::Rect box(static_cast<int>(std::floor(static_cast<double>(t.region.x) * k)),
+                       static_cast<int>(std::floor(static_cast<double>(t.region.y) * k)),
+                       std::max(1, static_cast<int>(std::ceil(static_cast<double>(t.region.w) * k))),
+                       std::max(1, static_cast<int>(std::ceil(static_cast<double>(t.region.h) * k))));
+    const cv::Rect clipped = box & cv::Rect(0, 0, base.cols, base.rows);
+    if (clipped.area() == 0) continue;
+    if (t.failed) {
+      cv::rectangle(overlay, clipped, cv::Scalar(0, 0, 0), cv::FILLED);
+      continue;
+    }
+    if (t.counts.total() == 0) continue;
+    const auto p = t.counts.percent();
+    const cv::Vec3b c = ramp(p.complete());
+    cv::rectangle(overlay, clipped, cv::Scalar(c[0], c[1], c[2]), cv::FILLED);
+  }
+  cv::Mat blended;
+  cv::addWeighted(overlay, 0.55, base, 0.45, 0.0, blended);
+
+  // Legend strip below the picture.
+  const int lh = 70, margin = 20;
+  cv::Mat out(blended.rows + lh, blended.cols, CV_8UC3, cv::Scalar(255, 255, 255));
+  blended.copyTo(out(cv::Rect(0, 0, blended.cols, blended.rows)));
+  const int bar_w = std::min(400, blended.cols - 2 * margin), bar_y = blended.rows + 30;
+  for (int x = 0; x < bar_w; ++x) {
+    const cv::Vec3b c = ramp(100.0 * x / std::max(1, bar_w - 1));
+    cv::line(out, {margin + x, bar_y}, {margin + x, bar_y + 14}, cv::Scalar(c[0], c[1], c[2]));
+  }
+  put_text(out, "tumour cells with complete membrane (2+ and 3+), per tile", {margin, blended.rows + 20}, 0.45);
+  put_text(out, "0%", {margin, bar_y + 32}, 0.4);
+  put_text(out, "50%", {margin + bar_w / 2 - 12, bar_y + 32}, 0.4);
+  put_text(out, "100%", {margin + bar_w - 34, bar_y + 32}, 0.4);
+  const std::string verdict = "score " + std::string(scoring::to_string(r.score)) + ", black = unreadable tile";
+  put_text(out, verdict, {std::min(margin + bar_w + 20, std::max(margin, out.cols - 260)), bar_y + 12}, 0.45);
+  return out;
+}
+
+void write_png(const std::filesystem::path& out, const cv::Mat& rgb, bool overwrite) {
+  cv::Mat bgr;
+  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+  std::vector<std::uint8_t> bytes;
+  if (!cv::imencode(".png", bgr, bytes)) throw CommandError(kExitOutput, out.string() + ": PNG encoding failed");
+  write_file_atomically(out, std::string(bytes.begin(), bytes.end()), overwrite);
+}
+
+void write_geojson(const std::filesystem::path& out, const SlideResult& r, bool include_tiles, bool overwrite) {
+  commit_file_atomically(out, overwrite, [&](const std::filesystem::path& tmp) {
+    std::FILE* f = std::fopen(tmp.c_str(), "wb");
+    if (!f) throw CommandError(kExitOutput, out.string() + ": cannot be written: " + std::strerror(errno));
+    bool first = true;
+    auto begin_feature = [&] {
+      std::fputs(first ? "\n" : ",\n", f);
+      first = false;
+    };
+    std::fputs("{\"type\":\"FeatureCollection\",\"features\":[", f);
+    for (const auto& t : r.tiles) {
+      for (const auto& c : t.cells) {
+        if (c.outline.size() < 3) continue;
+        begin_feature();
+        const cv::Vec3b col = class_colour(c.cell_class);
+        std::fputs("{\"type\":\"Feature\",\"geometry\":{\"type\":\"Polygon\",\"coordinates\":[[", f);
+        for (std::size_t i = 0; i <= c.outline.size(); ++i) {
+          const auto& pt = c.outline[i % c.outline.size()];  // closed ring
+          std::fprintf(f, "%s[%.1f,%.1f]", i ? "," : "", static_cast<double>(pt.x), static_cast<double>(pt.y));
+        }
+        std::fprintf(f,
+                     "]]},\"properties\":{\"objectType\":\"detection\",\"classification\":{\"name\":\"%s\","
+                     "\"color\":[%d,%d,%d]},\"measurements\":{\"completeness\":%.3f,\"intensity_od\":%.3f,"
+                     "\"nucleus_area_um2\":%.1f}}}",
+                     std::string(scoring::to_string(c.cell_class)).c_str(), col[0], col[1], col[2],
+                     static_cast<double>(c.completeness), static_cast<double>(c.intensity_od),
+                     static_cast<double>(c.nucleus_area_um2));
+      }
+    }
+    if (include_tiles) {
+      for (const auto& t : r.tiles) {
+        begin_feature();
+        const auto p = t.counts.percent();
+        const double x0 = static_cast<double>(t.region.x), y0 = static_cast<double>(t.region.y);
+        const double x1 = x0 + static_cast<double>(t.region.w), y1 = y0 + static_cast<double>(t.region.h);
+        std::fprintf(f,
+                     "{\"type\":\"Feature\",\"geometry\":{\"type\":\"Polygon\",\"coordinates\":[[[%.0f,%.0f],[%.0f,%.0f],"
+                     "[%.0f,%.0f],[%.0f,%.0f],[%.0f,%.0f]]]},\"properties\":{\"objectType\":\"annotation\","
+                     "\"name\":\"tile\",\"measurements\":{\"cells\":%lld,\"percent_complete\":%.2f,"
+                     "\"percent_complete_intense\":%.2f,\"failed\":%d}}}",
+                     x0, y0, x1, y0, x1, y1, x0, y1, x0, y0, static_cast<long long>(t.counts.total()), p.complete(),
+                     p.complete_intense(), t.failed ? 1 : 0);
+      }
+    }
+    std::fputs("\n]}\n", f);
+    const bool ok = std::fflush(f) == 0 && !std::ferror(f);
+    const int saved = errno;
+    std::fclose(f);
+    if (!ok) throw CommandError(kExitOutput, out.string() + ": cannot be written: " + std::strerror(saved));
+  });
+}
+
+}  // namespace ihc::engine
