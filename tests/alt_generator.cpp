@@ -597,7 +597,7 @@ AltImage generate_alt_field(const AltOptions& o) {
     const long key = std::lround(w / 0.005);
     auto it = gain_cache.find(key);
     if (it == gain_cache.end())
-      it = gain_cache.emplace(key, membrane_peak_gain(key * 0.005, kReferenceBlurUm, kReferencePixelUm)).first;
+      it = gain_cache.emplace(key, membrane_peak_gain(static_cast<double>(key) * 0.005, kReferenceBlurUm, kReferencePixelUm)).first;
     return it->second;
   };
 

@@ -4,13 +4,20 @@
 // stain vectors (the scorer defaults to Ruifrok's), optional JPEG and stain rotation.
 //
 // Every scored case prints one line starting with "ALT|" (scripts/alt-validation.sh makes a
-// table of them). `[alt-sweep]` and `[alt-diag]` are hidden: run them by tag.
+// table of them). Hidden, run by tag: `[alt-sweep]` (resolutions x designs x variants),
+// `[alt-diag]` (per-cell truth x measured classes), `[alt-png]` (sample images to look at, in
+// ALT_PNG_DIR), `[alt-explore]` (one case from ALT_* environment variables, see there).
+// Images are written to a per-process scratch folder, removed afterwards unless ALT_KEEP is set.
 #include <catch2/catch.hpp>
 
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <numbers>
 #include <string>
+#include <system_error>
+
+#include <unistd.h>
 
 #include <nlohmann/json.hpp>
 #include <opencv2/imgproc.hpp>
@@ -31,6 +38,19 @@ const std::array<double, 4> kMixZero{0.98, 0.02, 0.0, 0.0};
 const std::array<double, 4> kMixOne{0.40, 0.60, 0.0, 0.0};
 const std::array<double, 4> kMixTwo{0.20, 0.20, 0.60, 0.0};
 const std::array<double, 4> kMixThree{0.10, 0.10, 0.20, 0.60};
+
+// A scratch folder of this process (tests may run in parallel, and other checkouts may run the
+// same tests at the same time), removed afterwards unless ALT_KEEP is set.
+struct Scratch {
+  fs::path dir;
+  explicit Scratch(const std::string& name) : dir(test::scratch_dir(name + "-" + std::to_string(::getpid()))) {}
+  ~Scratch() {
+    std::error_code ec;
+    if (!std::getenv("ALT_KEEP")) fs::remove_all(dir, ec);
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+};
 
 struct AltRun {
   std::string name;
@@ -92,8 +112,8 @@ void check_clear(const AltRun& r, const char* expected) {
   CHECK(std::abs(r.result.percent.complete_intense() - r.truth.percent.complete_intense()) <= 5.0);
   CHECK(std::abs(r.result.percent.complete() - r.truth.percent.complete()) <= 10.0);
   // Most tumour cells are found and stroma is not counted as tumour (as in test_end_to_end).
-  CHECK(r.result.counts.total() >= r.truth.counts.total() * 0.7);
-  CHECK(r.result.counts.total() <= r.truth.counts.total() * 1.3);
+  CHECK(static_cast<double>(r.result.counts.total()) >= static_cast<double>(r.truth.counts.total()) * 0.7);
+  CHECK(static_cast<double>(r.result.counts.total()) <= static_cast<double>(r.truth.counts.total()) * 1.3);
 }
 
 // Per-cell view: the scorer's detect_cells on the deconvolved image (resampled to 0.5 µm/px as
@@ -230,12 +250,12 @@ TEST_CASE("alt generator: truth follows the design and the image looks like IHC"
     std::vector<float> peaks;
     for (const auto& c : pimg.truth.cells) {
       if (!c.in_image || static_cast<int>(c.cell_class) != k) continue;
-      const double ca = std::cos(c.angle_deg * M_PI / 180), sa = std::sin(c.angle_deg * M_PI / 180);
+      const double ca = std::cos(c.angle_deg * std::numbers::pi / 180), sa = std::sin(c.angle_deg * std::numbers::pi / 180);
       std::vector<float> along;  // per direction: the radial DAB maximum near the outline
       for (int a = 0; a < 72; ++a) {
         float best = 0;
         for (double r = 0.85; r <= 1.15; r += 0.05) {
-          const double u = c.a_um * r * std::cos(a * M_PI / 36), v = c.b_um * r * std::sin(a * M_PI / 36);
+          const double u = c.a_um * r * std::cos(a * std::numbers::pi / 36), v = c.b_um * r * std::sin(a * std::numbers::pi / 36);
           const int x = static_cast<int>(std::lround(c.centre.x + (u * ca - v * sa) / po.mpp));
           const int y = static_cast<int>(std::lround(c.centre.y + (u * sa + v * ca) / po.mpp));
           if (x >= 0 && y >= 0 && x < pimg.dab.cols && y < pimg.dab.rows) best = std::max(best, pimg.dab.at<float>(y, x));
@@ -262,40 +282,49 @@ TEST_CASE("alt generator: truth follows the design and the image looks like IHC"
 }
 
 TEST_CASE("alt: clear 0 at 20x", "[alt]") {
-  const auto dir = test::scratch_dir("alt-0-20x");
+  const Scratch scratch("alt-0-20x");
+  const auto& dir = scratch.dir;
   check_clear(run_alt("zero-20x", design(kMixZero, 0.5, 11), dir), "0");
 }
 TEST_CASE("alt: clear 1+ at 20x", "[alt]") {
-  const auto dir = test::scratch_dir("alt-1-20x");
+  const Scratch scratch("alt-1-20x");
+  const auto& dir = scratch.dir;
   check_clear(run_alt("one-20x", design(kMixOne, 0.5, 12), dir), "1+");
 }
 TEST_CASE("alt: clear 2+ at 20x", "[alt]") {
-  const auto dir = test::scratch_dir("alt-2-20x");
+  const Scratch scratch("alt-2-20x");
+  const auto& dir = scratch.dir;
   check_clear(run_alt("two-20x", design(kMixTwo, 0.5, 13), dir), "2+");
 }
 TEST_CASE("alt: clear 3+ at 20x", "[alt]") {
-  const auto dir = test::scratch_dir("alt-3-20x");
+  const Scratch scratch("alt-3-20x");
+  const auto& dir = scratch.dir;
   check_clear(run_alt("three-20x", design(kMixThree, 0.5, 14), dir), "3+");
 }
 TEST_CASE("alt: clear 0 at 40x", "[alt]") {
-  const auto dir = test::scratch_dir("alt-0-40x");
+  const Scratch scratch("alt-0-40x");
+  const auto& dir = scratch.dir;
   check_clear(run_alt("zero-40x", design(kMixZero, 0.25, 21), dir), "0");
 }
 TEST_CASE("alt: clear 1+ at 40x", "[alt]") {
-  const auto dir = test::scratch_dir("alt-1-40x");
+  const Scratch scratch("alt-1-40x");
+  const auto& dir = scratch.dir;
   check_clear(run_alt("one-40x", design(kMixOne, 0.25, 22), dir), "1+");
 }
 TEST_CASE("alt: clear 2+ at 40x", "[alt]") {
-  const auto dir = test::scratch_dir("alt-2-40x");
+  const Scratch scratch("alt-2-40x");
+  const auto& dir = scratch.dir;
   check_clear(run_alt("two-40x", design(kMixTwo, 0.25, 23), dir), "2+");
 }
 TEST_CASE("alt: clear 3+ at 40x", "[alt]") {
-  const auto dir = test::scratch_dir("alt-3-40x");
+  const Scratch scratch("alt-3-40x");
+  const auto& dir = scratch.dir;
   check_clear(run_alt("three-40x", design(kMixThree, 0.25, 24), dir), "3+");
 }
 
 TEST_CASE("alt: stain vectors rotated 5 degrees and JPEG quality 60 still give clear 0 and 3+", "[alt]") {
-  const auto dir = test::scratch_dir("alt-rot-jpeg");
+  const Scratch scratch("alt-rot-jpeg");
+  const auto& dir = scratch.dir;
   auto zero = design(kMixZero, 0.5, 31);
   zero.stain_rotation_deg = 5.0;
   zero.jpeg_quality = 60;
@@ -307,7 +336,8 @@ TEST_CASE("alt: stain vectors rotated 5 degrees and JPEG quality 60 still give c
 }
 
 TEST_CASE("alt: 0 cells with cytoplasmic DAB blush score 0", "[alt]") {
-  const auto dir = test::scratch_dir("alt-blush");
+  const Scratch scratch("alt-blush");
+  const auto& dir = scratch.dir;
   auto o = design({1.0, 0.0, 0.0, 0.0}, 0.5, 41);
   o.blush_fraction = 1.0;
   const auto r = run_alt("zero-blush", o, dir);
@@ -315,11 +345,12 @@ TEST_CASE("alt: 0 cells with cytoplasmic DAB blush score 0", "[alt]") {
   REQUIRE(r.truth.score_2018 == scoring::SlideScore::Zero);
   CHECK(r.result.score == scoring::SlideScore::Zero);
   CHECK(r.result.percent.any_membrane() <= 10.0);
-  CHECK(r.result.counts.total() >= r.truth.counts.total() * 0.7);
+  CHECK(static_cast<double>(r.result.counts.total()) >= static_cast<double>(r.truth.counts.total()) * 0.7);
 }
 
 TEST_CASE("alt: percent complete rises from the 0 to the 1+, 2+ and 3+ designs", "[alt]") {
-  const auto dir = test::scratch_dir("alt-order");
+  const Scratch scratch("alt-order");
+  const auto& dir = scratch.dir;
   std::vector<AltRun> runs;
   const std::array<double, 4> mixes[] = {kMixZero, kMixOne, kMixTwo, kMixThree};
   std::uint64_t seed = 51;
@@ -344,7 +375,8 @@ TEST_CASE("alt: percent complete rises from the 0 to the 1+, 2+ and 3+ designs",
 }
 
 TEST_CASE("alt: the command line scores an alt PNG with --mpp like the engine", "[alt]") {
-  const auto dir = test::scratch_dir("alt-cli");
+  const Scratch scratch("alt-cli");
+  const auto& dir = scratch.dir;
   auto o = design(kMixTwo, 0.5, 61);
   o.width = o.height = 1000;
   const auto img = test::generate_alt_field(o);
@@ -361,7 +393,8 @@ TEST_CASE("alt: the command line scores an alt PNG with --mpp like the engine", 
 
 // A larger sweep (hidden): resolutions x designs x variants, one line each; checks the score.
 TEST_CASE("alt sweep", "[.][alt-sweep]") {
-  const auto dir = test::scratch_dir("alt-sweep");
+  const Scratch scratch("alt-sweep");
+  const auto& dir = scratch.dir;
   struct Design {
     const char* name;
     std::array<double, 4> mix;
@@ -464,7 +497,8 @@ TEST_CASE("alt explore", "[.][alt-explore]") {
   o.lumen_fraction = num("ALT_LUMEN", o.lumen_fraction);
   o.cluster_um = num("ALT_CLUSTER", o.cluster_um);
   triple("ALT_BG", o.background);
-  const auto dir = test::scratch_dir("alt-explore");
+  const Scratch scratch("alt-explore");
+  const auto& dir = scratch.dir;
   const auto img = test::generate_alt_field(o);
   std::printf("ALT-INFO| stains used: H %.3f,%.3f,%.3f DAB %.3f,%.3f,%.3f\n", img.truth.stain_h[0], img.truth.stain_h[1],
               img.truth.stain_h[2], img.truth.stain_dab[0], img.truth.stain_dab[1], img.truth.stain_dab[2]);

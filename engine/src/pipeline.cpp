@@ -145,6 +145,14 @@ TileGeometry geometry(const TilePlan& plan, const tiling::Rect& core) {
   g.y0 = static_cast<double>(core.y) - plan.halo_px * plan.downsample;
   return g;
 }
+// The part of a tile image that lies inside the slide (the rest is white padding).
+cv::Rect valid_part(const TileGeometry& g, double d, std::int64_t width, std::int64_t height) {
+  const int x0 = std::max(0, static_cast<int>(std::ceil(-g.x0 / d)));
+  const int y0 = std::max(0, static_cast<int>(std::ceil(-g.y0 / d)));
+  const int x1 = std::min(g.width, static_cast<int>(std::floor((static_cast<double>(width) - g.x0) / d)));
+  const int y1 = std::min(g.height, static_cast<int>(std::floor((static_cast<double>(height) - g.y0) / d)));
+  return {x0, y0, std::max(0, x1 - x0), std::max(0, y1 - y0)};
+}
 }  // namespace
 
 double tile_source_pixels(const tiling::Slide& slide, const TilePlan& plan, const tiling::Rect& core) {
@@ -203,8 +211,8 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
     const scoring::HematoxylinDab dec =
         scoring::deconvolve_for_scoring(rgb, options.stains, options.counterstain_residual_weight);
     const std::vector<scoring::Cell> cells = scoring::detect_cells(
-        dec.hematoxylin, dec.dab, plan.mpp_analysis,
-        cv::Rect(plan.halo_px, plan.halo_px, g.core_w, g.core_h), options.cells);
+        dec.hematoxylin, dec.dab, plan.mpp_analysis, cv::Rect(plan.halo_px, plan.halo_px, g.core_w, g.core_h),
+        options.cells, valid_part(g, d, result.width, result.height));
     for (const auto& c : cells) {
       ++t.cells_detected;
       if (!c.counted) continue;

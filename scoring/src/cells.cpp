@@ -160,7 +160,7 @@ CellClass classify_membrane(double completeness, double intensity_od, const Cell
 }
 
 std::vector<Cell> detect_cells(const cv::Mat& hematoxylin, const cv::Mat& dab, double mpp,
-                               const cv::Rect& core, const CellParams& p) {
+                               const cv::Rect& core, const CellParams& p, const cv::Rect& valid_region) {
   CV_Assert(hematoxylin.type() == CV_32F && dab.type() == CV_32F && hematoxylin.size() == dab.size());
   CV_Assert(mpp > 0);
   const double nucleus_r = p.nucleus_radius_um / mpp;
@@ -196,12 +196,19 @@ std::vector<Cell> detect_cells(const cv::Mat& hematoxylin, const cv::Mat& dab, d
     grid[static_cast<std::size_t>((seeds[k].y / gcell) * gw + seeds[k].x / gcell)].push_back(static_cast<int>(k));
 
   const int w = dab_fine.cols, h = dab_fine.rows;
-  const RayTable rays(p.rays, max_r + 2.0, 0.5);
-  const auto r_nuc_start = static_cast<float>(nucleus_r * 0.8);
+  const cv::Rect valid = valid_region.area() > 0 ? (valid_region & cv::Rect(0, 0, w, h)) : cv::Rect(0, 0, w, h);
+  const int vx0 = valid.x, vy0 = valid.y, vx1 = valid.x + valid.width, vy1 = valid.y + valid.height;
+  const double ridge_px = p.ridge_um / mpp;
+  const int ridge_steps = std::max(1, static_cast<int>(std::lround(ridge_px / 0.5)));
+  const RayTable rays(p.rays, max_r + 2.0 + ridge_px, 0.5);
+  std::vector<float> samples(static_cast<std::size_t>(rays.steps));
+  int first_step = 0;
+  while (first_step < rays.steps && rays.radius[static_cast<std::size_t>(first_step)] < nucleus_r * 0.8) ++first_step;
   const float* dab_data = dab_fine.ptr<float>(0);
   const int* label_data = labels.ptr<int>(0);
   std::vector<Cell> cells;
-  std::vector<float> peaks, inner_levels, stained_peaks;
+  std::vector<float> stained_peaks, ray_peak(static_cast<std::size_t>(std::max(1, p.rays)));
+  const int min_arc_rays = std::max(1, static_cast<int>(std::ceil(p.min_arc_degrees / (360.0 / std::max(1, p.rays)) - 1e-9)));
   for (std::size_t k = 0; k < seeds.size(); ++k) {
     const Seed& s = seeds[k];
     if (!core.contains(cv::Point(s.x, s.y))) continue;
@@ -213,13 +220,31 @@ std::vector<Cell> detect_cells(const cv::Mat& hematoxylin, const cv::Mat& dab, d
     const float h_cut = std::max(static_cast<float>(p.nucleus_min_od) * 0.5f, 0.5f * half_seeds[k].strength);
     const int nr = static_cast<int>(std::ceil(nucleus_r * 1.6));
     int nucleus_px = 0;
+    double mx = 0, my = 0, mxx = 0, myy = 0, mxy = 0;  // moments, for the nucleus shape
     for (int y = std::max(0, s.y - nr); y <= std::min(h - 1, s.y + nr); ++y) {
       const int* lr = labels.ptr<int>(y);
       const float* hr = hematoxylin.ptr<float>(y);
       for (int x = std::max(0, s.x - nr); x <= std::min(w - 1, s.x + nr); ++x)
-        if (lr[x] == own && hr[x] >= h_cut) ++nucleus_px;
+        if (lr[x] == own && hr[x] >= h_cut) {
+          ++nucleus_px;
+          const double dx = x - s.x, dy = y - s.y;
+          mx += dx;
+          my += dy;
+          mxx += dx * dx;
+          myy += dy * dy;
+          mxy += dx * dy;
+        }
     }
     cell.nucleus_area_um2 = static_cast<float>(nucleus_px * px_area_um2);
+    if (nucleus_px >= 5) {
+      // Elongation = ratio of the principal axes of the nucleus (1 for a disc).
+      const double n = nucleus_px, cx = mx / n, cy = my / n;
+      const double vxx = mxx / n - cx * cx, vyy = myy / n - cy * cy, vxy = mxy / n - cx * cy;
+      const double tr = vxx + vyy, det = vxx * vyy - vxy * vxy;
+      const double disc = std::sqrt(std::max(0.0, tr * tr / 4 - det));
+      const double l1 = tr / 2 + disc, l2 = std::max(1e-6, tr / 2 - disc);
+      cell.nucleus_elongation = static_cast<float>(std::sqrt(l1 / l2));
+    }
 
     // Neighbours.
     const int gx = s.x / gcell, gy = s.y / gcell;
@@ -232,62 +257,83 @@ std::vector<Cell> detect_cells(const cv::Mat& hematoxylin, const cv::Mat& dab, d
         }
 
     // Membrane along rays. The membrane is the DAB peak between the nucleus and just past the
-    // outline; where a membrane has a gap the region leaks past it, so the whole ray is searched,
-    // not only the outline. Its contrast is measured against the lowest DAB between nucleus and
-    // peak. Rays stop one step after leaving the cell.
-    peaks.clear();
-    inner_levels.clear();
+    // outline (the half-resolution boundary is good to one of its pixels, so 1.5 px further);
+    // where a membrane has a gap the region leaks past it, so the whole ray is searched, not
+    // only the outline. A membrane is a ridge: the peak must stand above the lowest DAB on
+    // both sides of it, towards the nucleus and within ridge_um beyond it. Diffuse cytoplasmic
+    // DAB and the edge of a stained nucleus are steps or plateaus, not ridges.
+    stained_peaks.clear();
     if (p.keep_outlines) cell.outline.reserve(static_cast<std::size_t>(p.rays));
-    const bool inside = s.x > rays.steps && s.y > rays.steps && s.x + rays.steps < w && s.y + rays.steps < h;
+    // Rays that leave the valid region (the image or slide ends) before reaching the membrane
+    // say nothing about it: completeness is the stained share of the rays that could see.
+    const bool inside = s.x - rays.steps > vx0 && s.y - rays.steps > vy0 && s.x + rays.steps < vx1 &&
+                        s.y + rays.steps < vy1;
+    float inner_sum = 0.0f;
+    int valid_rays = 0;
     for (int a = 0; a < p.rays; ++a) {
       const cv::Point* off = &rays.offsets[static_cast<std::size_t>(a * rays.steps)];
-      float peak = 0.0f, inner = std::numeric_limits<float>::max(), before_peak = inner;
-      int s_peak = 0, k_end = rays.steps - 1, outside = 0;
+      int n = 0, k_end = -1;
+      bool cut = false;
       for (int st = 0; st < rays.steps; ++st) {
         const int x = s.x + off[st].x, y = s.y + off[st].y;
-        if (!inside && (x < 0 || y < 0 || x >= w || y >= h)) {
-          k_end = st - 1;
+        if (!inside && (x < vx0 || y < vy0 || x >= vx1 || y >= vy1)) {
+          cut = k_end < 0 || st <= k_end + 3;
           break;
         }
         const std::size_t idx = static_cast<std::size_t>(y) * static_cast<std::size_t>(w) + static_cast<std::size_t>(x);
-        if (rays.radius[static_cast<std::size_t>(st)] >= r_nuc_start) {
-          const float v = dab_data[idx];
-          if (v > peak) {
-            peak = v;
-            s_peak = st;
-            before_peak = inner;
-          }
-          inner = std::min(inner, v);
-        }
-        if (label_data[idx] != own) {
-          // The half-resolution boundary is good to one of its pixels: look 1.5 px further.
-          if (outside == 0) k_end = st;
-          if (++outside > 3) break;
-        } else {
-          outside = 0;
-        }
+        samples[static_cast<std::size_t>(n++)] = dab_data[idx];
+        if (k_end < 0 && label_data[idx] != own) k_end = st;
+        if (k_end >= 0 && st >= k_end + 3 + ridge_steps) break;
       }
-      if (before_peak == std::numeric_limits<float>::max()) before_peak = peak;
-      peaks.push_back(peak);
-      inner_levels.push_back(before_peak);
+      const int search_end = std::min(n - 1, k_end < 0 ? n - 1 : k_end + 3);
+      float peak = 0.0f;
+      int s_peak = -1;
+      for (int st = first_step; st <= search_end; ++st)
+        if (samples[static_cast<std::size_t>(st)] > peak) {
+          peak = samples[static_cast<std::size_t>(st)];
+          s_peak = st;
+        }
+      bool stained = false;
+      if (s_peak >= 0 && peak >= p.faint_od) {
+        float inner = peak, outer = peak;
+        for (int st = first_step; st < s_peak; ++st) inner = std::min(inner, samples[static_cast<std::size_t>(st)]);
+        for (int st = s_peak + 1; st <= std::min(n - 1, s_peak + ridge_steps); ++st)
+          outer = std::min(outer, samples[static_cast<std::size_t>(st)]);
+        if (s_peak + 1 > n - 1) outer = inner;  // the image ends: judge by the inner side alone
+        inner_sum += inner;
+        stained = peak - std::max(inner, outer) >= p.min_membrane_contrast_od;
+      }
+      ray_peak[static_cast<std::size_t>(a)] = stained ? peak : -1.0f;
+      if (!cut) ++valid_rays;
       if (p.keep_outlines) {
-        const cv::Point o = off[peak > 0 ? s_peak : std::max(0, k_end)];
-        cell.outline.emplace_back(static_cast<float>(s.x + o.x), static_cast<float>(s.y + o.y));
+        const int at = s_peak >= 0 ? s_peak : std::clamp(k_end, 0, std::max(0, n - 1));
+        cell.outline.emplace_back(static_cast<float>(s.x + off[at].x), static_cast<float>(s.y + off[at].y));
       }
     }
-    std::vector<float> inner_sorted = inner_levels;
-    cell.cytoplasm_od = median_of(inner_sorted);
-    stained_peaks.clear();
-    for (std::size_t a = 0; a < peaks.size(); ++a) {
-      const float contrast_base = std::min(inner_levels[a], cell.cytoplasm_od);
-      if (peaks[a] >= p.faint_od && peaks[a] - contrast_base >= p.min_membrane_contrast_od)
-        stained_peaks.push_back(peaks[a]);
+    cell.cytoplasm_od = inner_sum / static_cast<float>(std::max(1, p.rays));
+    // Membrane staining is continuous: stained directions count only in arcs of at least
+    // min_arc_degrees; isolated ones are noise (JPEG blocks, grain, stain bleed).
+    const int n_rays = p.rays;
+    const bool all_stained = std::all_of(ray_peak.begin(), ray_peak.end(), [](float v) { return v >= 0; });
+    for (int a = 0; a < n_rays; ++a) {
+      if (ray_peak[static_cast<std::size_t>(a)] < 0) continue;
+      int run = 1;
+      if (!all_stained) {
+        // Length of the circular run of stained rays that contains ray a.
+        for (int b = 1; b < n_rays && ray_peak[static_cast<std::size_t>((a + b) % n_rays)] >= 0; ++b) ++run;
+        for (int b = 1; b < n_rays && ray_peak[static_cast<std::size_t>((a - b + n_rays) % n_rays)] >= 0; ++b) ++run;
+      } else {
+        run = n_rays;
+      }
+      if (run >= min_arc_rays) stained_peaks.push_back(ray_peak[static_cast<std::size_t>(a)]);
     }
-    cell.completeness = static_cast<float>(stained_peaks.size()) / static_cast<float>(std::max(1, p.rays));
+    cell.completeness =
+        std::min(1.0f, static_cast<float>(stained_peaks.size()) / static_cast<float>(std::max(1, valid_rays)));
     cell.intensity_od = median_of(stained_peaks);
     cell.cell_class = classify_membrane(cell.completeness, cell.intensity_od, p);
     cell.counted = cell.nucleus_area_um2 >= p.min_nucleus_area_um2 &&
-                   cell.nucleus_area_um2 <= p.max_nucleus_area_um2 && cell.neighbours >= p.min_neighbours;
+                   cell.nucleus_area_um2 <= p.max_nucleus_area_um2 && cell.neighbours >= p.min_neighbours &&
+                   cell.nucleus_elongation <= p.max_nucleus_elongation && valid_rays * 2 >= p.rays;
     cells.push_back(std::move(cell));
   }
   return cells;

@@ -29,14 +29,17 @@ struct CellParams {
   double nucleus_min_contrast_od = 0.05; // above the surrounding minimum
   double min_nucleus_area_um2 = 8.0;     // smaller: debris
   double max_nucleus_area_um2 = 300.0;   // larger: clumps, folds
+  double max_nucleus_elongation = 2.2;   // longer / shorter axis; more: spindle (stromal) nuclei
   // Cell outline
-  double max_cell_radius_um = 10.0;
+  double max_cell_radius_um = 13.0;
   int rays = 36;
   // Membrane DAB thresholds (DAB concentration, unit stain vectors, ~0.5 µm/px)
   double faint_od = 0.08;                // barely perceptible: a direction counts as stained
   double moderate_od = 0.20;             // weak-to-moderate
   double intense_od = 0.55;              // intense
-  double min_membrane_contrast_od = 0.04;
+  double min_membrane_contrast_od = 0.05;  // ridge height above both of its sides
+  double ridge_um = 3.0;                 // how far beyond the peak its outer side is sought
+  double min_arc_degrees = 30.0;         // stained directions count only in arcs this long
   // Completeness
   double complete_fraction = 0.80;       // "complete / circumferential"
   double partial_min_fraction = 0.20;    // below: no membrane staining (class 0)
@@ -51,9 +54,10 @@ struct CellParams {
 struct Cell {
   cv::Point2f centre;            // pixels of the analysed image
   float nucleus_area_um2 = 0;
+  float nucleus_elongation = 1;  // principal-axis ratio
   float completeness = 0;        // 0..1
   float intensity_od = 0;        // median DAB peak on stained directions (0 when none)
-  float cytoplasm_od = 0;        // median DAB inside the cell, off the membrane
+  float cytoplasm_od = 0;        // mean lowest DAB between nucleus and membrane, over directions
   int neighbours = 0;
   bool counted = false;          // passes the tumour-cell rules
   CellClass cell_class = CellClass::Negative;
@@ -65,8 +69,11 @@ CellClass classify_membrane(double completeness, double intensity_od, const Cell
 
 // Detects cells on a tile. `hematoxylin`, `dab`: CV_32FC1 concentrations (see stains.hpp);
 // `mpp`: µm per pixel of these images; `core`: only cells whose centre lies inside are returned
-// (the rest of the image is halo that gives border cells their neighbours).
+// (the rest of the image is halo that gives border cells their neighbours). `valid_region`:
+// the part of the image that holds real pixels (the rest is padding past the slide's edge);
+// empty means all of it. A cell that sees less than half its outline there is not counted.
 std::vector<Cell> detect_cells(const cv::Mat& hematoxylin, const cv::Mat& dab, double mpp,
-                               const cv::Rect& core, const CellParams& params);
+                               const cv::Rect& core, const CellParams& params,
+                               const cv::Rect& valid_region = {});
 
 }  // namespace ihc::scoring
