@@ -216,7 +216,7 @@ TEST_CASE("background estimation recovers a synthetic glass brightness of 240", 
   }
 }
 
-TEST_CASE("--stains default keeps the command-line vectors and a file sets them", "[stains]") {
+TEST_CASE("stains mode: default keeps the command-line vectors and a file sets them", "[stains]") {
   const auto dir = test::scratch_dir("stains-file");
   const auto slide = tiling::open_slide(kColon);
   const auto cli = *StainVectors::make({0.6, 0.7, 0.3}, {0.3, 0.6, 0.75}, 250.0);
@@ -278,7 +278,7 @@ TEST_CASE("a missing or malformed stains file is an input error naming the file"
   CHECK(command_error_code([&] { engine::choose_stains(*slide, "", cli); }) == engine::kExitUsage);
 }
 
-TEST_CASE("--stains estimate recovers rotated vectors and the 240 background of a synthetic slide", "[stains]") {
+TEST_CASE("stains mode: estimate recovers rotated vectors and the 240 background of a synthetic slide", "[stains]") {
   const auto dir = test::scratch_dir("stains-synth");
   const StainVectors truth = rotated_stains();
   // 40x read straight from the overview (fine enough), and 20x sampled from tiles.
@@ -310,7 +310,7 @@ TEST_CASE("--stains estimate recovers rotated vectors and the 240 background of 
   }
 }
 
-TEST_CASE("--stains estimate on a real H&E slide (no DAB) keeps the defaults and says why", "[stains][real]") {
+TEST_CASE("stains mode: estimate on a real H&E slide (no DAB) keeps the defaults and says why", "[stains][real]") {
   const auto slide = tiling::open_slide("../shared/data/slides/cmu-1-small-region.svs");
   const auto choice = engine::choose_stains(*slide, "estimate", StainVectors::defaults());
   INFO(choice.vectors.to_string());
@@ -320,7 +320,7 @@ TEST_CASE("--stains estimate on a real H&E slide (no DAB) keeps the defaults and
   CHECK(choice.vectors.dab == StainVectors::defaults().dab);
 }
 
-TEST_CASE("--stains estimate on real DAB images gives vectors near the published ones", "[stains][real]") {
+TEST_CASE("stains mode: estimate on real DAB images gives vectors near the published ones", "[stains][real]") {
   for (const char* name : {"ihc-fhl2-colon.png", "her2-score3.png"}) {
     const auto slide = tiling::open_slide(fs::path("../shared/data/images") / name);
     slide->set_mpp(0.5);
