@@ -26,7 +26,7 @@ TEST_CASE("ihcscore prints its version and help for every subcommand", "[cli]") 
   const auto v = run_cli("--version");
   CHECK(v.exit_code == 0);
   CHECK(v.out.find("ihcscore 0.") != std::string::npos);
-  for (const char* sub : {"score", "synth"}) {
+  for (const char* sub : {"score", "synth", "bench", "deconvolve", "ish", "validate"}) {
     const auto h = run_cli(std::string(sub) + " --help");
     CHECK(h.exit_code == 0);
     CHECK(h.out.find("--") != std::string::npos);
@@ -106,4 +106,17 @@ TEST_CASE("an unwritable report path exits 4 and leaves no file; an existing one
   CHECK(run_cli("score " + img + " --json '" + existing.string() + "' --force").exit_code == 0);
   CHECK(nlohmann::json::parse(slurp(existing)).contains("score"));
   for (const auto& e : fs::directory_iterator(dir)) CHECK(e.path().string().find(".tmp-") == std::string::npos);
+}
+
+TEST_CASE("score --stains estimate records where the vectors came from; a missing stains file is exit 3",
+          "[cli][stains]") {
+  const auto dir = scratch_dir("stains-cli");
+  const auto est = score_json("../shared/data/images/ihc-fhl2-colon.png --mpp 0.5 --stains estimate", dir, "est");
+  CHECK(est["stains"]["source"] == "estimated");
+  CHECK(est["stains"]["dab"] != nlohmann::json::array({0.268, 0.570, 0.776}));
+  const auto def = score_json("../shared/data/images/ihc-fhl2-colon.png --mpp 0.5", dir, "def");
+  CHECK(def["stains"]["source"] == "default");
+  const auto r = run_cli("score ../shared/data/images/ihc-fhl2-colon.png --mpp 0.5 --stains /no/such/stains.json");
+  CHECK(r.exit_code == 3);
+  CHECK(r.err.find("stains.json") != std::string::npos);
 }

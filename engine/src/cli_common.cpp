@@ -1,8 +1,10 @@
 #include "ihc/engine/cli_common.hpp"
 
 #include <cmath>
+#include <cstdio>
 
 #include "ihc/engine/errors.hpp"
+#include "ihc/engine/stain_choice.hpp"
 
 namespace ihc::engine {
 
@@ -32,6 +34,10 @@ void add_scoring_options(CLI::App& cmd, ScoringCli& cli) {
       ->capture_default_str();
   cmd.add_option("--stain-h", cli.stain_h, "Haematoxylin OD vector r,g,b (default 0.650,0.704,0.286)");
   cmd.add_option("--stain-dab", cli.stain_dab, "DAB OD vector r,g,b (default 0.268,0.570,0.776)");
+  cmd.add_option("--stains", cli.stains,
+                 "Stain vectors: default (the --stain-h/--stain-dab values), estimate (Macenko-style, from this "
+                 "slide, falling back to the defaults with a warning), or a FILE (JSON or a report)")
+      ->capture_default_str();
   cmd.add_option("--i0", cli.i0, "Background (incident light) intensity for optical density")
       ->check(CLI::Range(2.0, 255.0))
       ->capture_default_str();
@@ -61,6 +67,13 @@ ScoreOptions make_score_options(const ScoringCli& cli) {
                            cli.stain_h + ", DAB " + cli.stain_dab + ")");
   o.stains = *stains;
   return o;
+}
+
+void apply_stain_choice(const tiling::Slide& slide, const ScoringCli& cli, ScoreOptions& options) {
+  const StainChoice choice = choose_stains(slide, cli.stains, options.stains);
+  options.stains = choice.vectors;
+  options.stains_source = choice.source;
+  if (!choice.warning.empty()) std::fprintf(stderr, "ihcscore: warning: %s\n", choice.warning.c_str());
 }
 
 std::unique_ptr<tiling::Slide> open_for_scoring(const std::string& path, const ScoringCli& cli,

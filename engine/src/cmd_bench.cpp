@@ -142,6 +142,7 @@ void add_bench_command(CLI::App& app, CommandRunner& run) {
       ScoreOptions options = make_score_options(args->scoring);
       const auto fast = open_for_scoring(args->slide, args->scoring);
       const auto reference = open_for_scoring(args->slide, args->scoring, {.force_openslide = true});
+      apply_stain_choice(*fast, args->scoring, options);
       const TilePlan plan = plan_tiles(*fast, options);
       double source_px = 0;
       for (const auto& core : plan.cores) source_px += tile_source_pixels(*fast, plan, core);

@@ -42,6 +42,7 @@ void add_score_command(CLI::App& app, CommandRunner& run) {
         options.cells.keep_outlines = true;
       }
       const auto slide = open_for_scoring(args->slide, args->scoring);
+      apply_stain_choice(*slide, args->scoring, options);
       SlideResult result;
       {
         Progress bar("scoring", 0, "tiles/s");

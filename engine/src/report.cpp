@@ -53,7 +53,8 @@ nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
   j["stains"] = {{"hematoxylin", rgb_json(o.stains.hematoxylin)},
                  {"dab", rgb_json(o.stains.dab)},
                  {"residual", rgb_json(o.stains.residual)},
-                 {"i0", o.stains.i0},
+                 {"i0", round_to(o.stains.i0, 3)},
+                 {"source", o.stains_source},
                  {"text", o.stains.to_string()}};
   j["thresholds"] = {{"faint_od", c.faint_od},
                      {"moderate_od", c.moderate_od},

@@ -21,6 +21,7 @@ struct ScoringCli {
   std::string guideline = "asco-cap-2018";
   std::string stain_h, stain_dab;
   double i0 = 255.0;
+  std::string stains = "default";  // default | estimate | FILE
 };
 
 // Adds --mpp --analysis-mpp --threads --guideline --stain-h --stain-dab --i0 to `cmd`.
@@ -28,6 +29,10 @@ void add_scoring_options(CLI::App& cmd, ScoringCli& cli);
 
 // Turns the parsed options into ScoreOptions; throws CommandError(kExitUsage) for bad values.
 ScoreOptions make_score_options(const ScoringCli& cli);
+
+// Applies --stains to `options` for this slide (estimation, a stains file, or the defaults),
+// recording where the vectors came from; prints the fallback warning, if any, to stderr.
+void apply_stain_choice(const tiling::Slide& slide, const ScoringCli& cli, ScoreOptions& options);
 
 // Opens a slide for the commands: SlideError becomes CommandError(kExitInput) naming the file;
 // applies --mpp, and refuses a slide without a resolution when --mpp was not given.

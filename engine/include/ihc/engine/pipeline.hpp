@@ -22,6 +22,7 @@ struct ScoreOptions {
   int threads = 0;              // 0: all cores
   scoring::Guideline guideline = scoring::Guideline::AscoCap2018;
   scoring::StainVectors stains = scoring::StainVectors::defaults();
+  std::string stains_source = "default";  // "default", "estimated" or "file:PATH"
   // Weight of the positive (pink, eosin-like) residual subtracted from DAB; see specific_dab.
   double counterstain_residual_weight = 4.0;
   scoring::CellParams cells;
