@@ -53,3 +53,20 @@ TEST_CASE("score writes a heatmap with the slide's aspect and GeoJSON cells QuPa
   CHECK(cells == report["cells"]["total"].get<std::int64_t>());
   CHECK(tiles == report["tiles"]["tissue"].get<std::int64_t>());
 }
+
+TEST_CASE("markup draws a region at analysis resolution and refuses regions outside the slide", "[outputs][cli]") {
+  const auto dir = test::scratch_dir("outputs-markup");
+  const auto slide = (dir / "m.svs").string();
+  REQUIRE(test::run_cli("synth '" + slide + "' --width 3000 --height 2000 --seed 22 --mix 0,0,0,1").exit_code == 0);
+  const auto png = (dir / "m.png").string();
+  const auto r = test::run_cli("markup '" + slide + "' --region 1000,600,800,600 --out '" + png + "'");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const cv::Mat img = cv::imread(png);
+  REQUIRE_FALSE(img.empty());
+  CHECK(img.cols == 420);       // 800 level-0 px at 0.25 -> 400 analysis px, legend at least 420 wide
+  CHECK(img.rows == 300 + 28);  // 600 -> 300, plus the legend
+  CHECK(r.out.find("cells") != std::string::npos);
+  CHECK(test::run_cli("markup '" + slide + "' --region 2900,0,800,600 --out '" + png + "' --force").exit_code == 2);
+  CHECK(test::run_cli("markup '" + slide + "' --region 1,2,3 --out '" + png + "' --force").exit_code == 2);
+}

@@ -91,7 +91,7 @@ void apply_guideline(SlideResult& result, const ScoreOptions& options) {
   result.category = scoring::categorise(result.score, result.percent, options.rules);
 }
 
-TilePlan plan_tiles(const tiling::Slide& slide, const ScoreOptions& options) {
+TilePlan plan_geometry(const tiling::Slide& slide, const ScoreOptions& options) {
   if (!slide.mpp() || !(*slide.mpp() > 0))
     throw std::invalid_argument("the slide has no resolution (µm per pixel); give it with --mpp");
   if (!(options.analysis_mpp > 0) || options.tile_px < 64)
@@ -108,7 +108,15 @@ TilePlan plan_tiles(const tiling::Slide& slide, const ScoreOptions& options) {
   const auto nx = static_cast<std::int64_t>(std::ceil(static_cast<double>(width) / core_l0));
   const auto ny = static_cast<std::int64_t>(std::ceil(static_cast<double>(height) / core_l0));
   plan.tiles_total = nx * ny;
+  return plan;
+}
 
+TilePlan plan_tiles(const tiling::Slide& slide, const ScoreOptions& options) {
+  TilePlan plan = plan_geometry(slide, options);
+  const std::int64_t width = slide.levels().front().width, height = slide.levels().front().height;
+  const double core_l0 = options.tile_px * plan.downsample;
+  const auto nx = static_cast<std::int64_t>(std::ceil(static_cast<double>(width) / core_l0));
+  const auto ny = static_cast<std::int64_t>(std::ceil(static_cast<double>(height) / core_l0));
   plan.thumbnail = read_thumbnail(slide, kThumbnailSide, &plan.thumbnail_downsample);
   const cv::Mat mask = scoring::tissue_mask(plan.thumbnail, options.tissue);
   const double td = plan.thumbnail_downsample;
@@ -154,6 +162,40 @@ cv::Rect valid_part(const TileGeometry& g, double d, std::int64_t width, std::in
   return {x0, y0, std::max(0, x1 - x0), std::max(0, y1 - y0)};
 }
 }  // namespace
+
+std::vector<SlideCell> analyse_tile(const tiling::Slide& slide, const TilePlan& plan, const ScoreOptions& options,
+                                    const tiling::Rect& core, cv::Mat* rgb_out) {
+  const TileGeometry g = geometry(plan, core);
+  const double d = plan.downsample;
+  cv::Mat rgb = read_tile(slide, plan, core);
+  const scoring::HematoxylinDab dec =
+      scoring::deconvolve_for_scoring(rgb, options.stains, options.counterstain_residual_weight);
+  const auto width = slide.levels().front().width, height = slide.levels().front().height;
+  const std::vector<scoring::Cell> cells =
+      scoring::detect_cells(dec.hematoxylin, dec.dab, plan.mpp_analysis,
+                            cv::Rect(plan.halo_px, plan.halo_px, g.core_w, g.core_h), options.cells,
+                            valid_part(g, d, width, height));
+  std::vector<SlideCell> out;
+  out.reserve(cells.size());
+  // Outlines stay inside the slide (viewers reject objects outside the image).
+  const auto max_x = static_cast<double>(width), max_y = static_cast<double>(height);
+  for (const auto& c : cells) {
+    SlideCell sc;
+    sc.x = static_cast<float>(g.x0 + (c.centre.x + 0.5) * d);
+    sc.y = static_cast<float>(g.y0 + (c.centre.y + 0.5) * d);
+    sc.completeness = c.completeness;
+    sc.intensity_od = c.intensity_od;
+    sc.nucleus_area_um2 = c.nucleus_area_um2;
+    sc.cell_class = c.cell_class;
+    sc.counted = c.counted;
+    for (const auto& pt : c.outline)
+      sc.outline.emplace_back(static_cast<float>(std::clamp(g.x0 + (pt.x + 0.5) * d, 0.0, max_x)),
+                              static_cast<float>(std::clamp(g.y0 + (pt.y + 0.5) * d, 0.0, max_y)));
+    out.push_back(std::move(sc));
+  }
+  if (rgb_out) *rgb_out = std::move(rgb);
+  return out;
+}
 
 double tile_source_pixels(const tiling::Slide& slide, const TilePlan& plan, const tiling::Rect& core) {
   const TileGeometry g = geometry(plan, core);
@@ -204,34 +246,12 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
   }
   result.tiles_tissue = static_cast<std::int64_t>(result.tiles.size());
 
-  const double d = plan.downsample;
   auto score_tile = [&](TileResult& t) {
-    const TileGeometry g = geometry(plan, t.region);
-    const cv::Mat rgb = read_tile(slide, plan, t.region);
-    const scoring::HematoxylinDab dec =
-        scoring::deconvolve_for_scoring(rgb, options.stains, options.counterstain_residual_weight);
-    const std::vector<scoring::Cell> cells = scoring::detect_cells(
-        dec.hematoxylin, dec.dab, plan.mpp_analysis, cv::Rect(plan.halo_px, plan.halo_px, g.core_w, g.core_h),
-        options.cells, valid_part(g, d, result.width, result.height));
-    for (const auto& c : cells) {
+    for (auto& c : analyse_tile(slide, plan, options, t.region, nullptr)) {
       ++t.cells_detected;
       if (!c.counted) continue;
       ++t.counts.by_class[static_cast<std::size_t>(c.cell_class)];
-      if (options.keep_cells) {
-        SlideCell sc;
-        sc.x = static_cast<float>(g.x0 + (c.centre.x + 0.5) * d);
-        sc.y = static_cast<float>(g.y0 + (c.centre.y + 0.5) * d);
-        sc.completeness = c.completeness;
-        sc.intensity_od = c.intensity_od;
-        sc.nucleus_area_um2 = c.nucleus_area_um2;
-        sc.cell_class = c.cell_class;
-        // Outlines stay inside the slide (viewers reject objects outside the image).
-        const auto max_x = static_cast<double>(result.width), max_y = static_cast<double>(result.height);
-        for (const auto& pt : c.outline)
-          sc.outline.emplace_back(static_cast<float>(std::clamp(g.x0 + (pt.x + 0.5) * d, 0.0, max_x)),
-                                  static_cast<float>(std::clamp(g.y0 + (pt.y + 0.5) * d, 0.0, max_y)));
-        t.cells.push_back(std::move(sc));
-      }
+      if (options.keep_cells) t.cells.push_back(std::move(c));
     }
   };
 

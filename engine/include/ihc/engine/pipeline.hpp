@@ -38,6 +38,7 @@ struct SlideCell {
   float x = 0, y = 0;
   float completeness = 0, intensity_od = 0, nucleus_area_um2 = 0;
   scoring::CellClass cell_class = scoring::CellClass::Negative;
+  bool counted = false;  // passes the tumour-cell rules
   std::vector<cv::Point2f> outline;
 };
 
@@ -95,6 +96,14 @@ struct TilePlan {
 
 // Throws std::invalid_argument when the slide has no resolution or options are impossible.
 TilePlan plan_tiles(const tiling::Slide& slide, const ScoreOptions& options);
+// The same without the overview and tissue mask (resolutions, read level, halo only).
+TilePlan plan_geometry(const tiling::Slide& slide, const ScoreOptions& options);
+
+// Cells of one tile core (all detected; SlideCell::counted says which pass the tumour-cell
+// rules), in level-0 coordinates. `rgb_out` (optional) receives the tile image at analysis
+// resolution, halo included: its pixel (0, 0) is level-0 (core.x, core.y) - halo_px * downsample.
+std::vector<SlideCell> analyse_tile(const tiling::Slide& slide, const TilePlan& plan, const ScoreOptions& options,
+                                    const tiling::Rect& core, cv::Mat* rgb_out);
 
 // A tile at analysis resolution with its halo: (core / downsample + 2 * halo) pixels a side.
 cv::Mat read_tile(const tiling::Slide& slide, const TilePlan& plan, const tiling::Rect& core);
