@@ -17,9 +17,11 @@ int main(int argc, char** argv) {
   add_score_command(app, run);
   add_synth_command(app, run);
   add_bench_command(app, run);
+  add_markup_command(app, run);
   add_ish_command(app, run);
   add_validate_command(app, run);
   add_deconvolve_command(app, run);
+  add_batch_command(app, run);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

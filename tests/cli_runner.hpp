@@ -1,6 +1,7 @@
 #pragma once
 // Runs the built ihcscore binary as a user would, capturing exit code, stdout and stderr.
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -24,9 +25,10 @@ inline std::string slurp(const std::filesystem::path& p) {
   return ss.str();
 }
 
-// A fresh scratch folder per test case, under the system temp folder.
+// A fresh scratch folder per test case and process (CTest runs cases in parallel processes),
+// under the system temp folder.
 inline std::filesystem::path scratch_dir(const std::string& name) {
-  auto dir = std::filesystem::temp_directory_path() / ("ihcscore-test-" + name);
+  auto dir = std::filesystem::temp_directory_path() / ("ihcscore-test-" + name + "-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;

@@ -13,8 +13,10 @@ using CommandRunner = std::function<int()>;
 void add_score_command(CLI::App& app, CommandRunner& run);
 void add_synth_command(CLI::App& app, CommandRunner& run);
 void add_bench_command(CLI::App& app, CommandRunner& run);
+void add_markup_command(CLI::App& app, CommandRunner& run);
 void add_ish_command(CLI::App& app, CommandRunner& run);
 void add_validate_command(CLI::App& app, CommandRunner& run);
 void add_deconvolve_command(CLI::App& app, CommandRunner& run);
+void add_batch_command(CLI::App& app, CommandRunner& run);
 
 }  // namespace ihc::engine

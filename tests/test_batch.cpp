@@ -1,0 +1,321 @@
+// `ihcscore batch`: folders and manifests, summary.csv, failures, resume and interruption.
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <mutex>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_runner.hpp"
+#include "ihc/engine/batch.hpp"
+#include "ihc/engine/validation.hpp"
+
+extern char** environ;
+
+using ihc::test::run_cli;
+using ihc::test::scratch_dir;
+using ihc::test::slurp;
+namespace fs = std::filesystem;
+namespace eng = ihc::engine;
+
+namespace {
+
+const fs::path kData = "../shared/data";
+
+std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+
+// Small synthetic slides, made once per test run and copied where needed.
+const fs::path& synth_cache() {
+  static const fs::path dir = [] {
+    auto d = scratch_dir("batch-synth-cache");
+    const char* mixes[] = {"0.7,0.2,0.1,0", "0.1,0.2,0.3,0.4", "0.2,0.5,0.2,0.1", "0,0.1,0.2,0.7",
+                           "0.4,0.3,0.2,0.1", "0.1,0.1,0.1,0.7"};
+    for (int k = 0; k < 6; ++k) {
+      const auto slide = d / ("S" + std::to_string(k + 1) + ".svs");
+      const auto r = run_cli("synth " + q(slide) + " --width 2000 --height 1600 --seed " + std::to_string(30 + k) +
+                             " --mix " + mixes[k]);
+      INFO(r.err);
+      REQUIRE(r.exit_code == 0);
+    }
+    return d;
+  }();
+  return dir;
+}
+
+// A folder with the first `n` synthetic slides (and their .truth.json files, which are not slides).
+fs::path slide_folder(const std::string& name, int n) {
+  const auto dir = scratch_dir(name);
+  for (int k = 1; k <= n; ++k) {
+    const std::string s = "S" + std::to_string(k) + ".svs";
+    fs::copy_file(synth_cache() / s, dir / s);
+    fs::copy_file(synth_cache() / (s + ".truth.json"), dir / (s + ".truth.json"));
+  }
+  return dir;
+}
+
+eng::CsvTable summary(const fs::path& out) { return eng::read_csv(out / "summary.csv"); }
+
+std::string cell(const eng::CsvTable& t, std::size_t row, const char* col) { return t.rows.at(row).at(t.require_column(col)); }
+
+// summary.csv without the elapsed_s column.
+std::string without_elapsed(const fs::path& out) {
+  std::istringstream in(slurp(out / "summary.csv"));
+  std::string line, text;
+  while (std::getline(in, line)) text += line.substr(0, line.rfind(',')) + "\n";
+  return text;
+}
+
+int count(const std::string& haystack, const std::string& needle) {
+  int n = 0;
+  for (auto p = haystack.find(needle); p != std::string::npos; p = haystack.find(needle, p + 1)) ++n;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("batch helpers: ids, hash, CSV fields", "[batch]") {
+  CHECK(eng::unique_ids({"S1", "S2", "S1", "S1", "a/b", "summary"}) ==
+        std::vector<std::string>{"S1", "S2", "S1-2", "S1-3", "a_b", "summary_"});
+  CHECK(eng::unique_ids({"S1-2", "S1", "S1"}) == std::vector<std::string>{"S1-2", "S1", "S1-3"});
+  CHECK(eng::fnv1a64("") == 0xcbf29ce484222325ULL);
+  CHECK(eng::fnv1a64("a") == 0xaf63dc4c8601ec8cULL);
+  CHECK(eng::csv_field("plain") == "plain");
+  CHECK(eng::csv_field("a, \"b\"\nc") == "\"a, \"\"b\"\" c\"");
+  CHECK(eng::has_slide_extension("x/S1.SVS"));
+  CHECK_FALSE(eng::has_slide_extension("notes.txt"));
+
+  eng::ScoringCli cli;
+  eng::BatchItem item;
+  item.path = "../shared/data/images/her2-score3.png";
+  const auto h = eng::settings_hash(cli, item);
+  CHECK(h.size() == 16);
+  CHECK(eng::settings_hash(cli, item) == h);
+  auto cli2 = cli;
+  cli2.guideline = "asco-cap-2007";
+  CHECK(eng::settings_hash(cli2, item) != h);
+  auto cli3 = cli;
+  cli3.threads = 7;  // never changes the result
+  CHECK(eng::settings_hash(cli3, item) == h);
+  auto item2 = item;
+  item2.mpp = 0.6;
+  CHECK(eng::settings_hash(cli, item2) != h);
+}
+
+TEST_CASE("batch over a folder: one broken slide is an error row, the rest match score", "[batch]") {
+  const auto dir = slide_folder("batch-folder", 3);
+  fs::copy_file(kData / "bad" / "text-named-svs.svs", dir / "broken.svs");     // not a slide at all
+  fs::copy_file(kData / "bad" / "corrupt-tile.svs", dir / "corrupt-tile.svs");  // opens, then fails to read
+  { std::ofstream(dir / "notes.txt") << "not a slide\n"; }
+  const auto out = dir.parent_path() / "ihcscore-test-batch-folder-out";
+  fs::remove_all(out);
+
+  const auto r = run_cli("batch " + q(dir) + " --out " + q(out) + " --threads 2");
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 5);
+  CHECK(slurp(out / "summary.csv").rfind(eng::kSummaryHeader, 0) == 0);
+  const auto t = summary(out);
+  REQUIRE(t.rows.size() == 5);  // S1, S2, S3, broken, corrupt-tile: by name (bytes); notes.txt, *.truth.json skipped
+  CHECK(cell(t, 3, "slide") == "broken");
+  CHECK(cell(t, 3, "status") == "error");
+  CHECK(cell(t, 3, "error").find("broken.svs") != std::string::npos);
+  CHECK_FALSE(fs::exists(out / "broken.json"));
+  CHECK(count(r.err, "[4/5] broken: error: ") == 1);
+  CHECK(count(r.err, "[1/5] S1: ") == 1);
+  CHECK(cell(t, 4, "slide") == "corrupt-tile");
+  CHECK(cell(t, 4, "status") == "error");
+  CHECK(cell(t, 4, "error").find("corrupt-tile.svs") != std::string::npos);
+  CHECK(cell(t, 4, "score").empty());
+
+  for (std::size_t k = 0; k < 3; ++k) {
+    const std::string id = "S" + std::to_string(k + 1);
+    CHECK(cell(t, k, "slide") == id);
+    CHECK(cell(t, k, "status") == "ok");
+    CHECK(cell(t, k, "error").empty());
+    const auto batch_report = nlohmann::json::parse(slurp(out / (id + ".json")));
+    CHECK(batch_report["slide_id"] == id);
+    CHECK(batch_report["settings_hash"].get<std::string>().size() == 16);
+    const auto single = out / (id + ".single.json");
+    const auto s = run_cli("score " + q(dir / (id + ".svs")) + " --threads 2 --json " + q(single));
+    REQUIRE(s.exit_code == 0);
+    const auto j = nlohmann::json::parse(slurp(single));
+    CHECK(cell(t, k, "score") == j["score"].get<std::string>());
+    CHECK(cell(t, k, "category") == j["category"].get<std::string>());
+    CHECK(std::stod(cell(t, k, "percent_complete")) == Approx(j["percent"]["complete"].get<double>()));
+    CHECK(std::stod(cell(t, k, "percent_complete_intense")) == Approx(j["percent"]["complete_intense"].get<double>()));
+    CHECK(std::stoll(cell(t, k, "cells")) == j["cells"]["total"].get<long long>());
+    CHECK(batch_report["percent"] == j["percent"]);
+  }
+}
+
+TEST_CASE("batch over a manifest: id and mpp columns, relative paths, per-row errors", "[batch]") {
+  const auto dir = scratch_dir("batch-manifest");
+  fs::copy_file(kData / "images" / "her2-score3.png", dir / "her2-score3.png");
+  const auto manifest = dir / "slides.csv";
+  {
+    std::ofstream f(manifest);
+    f << "id,path,mpp,roi\n";
+    f << "P3,her2-score3.png,0.6,\n";                 // relative to the manifest's folder
+    f << ",her2-score3.png,0.6,\"x0,y0,x1,y1\"\n";    // id from the stem
+    f << ",her2-score3.png,0.6,\n";                   // same stem again: her2-score3-2
+    f << "nompp,her2-score3.png,,\n";                 // a plain image without a resolution
+    f << "gone,missing.svs,,\n";
+  }
+  const auto out = dir / "out";
+  const auto r = run_cli("batch " + q(manifest) + " --out " + q(out) + " --threads 2");
+  INFO(r.out << r.err);
+  CHECK(r.exit_code == 5);
+  const auto t = summary(out);
+  REQUIRE(t.rows.size() == 5);
+  CHECK(cell(t, 0, "slide") == "P3");
+  CHECK(cell(t, 1, "slide") == "her2-score3");
+  CHECK(cell(t, 2, "slide") == "her2-score3-2");
+  CHECK(cell(t, 3, "slide") == "nompp");
+  CHECK(cell(t, 4, "slide") == "gone");
+  for (std::size_t k = 0; k < 3; ++k) {
+    CHECK(cell(t, k, "status") == "ok");
+    CHECK(cell(t, k, "score") == "3+");
+  }
+  CHECK(cell(t, 3, "status") == "error");
+  CHECK(cell(t, 3, "error").find("resolution") != std::string::npos);
+  CHECK(cell(t, 4, "status") == "error");
+  CHECK(cell(t, 4, "error").find("missing.svs") != std::string::npos);
+  const auto p3 = nlohmann::json::parse(slurp(out / "P3.json"));
+  CHECK(p3["slide"]["mpp"].get<double>() == Approx(0.6));
+  const auto with_roi = nlohmann::json::parse(slurp(out / "her2-score3.json"));
+  CHECK(with_roi["roi"] == "x0,y0,x1,y1");
+  CHECK(with_roi["roi_applied"] == false);
+  CHECK(r.err.find("ROI filtering is not implemented") != std::string::npos);
+}
+
+TEST_CASE("batch input and output errors: exit 3 and 4", "[batch]") {
+  const auto dir = scratch_dir("batch-errors");
+  CHECK(run_cli("batch " + q(dir / "nope") + " --out " + q(dir / "o1")).exit_code == 3);
+  { std::ofstream(dir / "bad.csv") << "file,mpp\nS1.svs,0.5\n"; }
+  const auto nopath = run_cli("batch " + q(dir / "bad.csv") + " --out " + q(dir / "o2"));
+  CHECK(nopath.exit_code == 3);
+  CHECK(nopath.err.find("path") != std::string::npos);
+  { std::ofstream(dir / "file") << "x"; }
+  { std::ofstream(dir / "ok.csv") << "path,mpp\n" << fs::absolute(kData / "images" / "her2-score0.png").string() << ",0.6\n"; }
+  CHECK(run_cli("batch " + q(dir / "ok.csv") + " --out " + q(dir / "file" / "sub")).exit_code == 4);
+  CHECK(run_cli("batch " + q(dir / "ok.csv")).exit_code == 2);  // --out is required
+}
+
+TEST_CASE("batch resumes: done slides are skipped, deleted or re-set ones are scored", "[batch]") {
+  const auto dir = slide_folder("batch-resume", 3);
+  const auto out = dir / "out";  // a sub-folder: not a file of the batch
+  const std::string cmd = "batch " + q(dir) + " --out " + q(out) + " --threads 2";
+  const auto first = run_cli(cmd);
+  INFO(first.err);
+  REQUIRE(first.exit_code == 0);
+  CHECK(count(first.err, "skipped (done)") == 0);
+  const std::string full = slurp(out / "summary.csv");
+
+  const auto again = run_cli(cmd);
+  CHECK(again.exit_code == 0);
+  CHECK(count(again.err, "skipped (done)") == 3);
+  CHECK(slurp(out / "summary.csv") == full);  // rows of skipped slides come from their reports
+
+  fs::remove(out / "S2.json");
+  const auto resumed = run_cli(cmd);
+  CHECK(resumed.exit_code == 0);
+  CHECK(count(resumed.err, "skipped (done)") == 2);
+  CHECK(count(resumed.err, "S2: skipped") == 0);
+  CHECK(without_elapsed(out) == [&] {
+    std::istringstream in(full);
+    std::string line, text;
+    while (std::getline(in, line)) text += line.substr(0, line.rfind(',')) + "\n";
+    return text;
+  }());
+
+  const auto other = run_cli(cmd + " --guideline asco-cap-2007");
+  CHECK(other.exit_code == 0);
+  CHECK(count(other.err, "skipped (done)") == 0);
+  CHECK(nlohmann::json::parse(slurp(out / "S1.json"))["guideline"] == "asco-cap-2007");
+
+  const auto forced = run_cli(cmd + " --guideline asco-cap-2007 --force");
+  CHECK(forced.exit_code == 0);
+  CHECK(count(forced.err, "skipped (done)") == 0);
+}
+
+TEST_CASE("an interrupted batch leaves a valid summary and resumes to the uninterrupted result", "[batch]") {
+  // 18 slides (three copies of six), so the batch is still running when it is interrupted.
+  const auto dir = slide_folder("batch-interrupt", 6);
+  for (int k = 1; k <= 6; ++k)
+    for (const char* copy : {"b", "c"})
+      fs::copy_file(dir / ("S" + std::to_string(k) + ".svs"), dir / ("S" + std::to_string(k) + copy + ".svs"));
+  const auto reference = dir.parent_path() / "ihcscore-test-batch-interrupt-ref";
+  fs::remove_all(reference);
+  const auto out = dir.parent_path() / "ihcscore-test-batch-interrupt-out";
+  fs::remove_all(out);
+  const std::vector<std::string> args{"batch", dir.string(), "--threads", "1", "--analysis-mpp", "0.25", "--out"};
+  auto shell = [&](const fs::path& o) {
+    std::string s;
+    for (const auto& a : args) s += q(a) + " ";
+    return s + q(o);
+  };
+
+  const auto ref = run_cli(shell(reference));
+  REQUIRE(ref.exit_code == 0);
+
+  // Start the batch, wait until it has finished two slides, then Ctrl-C it.
+  const auto log = dir.parent_path() / "ihcscore-test-batch-interrupt.log";
+  std::vector<std::string> argv_s{IHC_BINARY};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  argv_s.push_back(out.string());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = 0;
+  REQUIRE(posix_spawn(&pid, IHC_BINARY, &fa, nullptr, argv.data(), environ) == 0);
+  posix_spawn_file_actions_destroy(&fa);
+  int status = 0;
+  bool exited = false;
+  for (int waited = 0; waited < 30000; waited += 10) {
+    if (::waitpid(pid, &status, WNOHANG) == pid) {
+      exited = true;
+      break;
+    }
+    std::error_code ec;
+    if (fs::exists(out / "summary.csv", ec) && count(slurp(out / "summary.csv"), "\n") >= 3) break;  // header + 2
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  REQUIRE_FALSE(exited);
+  ::kill(pid, SIGINT);
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  INFO(slurp(log));
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 130);
+  const auto partial = summary(out);  // parses: header and whole rows
+  CHECK(partial.rows.size() >= 2);
+  CHECK(partial.rows.size() < 18);
+  for (std::size_t k = 0; k < partial.rows.size(); ++k) {
+    CHECK(cell(partial, k, "status") == "ok");
+    CHECK(fs::exists(out / (cell(partial, k, "slide") + ".json")));
+  }
+  int reports = 0;
+  for (const auto& e : fs::directory_iterator(out)) {
+    CHECK(e.path().filename().string().find(".tmp-") == std::string::npos);
+    reports += e.path().extension() == ".json";
+  }
+  CHECK(reports == static_cast<int>(partial.rows.size()));  // the abandoned slide left no report
+
+  const auto rerun = run_cli(shell(out));
+  INFO(rerun.err);
+  CHECK(rerun.exit_code == 0);
+  CHECK(count(rerun.err, "skipped (done)") == static_cast<int>(partial.rows.size()));
+  CHECK(without_elapsed(out) == without_elapsed(reference));
+}
