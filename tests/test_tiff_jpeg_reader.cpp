@@ -35,6 +35,7 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "ihc/engine/synth.hpp"
 #include "ihc/tiling/slide.hpp"
 
 extern char** environ;
@@ -599,4 +600,36 @@ TEST_CASE("hostile copies of a slide end in SlideError, never a crash or a huge 
     write_bytes(p, bytes);
     CHECK(is_slide_error(open_and_read_all_isolated(p)));
   }
+}
+
+TEST_CASE("fast reader matches OpenSlide on a synthetic YCbCr pyramid, every level, across 256 px tile edges",
+          "[tiling][fast-reader]") {
+  // The project's generator writes libtiff YCbCr JPEG tiles with shared JPEGTables, as scanners do.
+  const auto dir = fs::temp_directory_path() / ("ihc-fast-reader-synth-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  ihc::engine::SynthOptions o;
+  o.width = 5000;
+  o.height = 3000;
+  o.seed = 13;
+  ihc::engine::write_synthetic_slide(dir / "y.svs", o);
+  const auto fast = open_slide(dir / "y.svs");
+  const auto os = open_slide(dir / "y.svs", OpenOptions{.force_openslide = true});
+  REQUIRE(fast->reader() == "tiff-jpeg");
+  REQUIRE(fast->levels().size() == os->levels().size());
+  REQUIRE(fast->levels().size() >= 2);
+  Diff all;
+  for (const std::int64_t x : {0, 1, 255, 256, 257, 511, 512, 4999 - 256})
+    for (const int w : {1, 255, 256, 257, 511, 512}) {
+      const Diff d = compare(fast->read_region(0, x, x / 2, w, w), os->read_region(0, x, x / 2, w, w));
+      INFO("level 0 region " << x << "," << x / 2 << " " << w << "x" << w);
+      REQUIRE(d.max <= 2);
+      all.differing += d.differing;
+      all.total += d.total;
+    }
+  CHECK(static_cast<double>(all.differing) <= 0.001 * static_cast<double>(all.total));
+  // Level 1 (downsample 4): the same pixels at a level origin that is a multiple of 4.
+  const Diff l1 = compare(fast->read_region(1, 1024, 512, 300, 200), os->read_region(1, 1024, 512, 300, 200));
+  CHECK(l1.max <= 2);
+  fs::remove_all(dir);
 }

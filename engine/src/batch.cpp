@@ -343,8 +343,9 @@ int run_batch(const BatchOptions& opt, const std::atomic<bool>* stop) {
           apply_stain_choice(*slide, opt.scoring, options);
           SlideResult result;
           try {
-            result = score_slide(*slide, options, [&](std::int64_t, std::int64_t) {
+            result = score_slide(*slide, options, [&](std::int64_t done, std::int64_t total) {
               if (stopped()) throw Interrupted{};
+              bar.set_detail(item.id + ": tile " + std::to_string(done) + "/" + std::to_string(total));
             });
           } catch (const tiling::SlideError& e) {
             throw CommandError(kExitInput, item.path.string() + ": " + e.what());

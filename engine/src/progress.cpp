@@ -16,6 +16,15 @@ Progress::~Progress() { finish(); }
 
 void Progress::set_total(std::int64_t total) { total_.store(total); }
 
+void Progress::set_detail(const std::string& detail) {
+  if (!enabled_) return;
+  {
+    std::lock_guard lock(mutex_);
+    detail_ = detail;
+  }
+  draw(false);
+}
+
 void Progress::advance(std::int64_t n) {
   done_.fetch_add(n, std::memory_order_relaxed);
   if (enabled_) draw(false);
@@ -51,9 +60,9 @@ void Progress::draw(bool force) {
     const int filled = static_cast<int>(frac * kWidth);
     bar = "[" + std::string(filled, '#') + std::string(kWidth - filled, '.') + "]";
     const double left = rate > 0 ? static_cast<double>(total - done) / rate : -1;
-    std::fprintf(stderr, "\r%s %s %3d%% %lld/%lld  %.1f %s  %s left \x1b[K", label_.c_str(), bar.c_str(),
-                 static_cast<int>(frac * 100), static_cast<long long>(done),
-                 static_cast<long long>(total), rate, unit_.c_str(), format_duration(left).c_str());
+    std::fprintf(stderr, "\r%s %s %3d%% %lld/%lld  %.2f %s  %s left  %s\x1b[K", label_.c_str(), bar.c_str(),
+                 static_cast<int>(frac * 100), static_cast<long long>(done), static_cast<long long>(total), rate,
+                 unit_.c_str(), format_duration(left).c_str(), detail_.c_str());
   } else {
     std::fprintf(stderr, "\r%s %lld  %.1f %s  %s elapsed \x1b[K", label_.c_str(),
                  static_cast<long long>(done), rate, unit_.c_str(), format_duration(elapsed).c_str());

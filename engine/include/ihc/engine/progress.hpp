@@ -19,6 +19,8 @@ class Progress {
 
   void advance(std::int64_t n = 1);
   void set_total(std::int64_t total);
+  // Text shown after the bar (e.g. the current slide's tiles in a batch).
+  void set_detail(const std::string& detail);
   // Clears the bar line (called by the destructor too).
   void finish();
   bool enabled() const { return enabled_; }
@@ -30,6 +32,7 @@ class Progress {
 
   std::string label_;
   std::string unit_;
+  std::string detail_;
   std::atomic<std::int64_t> done_{0};
   std::atomic<std::int64_t> total_;
   bool enabled_;
