@@ -2,12 +2,10 @@
 // region, as single-channel 32-bit float TIFFs (PREFIX_hematoxylin.tif, PREFIX_dab.tif), written
 // together: both or neither.
 #include <fcntl.h>
-#include <signal.h>
 #include <tiffio.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <csignal>
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
@@ -22,6 +20,7 @@
 #include "ihc/engine/cli_common.hpp"
 #include "ihc/engine/commands.hpp"
 #include "ihc/engine/errors.hpp"
+#include "ihc/engine/signals.hpp"
 #include "ihc/engine/output_file.hpp"
 #include "ihc/engine/stain_choice.hpp"
 #include "ihc/scoring/stains.hpp"
@@ -32,49 +31,6 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr std::int64_t kMaxOutputPixels = 64'000'000;
-
-// ---- Ctrl-C / SIGTERM while writing: remove the temporaries, exit 130 (async-signal-safe). ----
-constexpr int kMaxTemps = 2;
-constexpr std::size_t kMaxPath = 4096;
-char g_temps[kMaxTemps][kMaxPath];
-volatile std::sig_atomic_t g_temp_count = 0;
-
-extern "C" void deconvolve_on_signal(int) {
-  for (int i = 0; i < g_temp_count; ++i) ::unlink(g_temps[i]);
-  static const char msg[] = "\nihcscore: interrupted; no partial outputs are left\n";
-  [[maybe_unused]] const auto n = ::write(STDERR_FILENO, msg, sizeof msg - 1);
-  ::_exit(kExitInterrupted);
-}
-
-class RemoveOnSignal {
- public:
-  explicit RemoveOnSignal(const std::vector<fs::path>& paths) {
-    int n = 0;
-    for (const auto& p : paths) {
-      const std::string s = p.string();
-      if (n == kMaxTemps || s.size() >= kMaxPath) continue;
-      std::memcpy(g_temps[n], s.c_str(), s.size() + 1);
-      ++n;
-    }
-    g_temp_count = n;
-    struct sigaction sa {};
-    sa.sa_handler = deconvolve_on_signal;
-    sigemptyset(&sa.sa_mask);
-    ::sigaction(SIGINT, &sa, &old_int_);
-    ::sigaction(SIGTERM, &sa, &old_term_);
-  }
-  ~RemoveOnSignal() {
-    ::sigaction(SIGINT, &old_int_, nullptr);
-    ::sigaction(SIGTERM, &old_term_, nullptr);
-    g_temp_count = 0;
-  }
-  RemoveOnSignal(const RemoveOnSignal&) = delete;
-  RemoveOnSignal& operator=(const RemoveOnSignal&) = delete;
-
- private:
-  struct sigaction old_int_ {};
-  struct sigaction old_term_ {};
-};
 
 // ---- libtiff messages: captured (the command reports one line), not printed. ----
 thread_local std::string g_tiff_error;

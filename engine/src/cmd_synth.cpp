@@ -1,8 +1,6 @@
 // `ihcscore synth OUT.svs`: writes a synthetic HER2 IHC slide and OUT.svs.truth.json.
-#include <signal.h>
 #include <unistd.h>
 
-#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <memory>
@@ -11,6 +9,7 @@
 
 #include "ihc/engine/commands.hpp"
 #include "ihc/engine/errors.hpp"
+#include "ihc/engine/signals.hpp"
 #include "ihc/engine/output_file.hpp"
 #include "ihc/engine/progress.hpp"
 #include "ihc/engine/synth.hpp"
@@ -19,50 +18,6 @@
 namespace ihc::engine {
 namespace {
 namespace fs = std::filesystem;
-
-// Ctrl-C / SIGTERM while the slide is being written: remove the partial output and the
-// pyramid's temporaries, then exit 130. Only async-signal-safe calls in the handler.
-constexpr int kMaxCleanup = 48;
-constexpr std::size_t kMaxPath = 4096;
-char g_cleanup[kMaxCleanup][kMaxPath];
-volatile std::sig_atomic_t g_cleanup_count = 0;
-
-extern "C" void synth_on_signal(int) {
-  for (int i = 0; i < g_cleanup_count; ++i) ::unlink(g_cleanup[i]);
-  static const char msg[] = "\nihcscore: interrupted; no partial outputs are left\n";
-  [[maybe_unused]] const auto n = ::write(STDERR_FILENO, msg, sizeof msg - 1);
-  ::_exit(kExitInterrupted);
-}
-
-class CleanupOnSignal {
- public:
-  explicit CleanupOnSignal(const std::vector<fs::path>& paths) {
-    int n = 0;
-    for (const auto& p : paths) {
-      const std::string s = p.string();
-      if (n == kMaxCleanup || s.size() >= kMaxPath) continue;
-      std::memcpy(g_cleanup[n], s.c_str(), s.size() + 1);
-      ++n;
-    }
-    g_cleanup_count = n;
-    struct sigaction sa {};
-    sa.sa_handler = synth_on_signal;
-    sigemptyset(&sa.sa_mask);
-    ::sigaction(SIGINT, &sa, &old_int_);
-    ::sigaction(SIGTERM, &sa, &old_term_);
-  }
-  ~CleanupOnSignal() {
-    ::sigaction(SIGINT, &old_int_, nullptr);
-    ::sigaction(SIGTERM, &old_term_, nullptr);
-    g_cleanup_count = 0;
-  }
-  CleanupOnSignal(const CleanupOnSignal&) = delete;
-  CleanupOnSignal& operator=(const CleanupOnSignal&) = delete;
-
- private:
-  struct sigaction old_int_ {};
-  struct sigaction old_term_ {};
-};
 
 struct SynthArgs {
   std::string out;
@@ -99,7 +54,7 @@ int run_synth(const SynthArgs& args) {
       std::vector<fs::path> partial{tmp};
       for (const auto& p : tiling::PyramidWriter::temporary_paths(tmp, synth_pyramid_options(opts)))
         partial.push_back(p);
-      const CleanupOnSignal cleanup(partial);
+      const RemoveOnSignal cleanup(partial);
       try {
         truth = write_synthetic_slide(tmp, opts, &progress);
       } catch (const tiling::SlideError& e) {
