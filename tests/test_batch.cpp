@@ -14,6 +14,7 @@
 #include <thread>
 
 #include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
 
 #include "cli_runner.hpp"
 #include "ihc/engine/batch.hpp"
@@ -160,11 +161,20 @@ TEST_CASE("batch over a manifest: id and mpp columns, relative paths, per-row er
   const auto dir = scratch_dir("batch-manifest");
   fs::copy_file(kData / "images" / "her2-score3.png", dir / "her2-score3.png");
   const auto manifest = dir / "slides.csv";
+  const cv::Mat img = cv::imread((dir / "her2-score3.png").string());
+  REQUIRE_FALSE(img.empty());
+  {
+    // Region of interest: the left half of the image, as QuPath exports an annotation.
+    std::ofstream g(dir / "left.geojson");
+    g << R"({"type":"FeatureCollection","features":[{"type":"Feature","properties":{"objectType":"annotation"},)"
+      << R"("geometry":{"type":"Polygon","coordinates":[[[0,0],[)" << img.cols / 2 << ",0],[" << img.cols / 2 << ","
+      << img.rows << "],[0," << img.rows << "],[0,0]]]}}]}";
+  }
   {
     std::ofstream f(manifest);
     f << "id,path,mpp,roi\n";
     f << "P3,her2-score3.png,0.6,\n";                 // relative to the manifest's folder
-    f << ",her2-score3.png,0.6,\"x0,y0,x1,y1\"\n";    // id from the stem
+    f << ",her2-score3.png,0.6,left.geojson\n";       // id from the stem; ROI relative to the manifest
     f << ",her2-score3.png,0.6,\n";                   // same stem again: her2-score3-2
     f << "nompp,her2-score3.png,,\n";                 // a plain image without a resolution
     f << "gone,missing.svs,,\n";
@@ -191,9 +201,11 @@ TEST_CASE("batch over a manifest: id and mpp columns, relative paths, per-row er
   const auto p3 = nlohmann::json::parse(slurp(out / "P3.json"));
   CHECK(p3["slide"]["mpp"].get<double>() == Approx(0.6));
   const auto with_roi = nlohmann::json::parse(slurp(out / "her2-score3.json"));
-  CHECK(with_roi["roi"] == "x0,y0,x1,y1");
-  CHECK(with_roi["roi_applied"] == false);
-  CHECK(r.err.find("ROI filtering is not implemented") != std::string::npos);
+  CHECK(with_roi["roi"]["file"].get<std::string>().find("left.geojson") != std::string::npos);
+  CHECK(with_roi["roi"]["polygons"] == 1);
+  // Half the image: clearly fewer cells than the whole, and some.
+  CHECK(with_roi["cells"]["total"].get<int>() < p3["cells"]["total"].get<int>() * 0.75);
+  CHECK(with_roi["cells"]["total"].get<int>() > p3["cells"]["total"].get<int>() * 0.25);
 }
 
 TEST_CASE("batch input and output errors: exit 3 and 4", "[batch]") {

@@ -70,3 +70,53 @@ TEST_CASE("markup draws a region at analysis resolution and refuses regions outs
   CHECK(test::run_cli("markup '" + slide + "' --region 2900,0,800,600 --out '" + png + "' --force").exit_code == 2);
   CHECK(test::run_cli("markup '" + slide + "' --region 1,2,3 --out '" + png + "' --force").exit_code == 2);
 }
+
+TEST_CASE("score --roi counts only cells inside the QuPath annotation, holes excluded", "[roi][cli]") {
+  const auto dir = test::scratch_dir("roi");
+  const auto slide = (dir / "r.svs").string();
+  REQUIRE(test::run_cli("synth '" + slide + "' --width 4000 --height 3000 --seed 23 --mix 0.2,0.2,0.3,0.3").exit_code == 0);
+  // A 2000 x 2000 square with a 1000 x 1000 hole, and a second polygon, as a MultiPolygon Feature.
+  {
+    std::ofstream g(dir / "roi.geojson");
+    g << R"({"type":"Feature","geometry":{"type":"MultiPolygon","coordinates":[)"
+      << R"([[[500,500],[2500,500],[2500,2500],[500,2500],[500,500]],[[1000,1000],[2000,1000],[2000,2000],[1000,2000],[1000,1000]]],)"
+      << R"([[[3000,0],[4000,0],[4000,1000],[3000,1000],[3000,0]]]]}})";
+  }
+  const auto geo = (dir / "cells.geojson").string(), rep = (dir / "r.json").string();
+  const auto r = test::run_cli("score '" + slide + "' --roi '" + (dir / "roi.geojson").string() + "' --geojson '" + geo +
+                               "' --json '" + rep + "'");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto report = nlohmann::json::parse(test::slurp(rep));
+  CHECK(report["roi"]["polygons"] == 2);
+  CHECK(report["roi"]["area_mm2"].get<double>() == Approx((4e6 - 1e6 + 1e6) * 0.25 * 0.25 / 1e6));
+  std::int64_t cells = 0;
+  const auto features = nlohmann::json::parse(test::slurp(geo))["features"];
+  for (const auto& f : features) {
+    // The nucleus centre is the polygon's mean point only roughly; use the ring's bounding box.
+    double x0 = 1e9, y0 = 1e9, x1 = -1e9, y1 = -1e9;
+    for (const auto& pt : f["geometry"]["coordinates"][0]) {
+      x0 = std::min(x0, pt[0].get<double>());
+      x1 = std::max(x1, pt[0].get<double>());
+      y0 = std::min(y0, pt[1].get<double>());
+      y1 = std::max(y1, pt[1].get<double>());
+    }
+    const double cx = (x0 + x1) / 2, cy = (y0 + y1) / 2;
+    const bool in_square = cx > 450 && cx < 2550 && cy > 450 && cy < 2550;
+    const bool in_hole = cx > 1060 && cx < 1940 && cy > 1060 && cy < 1940;
+    const bool in_second = cx > 2950 && cy < 1050;
+    CHECK(((in_square && !in_hole) || in_second));
+    ++cells;
+  }
+  CHECK(cells == report["cells"]["total"].get<std::int64_t>());
+  CHECK(cells > 100);
+  const auto whole = test::run_cli("score '" + slide + "' --json '" + (dir / "w.json").string() + "'");
+  REQUIRE(whole.exit_code == 0);
+  CHECK(nlohmann::json::parse(test::slurp(dir / "w.json"))["cells"]["total"].get<std::int64_t>() > cells);
+
+  { std::ofstream(dir / "bad.geojson") << R"({"type":"Feature","geometry":{"type":"Point","coordinates":[1,2]}})"; }
+  const auto bad = test::run_cli("score '" + slide + "' --roi '" + (dir / "bad.geojson").string() + "'");
+  CHECK(bad.exit_code == 3);
+  CHECK(bad.err.find("bad.geojson") != std::string::npos);
+  CHECK(test::run_cli("score '" + slide + "' --roi '" + (dir / "none.geojson").string() + "'").exit_code == 3);
+}

@@ -15,6 +15,7 @@
 #include "ihc/engine/output_file.hpp"
 #include "ihc/engine/pipeline.hpp"
 #include "ihc/engine/progress.hpp"
+#include "ihc/engine/roi.hpp"
 #include "ihc/engine/report.hpp"
 #include "ihc/engine/validation.hpp"
 #include "ihc/tiling/slide.hpp"
@@ -143,7 +144,10 @@ BatchInput collect_batch_input(const fs::path& input) {
           item.mpp = v;
         }
       }
-      if (roi_col) item.roi = row[*roi_col];
+      if (roi_col && !row[*roi_col].empty()) {
+        const fs::path roi(row[*roi_col]);
+        item.roi = (roi.is_absolute() ? roi : base / roi).string();
+      }
       std::string id = id_col ? row[*id_col] : std::string();
       if (id.empty()) id = p.empty() ? "line" + std::to_string(csv.lines[r]) : slide_stem(p);
       wanted.push_back(id);
@@ -273,7 +277,6 @@ int run_batch(const BatchOptions& opt, const std::atomic<bool>* stop) {
   std::vector<SummaryRow> rows;
   write_file_atomically(summary_path, summary_csv(rows), true);  // fails early when DIR is not writable
 
-  bool roi_warned = false;
   const bool terminal = Progress::stderr_is_terminal();
   const auto n = static_cast<std::int64_t>(input.items.size());
   Progress bar("batch", n, "slides", terminal);
@@ -310,11 +313,6 @@ int run_batch(const BatchOptions& opt, const std::atomic<bool>* stop) {
     if (!item.error.empty()) {
       record_error(item.path.empty() ? item.error : item.path.string() + ": " + item.error);
     } else {
-      if (!item.roi.empty() && !roi_warned) {
-        std::fprintf(stderr, "ihcscore: warning: the manifest's roi column is recorded but ROI filtering is not "
-                             "implemented yet; whole slides are scored\n");
-        roi_warned = true;
-      }
       const std::string hash = settings_hash(opt.scoring, item);
       std::optional<nlohmann::json> previous;
       if (!opt.force) previous = done_report(report_path, hash);
@@ -341,6 +339,10 @@ int run_batch(const BatchOptions& opt, const std::atomic<bool>* stop) {
                                                "; give --mpp or an mpp column in a manifest");
           ScoreOptions options = base_options;
           apply_stain_choice(*slide, opt.scoring, options);
+          if (!item.roi.empty()) {
+            options.roi = load_roi(item.roi);
+            options.roi_source = item.roi;
+          }
           SlideResult result;
           try {
             result = score_slide(*slide, options, [&](std::int64_t done, std::int64_t total) {
@@ -355,11 +357,6 @@ int run_batch(const BatchOptions& opt, const std::atomic<bool>* stop) {
           nlohmann::json report = report_json(result, options);
           report["slide_id"] = item.id;
           report["settings_hash"] = hash;
-          if (!item.roi.empty()) {
-            report["roi"] = item.roi;
-            report["roi_applied"] = false;
-            report["roi_note"] = "ROI filtering is not implemented yet; the whole slide was scored";
-          }
           const std::string text = report.dump(2) + "\n";
           write_file_atomically(report_path, text, true);
           // The row comes from the report as written, so a resumed run gives the same row.

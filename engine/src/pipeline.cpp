@@ -118,7 +118,8 @@ TilePlan plan_tiles(const tiling::Slide& slide, const ScoreOptions& options) {
   const auto nx = static_cast<std::int64_t>(std::ceil(static_cast<double>(width) / core_l0));
   const auto ny = static_cast<std::int64_t>(std::ceil(static_cast<double>(height) / core_l0));
   plan.thumbnail = read_thumbnail(slide, kThumbnailSide, &plan.thumbnail_downsample);
-  const cv::Mat mask = scoring::tissue_mask(plan.thumbnail, options.tissue);
+  cv::Mat mask = scoring::tissue_mask(plan.thumbnail, options.tissue);
+  if (!options.roi.empty()) mask &= options.roi.mask(mask.size(), plan.thumbnail_downsample);
   const double td = plan.thumbnail_downsample;
   auto edge = [&](std::int64_t i, std::int64_t limit) {
     return std::min(limit, static_cast<std::int64_t>(std::llround(static_cast<double>(i) * core_l0)));
@@ -249,7 +250,7 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
   auto score_tile = [&](TileResult& t) {
     for (auto& c : analyse_tile(slide, plan, options, t.region, nullptr)) {
       ++t.cells_detected;
-      if (!c.counted) continue;
+      if (!c.counted || (!options.roi.empty() && !options.roi.contains(c.x, c.y))) continue;
       ++t.counts.by_class[static_cast<std::size_t>(c.cell_class)];
       if (options.keep_cells) t.cells.push_back(std::move(c));
     }

@@ -31,6 +31,10 @@ nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
                 {"width", r.width},   {"height", r.height}, {"levels", r.levels},
                 {"mpp", round_to(r.mpp_slide, 6)}};
   j["mpp_analysis"] = round_to(r.mpp_analysis, 6);
+  if (!o.roi.empty())
+    j["roi"] = {{"file", o.roi_source},
+                {"polygons", o.roi.polygons().size()},
+                {"area_mm2", round_to(o.roi.area() * r.mpp_slide * r.mpp_slide / 1e6, 4)}};
   j["cells"] = {{"total", r.counts.total()},
                 {"detected", r.cells_detected},
                 {"by_class",

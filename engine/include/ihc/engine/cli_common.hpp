@@ -22,6 +22,7 @@ struct ScoringCli {
   std::string stain_h, stain_dab;
   double i0 = 255.0;
   std::string stains = "default";  // default | estimate | FILE
+  std::string roi;                 // GeoJSON region of interest
 };
 
 // Adds --mpp --analysis-mpp --threads --guideline --stain-h --stain-dab --i0 to `cmd`.

@@ -9,6 +9,7 @@
 
 #include "ihc/scoring/cells.hpp"
 #include "ihc/scoring/guideline.hpp"
+#include "ihc/scoring/region.hpp"
 #include "ihc/scoring/stains.hpp"
 #include "ihc/scoring/tissue.hpp"
 #include "ihc/tiling/slide.hpp"
@@ -31,6 +32,10 @@ struct ScoreOptions {
   // A slide whose failed tiles exceed this share of the analysed tissue tiles is not evaluable.
   double max_failed_tile_fraction = 0.05;
   bool keep_cells = false;      // keep every counted cell (level-0 coordinates) in the result
+  // Region of interest (level-0 pixels): only tiles touching it are read and only cells whose
+  // nucleus centre lies inside are counted. Empty: the whole slide.
+  scoring::Region roi;
+  std::string roi_source;       // the file it came from, for the report
 };
 
 // One counted cell in level-0 pixel coordinates (for markup and GeoJSON).

@@ -1,0 +1,19 @@
+#pragma once
+// Regions of interest from GeoJSON as QuPath exports annotations: a FeatureCollection, a Feature,
+// a bare geometry or an array of Features; Polygon or MultiPolygon with holes; level-0 pixel
+// coordinates. Other geometry types are ignored.
+#include <filesystem>
+#include <string>
+
+#include "ihc/scoring/region.hpp"
+
+namespace ihc::engine {
+
+// Throws CommandError(kExitInput, "<file>: <reason>") when the file cannot be read, is not JSON,
+// or holds no polygon.
+scoring::Region load_roi(const std::filesystem::path& path);
+
+// The same from GeoJSON text; `name` is used in messages.
+scoring::Region parse_roi(const std::string& text, const std::string& name);
+
+}  // namespace ihc::engine

@@ -1,0 +1,85 @@
+#include "ihc/engine/roi.hpp"
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "ihc/engine/errors.hpp"
+
+namespace ihc::engine {
+namespace {
+
+using nlohmann::json;
+
+std::vector<cv::Point2d> read_ring(const json& ring, const std::string& name) {
+  if (!ring.is_array()) throw CommandError(kExitInput, name + ": a polygon ring is not an array of points");
+  std::vector<cv::Point2d> pts;
+  for (const auto& p : ring) {
+    if (!p.is_array() || p.size() < 2 || !p[0].is_number() || !p[1].is_number())
+      throw CommandError(kExitInput, name + ": a polygon point is not [x, y]");
+    const double x = p[0].get<double>(), y = p[1].get<double>();
+    if (!std::isfinite(x) || !std::isfinite(y)) throw CommandError(kExitInput, name + ": a polygon point is not finite");
+    pts.emplace_back(x, y);
+  }
+  if (pts.size() >= 2 && pts.front() == pts.back()) pts.pop_back();  // GeoJSON rings repeat the first point
+  if (pts.size() < 3) throw CommandError(kExitInput, name + ": a polygon ring has fewer than 3 points");
+  return pts;
+}
+
+scoring::Polygon read_polygon(const json& rings, const std::string& name) {
+  if (!rings.is_array() || rings.empty()) throw CommandError(kExitInput, name + ": a Polygon has no rings");
+  scoring::Polygon poly;
+  for (const auto& r : rings) poly.rings.push_back(read_ring(r, name));
+  return poly;
+}
+
+void collect(const json& node, std::vector<scoring::Polygon>& out, const std::string& name) {
+  if (node.is_array()) {
+    for (const auto& f : node) collect(f, out, name);
+    return;
+  }
+  if (!node.is_object() || !node.contains("type") || !node["type"].is_string()) return;
+  const std::string type = node["type"];
+  if (type == "FeatureCollection" && node.contains("features")) {
+    collect(node["features"], out, name);
+  } else if (type == "Feature" && node.contains("geometry")) {
+    collect(node["geometry"], out, name);
+  } else if (type == "GeometryCollection" && node.contains("geometries")) {
+    collect(node["geometries"], out, name);
+  } else if (type == "Polygon" && node.contains("coordinates")) {
+    out.push_back(read_polygon(node["coordinates"], name));
+  } else if (type == "MultiPolygon" && node.contains("coordinates") && node["coordinates"].is_array()) {
+    for (const auto& rings : node["coordinates"]) out.push_back(read_polygon(rings, name));
+  }
+}
+
+}  // namespace
+
+scoring::Region parse_roi(const std::string& text, const std::string& name) {
+  json doc;
+  try {
+    doc = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw CommandError(kExitInput, name + ": not valid GeoJSON (byte " + std::to_string(e.byte) + ")");
+  }
+  std::vector<scoring::Polygon> polygons;
+  collect(doc, polygons, name);
+  if (polygons.empty())
+    throw CommandError(kExitInput, name + ": no Polygon or MultiPolygon annotation found (QuPath: export annotations as GeoJSON)");
+  return scoring::Region(std::move(polygons));
+}
+
+scoring::Region load_roi(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    throw CommandError(kExitInput, path.string() + ": no such region-of-interest file");
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw CommandError(kExitInput, path.string() + ": cannot be read");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return parse_roi(ss.str(), path.string());
+}
+
+}  // namespace ihc::engine
