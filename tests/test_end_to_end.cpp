@@ -103,3 +103,26 @@ TEST_CASE("synth then score through the command line gives the truth file's scor
   CHECK(report["threads"] == 2);
   CHECK(scored.out.find(report["score"].get<std::string>()) != std::string::npos);
 }
+
+TEST_CASE("the report says how close the decisive percentage is to its threshold, and recommends ISH for 2+",
+          "[end-to-end][cli][confidence]") {
+  const auto dir = test::scratch_dir("e2e-decisive");
+  const auto slide = (dir / "two.svs").string();
+  REQUIRE(test::run_cli("synth '" + slide + "' --width 4800 --height 3600 --seed 12 --mix 0.35,0.15,0.5,0").exit_code == 0);
+  const auto r = test::run_cli("score '" + slide + "' --json '" + slide + ".json'");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto j = nlohmann::json::parse(test::slurp(slide + ".json"));
+  REQUIRE(j["score"] == "2+");
+  CHECK(j["reflex_ish"].get<std::string>().find("ISH") != std::string::npos);
+  const auto& d = j["decisive"];
+  // 2+ with no 3+ cells: decided by complete staining against 10 %, far above it here.
+  CHECK(d["metric"] == "complete");
+  CHECK(d["threshold"] == 10.0);
+  CHECK(d["percent"].get<double>() == Approx(j["percent"]["complete"].get<double>()).margin(0.01));
+  CHECK(d["ci95"][0].get<double>() <= d["percent"].get<double>());
+  CHECK(d["ci95"][1].get<double>() >= d["percent"].get<double>());
+  CHECK(d["ci95"][1].get<double>() - d["ci95"][0].get<double>() > 0.1);  // several tiles: a real interval
+  CHECK(d["borderline"] == false);
+  CHECK(r.out.find("reflex ISH") != std::string::npos);
+}

@@ -1,5 +1,7 @@
 #include "ihc/engine/report.hpp"
 
+#include "ihc/engine/confidence.hpp"
+
 #include <cmath>
 #include <cstdio>
 
@@ -27,6 +29,18 @@ nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
   j["category"] = std::string(scoring::to_string(r.category));
   j["guideline"] = std::string(scoring::to_string(o.guideline));
   if (!r.not_evaluable_reason.empty()) j["not_evaluable_reason"] = r.not_evaluable_reason;
+  if (r.score == scoring::SlideScore::TwoPlus)
+    j["reflex_ish"] = "equivocal: reflex ISH (in-situ hybridisation) testing of this specimen is recommended";
+  if (r.score != scoring::SlideScore::NotEvaluable) {
+    const DecisiveMargin m = decisive_margin(r, o);
+    j["decisive"] = {{"metric", m.metric},
+                     {"percent", round_to(m.percent, 3)},
+                     {"threshold", m.threshold},
+                     {"margin", round_to(m.percent - m.threshold, 3)},
+                     {"ci95", {round_to(m.ci95[0], 3), round_to(m.ci95[1], 3)}},
+                     {"ci_method", "bootstrap over tiles, 1000 resamples, fixed seed"},
+                     {"borderline", m.borderline}};
+  }
   j["slide"] = {{"path", r.path},     {"vendor", r.vendor}, {"reader", r.reader},
                 {"width", r.width},   {"height", r.height}, {"levels", r.levels},
                 {"mpp", round_to(r.mpp_slide, 6)}};
@@ -87,6 +101,13 @@ std::string report_summary(const SlideResult& r, const ScoreOptions& o) {
                 std::string(scoring::to_string(r.category)).c_str());
   out += buf;
   if (!r.not_evaluable_reason.empty()) out += "  not evaluable: " + r.not_evaluable_reason + "\n";
+  if (r.score != scoring::SlideScore::NotEvaluable) {
+    const DecisiveMargin m = decisive_margin(r, o);
+    std::snprintf(buf, sizeof buf, "  decisive: %s %.1f%% vs threshold %.0f%% (95%% CI %.1f-%.1f)%s\n", m.metric.c_str(),
+                  m.percent, m.threshold, m.ci95[0], m.ci95[1], m.borderline ? "  BORDERLINE: review" : "");
+    out += buf;
+  }
+  if (r.score == scoring::SlideScore::TwoPlus) out += "  equivocal: reflex ISH testing recommended\n";
   std::snprintf(buf, sizeof buf,
                 "  tumour cells: %lld   0: %.1f%%  1+: %.1f%%  2+: %.1f%%  3+: %.1f%%\n"
                 "  complete membrane: %.1f%%   complete and intense: %.1f%%\n"
