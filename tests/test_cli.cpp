@@ -120,3 +120,27 @@ TEST_CASE("score --stains estimate records where the vectors came from; a missin
   CHECK(r.exit_code == 3);
   CHECK(r.err.find("stains.json") != std::string::npos);
 }
+
+TEST_CASE("score --config overrides thresholds, is recorded with its hash, and refuses unknown keys",
+          "[cli][config]") {
+  const auto dir = scratch_dir("config");
+  {
+    std::ofstream(dir / "strict-config.json") << R"({"comment": "no cell is intense", "cells": {"intense_od": 5.0}})";
+    std::ofstream(dir / "typo.json") << R"({"cells": {"intense_odd": 0.6}})";
+    std::ofstream(dir / "order.json") << R"({"cells": {"moderate_od": 0.7, "intense_od": 0.6}})";
+  }
+  const std::string img = "../shared/data/images/her2-score3.png --mpp 0.6";
+  const auto base = score_json(img, dir, "base");
+  const auto strict = score_json(img + " --config '" + (dir / "strict-config.json").string() + "'", dir, "strict");
+  CHECK(base["percent"]["3+"].get<double>() > 5.0);
+  CHECK(strict["percent"]["3+"].get<double>() == 0.0);
+  CHECK(strict["config"]["cells"]["intense_od"] == 5.0);
+  CHECK(strict["config"]["hash"].get<std::string>().size() == 16);
+  CHECK(strict["config"]["file"].get<std::string>().find("strict-config.json") != std::string::npos);
+  for (const char* bad : {"typo.json", "order.json", "missing.json"}) {
+    const auto r = run_cli("score " + img + " --config '" + (dir / bad).string() + "'");
+    INFO(bad << " -> " << r.err);
+    CHECK(r.exit_code == 3);
+    CHECK(r.err.find(bad) != std::string::npos);
+  }
+}

@@ -181,6 +181,9 @@ std::string settings_canonical(const ScoringCli& cli, const BatchItem& item) {
   s << "cli_mpp=" << (cli.mpp ? fmt_double(*cli.mpp) : std::string("none")) << "\n";
   s << "slide_mpp=" << (item.mpp ? fmt_double(*item.mpp) : std::string("none")) << "\n";
   s << "roi=" << item.roi << "\n";
+  if (!item.roi.empty()) s << "roi_file=" << file_stamp(item.roi) << "\n";
+  s << "config=" << o.config_hash << "\n";
+  if (!cli.roi.empty()) s << "cli_roi=" << cli.roi << " " << file_stamp(cli.roi) << "\n";
   std::error_code ec;
   const fs::path abs = item.path.empty() ? item.path : fs::absolute(item.path, ec);
   s << "file=" << abs.lexically_normal().string() << "\n";

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "ihc/engine/errors.hpp"
+#include "ihc/engine/config.hpp"
 #include "ihc/engine/roi.hpp"
 #include "ihc/engine/stain_choice.hpp"
 
@@ -39,6 +40,8 @@ void add_scoring_options(CLI::App& cmd, ScoringCli& cli) {
                  "Stain vectors: default (the --stain-h/--stain-dab values), estimate (Macenko-style, from this "
                  "slide, falling back to the defaults with a warning), or a FILE (JSON or a report)")
       ->capture_default_str();
+  cmd.add_option("--config", cli.config,
+                 "JSON file overriding the cell thresholds (see README, Thresholds); the report records its hash");
   cmd.add_option("--roi", cli.roi,
                  "GeoJSON region of interest (QuPath annotation export; level-0 pixels): only tumour cells "
                  "inside are scored");
@@ -70,6 +73,7 @@ ScoreOptions make_score_options(const ScoringCli& cli) {
                        "stain vectors must be non-negative, non-zero and not parallel (haematoxylin " +
                            cli.stain_h + ", DAB " + cli.stain_dab + ")");
   o.stains = *stains;
+  if (!cli.config.empty()) apply_config_file(cli.config, o);
   if (!cli.roi.empty()) {
     o.roi = load_roi(cli.roi);
     o.roi_source = cli.roi;

@@ -1,6 +1,7 @@
 #include "ihc/engine/report.hpp"
 
 #include "ihc/engine/confidence.hpp"
+#include "ihc/engine/config.hpp"
 
 #include <cmath>
 #include <cstdio>
@@ -88,6 +89,11 @@ nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
                      {"max_cell_radius_um", c.max_cell_radius_um},
                      {"neighbourhood_um", c.neighbourhood_um},
                      {"min_neighbours", c.min_neighbours}};
+  j["config"] = config_json(o);
+  if (!o.config_source.empty()) {
+    j["config"]["file"] = o.config_source;
+    j["config"]["hash"] = o.config_hash;
+  }
   j["threads"] = r.threads;
   j["elapsed_s"] = round_to(r.elapsed_s, 3);
   return j;

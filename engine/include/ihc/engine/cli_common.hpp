@@ -23,6 +23,7 @@ struct ScoringCli {
   double i0 = 255.0;
   std::string stains = "default";  // default | estimate | FILE
   std::string roi;                 // GeoJSON region of interest
+  std::string config;              // JSON thresholds (see config.hpp)
 };
 
 // Adds --mpp --analysis-mpp --threads --guideline --stain-h --stain-dab --i0 to `cmd`.

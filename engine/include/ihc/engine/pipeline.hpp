@@ -36,6 +36,8 @@ struct ScoreOptions {
   // nucleus centre lies inside are counted. Empty: the whole slide.
   scoring::Region roi;
   std::string roi_source;       // the file it came from, for the report
+  std::string config_source;    // --config file, when one was given
+  std::string config_hash;      // FNV-1a of its content
 };
 
 // One counted cell in level-0 pixel coordinates (for markup and GeoJSON).

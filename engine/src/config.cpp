@@ -1,0 +1,123 @@
+#include "ihc/engine/config.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "ihc/engine/errors.hpp"
+
+namespace ihc::engine {
+namespace {
+
+using nlohmann::json;
+
+// The numeric cell parameters by name: one table serves reading and writing.
+template <typename F>
+void for_each_cell_param(scoring::CellParams& c, F&& f) {
+  f("nucleus_radius_um", c.nucleus_radius_um);
+  f("nucleus_min_od", c.nucleus_min_od);
+  f("nucleus_min_contrast_od", c.nucleus_min_contrast_od);
+  f("min_nucleus_area_um2", c.min_nucleus_area_um2);
+  f("max_nucleus_area_um2", c.max_nucleus_area_um2);
+  f("max_nucleus_elongation", c.max_nucleus_elongation);
+  f("max_cell_radius_um", c.max_cell_radius_um);
+  f("faint_od", c.faint_od);
+  f("moderate_od", c.moderate_od);
+  f("intense_od", c.intense_od);
+  f("min_membrane_contrast_od", c.min_membrane_contrast_od);
+  f("ridge_um", c.ridge_um);
+  f("min_arc_degrees", c.min_arc_degrees);
+  f("complete_fraction", c.complete_fraction);
+  f("partial_min_fraction", c.partial_min_fraction);
+  f("intense_incomplete_fraction", c.intense_incomplete_fraction);
+  f("neighbourhood_um", c.neighbourhood_um);
+}
+
+double number(const json& v, const std::string& name, const std::string& key) {
+  if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 0)
+    throw CommandError(kExitInput, name + ": \"" + key + "\" must be a non-negative number");
+  return v.get<double>();
+}
+
+}  // namespace
+
+std::string content_hash(const std::string& text) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (const unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+void apply_config(const json& config, const std::string& name, ScoreOptions& o) {
+  if (!config.is_object()) throw CommandError(kExitInput, name + ": a configuration must be a JSON object");
+  for (const auto& [key, value] : config.items()) {
+    if (key == "cells") {
+      if (!value.is_object()) throw CommandError(kExitInput, name + ": \"cells\" must be an object");
+      for (const auto& [k, v] : value.items()) {
+        bool known = false;
+        for_each_cell_param(o.cells, [&](const char* n, double& field) {
+          if (k == n) {
+            field = number(v, name, k);
+            known = true;
+          }
+        });
+        if (k == "min_neighbours") {
+          o.cells.min_neighbours = static_cast<int>(number(v, name, k));
+          known = true;
+        } else if (k == "rays") {
+          o.cells.rays = std::max(8, static_cast<int>(number(v, name, k)));
+          known = true;
+        }
+        if (!known) throw CommandError(kExitInput, name + ": unknown cell parameter \"" + k + "\"");
+      }
+      if (!(o.cells.faint_od <= o.cells.moderate_od && o.cells.moderate_od <= o.cells.intense_od))
+        throw CommandError(kExitInput, name + ": thresholds must satisfy faint_od <= moderate_od <= intense_od");
+    } else if (key == "rules") {
+      if (!value.is_object()) throw CommandError(kExitInput, name + ": \"rules\" must be an object");
+      for (const auto& [k, v] : value.items()) {
+        if (k != "noise_floor_percent") throw CommandError(kExitInput, name + ": unknown rule parameter \"" + k + "\"");
+        o.rules.noise_floor_percent = number(v, name, k);
+      }
+    } else if (key == "counterstain_residual_weight") {
+      o.counterstain_residual_weight = number(value, name, key);
+    } else if (key == "comment" || key == "calibration") {
+      // Free text and provenance written by people or by `calibrate`: kept out of the scoring.
+    } else {
+      throw CommandError(kExitInput, name + ": unknown key \"" + key + "\"");
+    }
+  }
+}
+
+void apply_config_file(const std::filesystem::path& path, ScoreOptions& o) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw CommandError(kExitInput, path.string() + ": cannot read the configuration file");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  json config;
+  try {
+    config = json::parse(ss.str());
+  } catch (const json::parse_error& e) {
+    throw CommandError(kExitInput, path.string() + ": not valid JSON (byte " + std::to_string(e.byte) + ")");
+  }
+  apply_config(config, path.string(), o);
+  o.config_source = path.string();
+  o.config_hash = content_hash(ss.str());
+}
+
+json config_json(const ScoreOptions& options) {
+  ScoreOptions o = options;
+  json cells = json::object();
+  for_each_cell_param(o.cells, [&](const char* n, double& field) { cells[n] = field; });
+  cells["min_neighbours"] = o.cells.min_neighbours;
+  cells["rays"] = o.cells.rays;
+  return {{"cells", cells},
+          {"rules", {{"noise_floor_percent", o.rules.noise_floor_percent}}},
+          {"counterstain_residual_weight", o.counterstain_residual_weight}};
+}
+
+}  // namespace ihc::engine
