@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   add_synth_command(app, run);
   add_bench_command(app, run);
   add_markup_command(app, run);
+  add_calibrate_command(app, run);
   add_ish_command(app, run);
   add_validate_command(app, run);
   add_deconvolve_command(app, run);

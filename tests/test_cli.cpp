@@ -26,7 +26,7 @@ TEST_CASE("ihcscore prints its version and help for every subcommand", "[cli]") 
   const auto v = run_cli("--version");
   CHECK(v.exit_code == 0);
   CHECK(v.out.find("ihcscore 0.") != std::string::npos);
-  for (const char* sub : {"score", "synth", "bench", "markup", "batch", "deconvolve", "ish", "validate"}) {
+  for (const char* sub : {"score", "synth", "bench", "markup", "batch", "calibrate", "deconvolve", "ish", "validate"}) {
     const auto h = run_cli(std::string(sub) + " --help");
     CHECK(h.exit_code == 0);
     CHECK(h.out.find("--") != std::string::npos);

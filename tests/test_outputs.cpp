@@ -120,3 +120,41 @@ TEST_CASE("score --roi counts only cells inside the QuPath annotation, holes exc
   CHECK(bad.err.find("bad.geojson") != std::string::npos);
   CHECK(test::run_cli("score '" + slide + "' --roi '" + (dir / "none.geojson").string() + "'").exit_code == 3);
 }
+
+TEST_CASE("calibrate fits the 1+/2+ and 2+/3+ intensity boundaries from controls and score uses them",
+          "[calibrate][cli]") {
+  const auto dir = test::scratch_dir("calibrate");
+  const char* mixes[] = {"0,1,0,0", "0,0,1,0", "0,0,0,1"};
+  std::string controls;
+  for (int k = 0; k < 3; ++k) {
+    const auto s = (dir / ("c" + std::to_string(k + 1) + ".svs")).string();
+    REQUIRE(test::run_cli("synth '" + s + "' --width 3000 --height 2400 --seed " + std::to_string(41 + k) +
+                          " --mix " + mixes[k]).exit_code == 0);
+    controls += " '" + s + ":" + std::to_string(k + 1) + "+'";
+  }
+  const auto cfg = (dir / "cal.json").string();
+  const auto r = test::run_cli("calibrate" + controls + " --out '" + cfg + "'");
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const auto c = nlohmann::json::parse(test::slurp(cfg));
+  // The generator's 2+ membranes peak at 0.25-0.45 and its 3+ at 0.8-1.2 (DAB, after blur):
+  // each fitted boundary lies between the classes it separates.
+  const double moderate = c["cells"]["moderate_od"], intense = c["cells"]["intense_od"];
+  CHECK(moderate > 0.1);
+  CHECK(moderate < 0.3);
+  CHECK(intense > 0.4);
+  CHECK(intense < 0.8);
+  CHECK(c["calibration"]["fitted"]["intense_od"]["balanced_accuracy"].get<double>() > 0.95);
+  CHECK(c["calibration"]["controls"].size() == 3);
+  // The written file is a configuration `score --config` accepts.
+  const auto rep = (dir / "scored.json").string();
+  const auto s = test::run_cli("score '" + (dir / "c3.svs").string() + "' --config '" + cfg + "' --json '" + rep + "'");
+  INFO(s.err);
+  REQUIRE(s.exit_code == 0);
+  const auto j = nlohmann::json::parse(test::slurp(rep));
+  CHECK(j["score"] == "3+");
+  CHECK(j["config"]["cells"]["intense_od"].get<double>() == Approx(intense));
+  // Errors: a control without a class, and controls of a single class.
+  CHECK(test::run_cli("calibrate '" + (dir / "c1.svs").string() + "' --out '" + (dir / "x.json").string() + "'").exit_code == 2);
+  CHECK(test::run_cli("calibrate '" + (dir / "c3.svs").string() + ":3+' --out '" + (dir / "y.json").string() + "'").exit_code == 3);
+}

@@ -14,6 +14,7 @@ void add_score_command(CLI::App& app, CommandRunner& run);
 void add_synth_command(CLI::App& app, CommandRunner& run);
 void add_bench_command(CLI::App& app, CommandRunner& run);
 void add_markup_command(CLI::App& app, CommandRunner& run);
+void add_calibrate_command(CLI::App& app, CommandRunner& run);
 void add_ish_command(CLI::App& app, CommandRunner& run);
 void add_validate_command(CLI::App& app, CommandRunner& run);
 void add_deconvolve_command(CLI::App& app, CommandRunner& run);
