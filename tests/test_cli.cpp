@@ -144,3 +144,21 @@ TEST_CASE("score --config overrides thresholds, is recorded with its hash, and r
     CHECK(r.err.find(bad) != std::string::npos);
   }
 }
+
+TEST_CASE("real HER2 patches in order 0, 1+, 2+, 3+: percent complete never falls; nuclear DAB is not membrane",
+          "[cli][real]") {
+  const auto dir = scratch_dir("her2-order");
+  double previous = -1;
+  for (int k = 0; k < 4; ++k) {
+    const auto j = score_json("../shared/data/images/her2-score" + std::to_string(k) + ".png --mpp 0.6", dir,
+                              "p" + std::to_string(k));
+    const double complete = j["percent"]["complete"].get<double>();
+    INFO("patch " << k << "+ complete " << complete);
+    CHECK(complete >= previous);
+    previous = complete;
+  }
+  // Ki67: brown nuclei, no membranes.
+  const auto ki67 = score_json("../shared/data/images/ki67-nuclear-dab.png --mpp 0.5", dir, "ki67");
+  CHECK(ki67["percent"]["complete"].get<double>() < 5.0);
+  CHECK(ki67["score"] == "0");
+}
