@@ -46,6 +46,9 @@ TEST_CASE("score writes a heatmap with the slide's aspect and GeoJSON cells QuPa
       CHECK(props["classification"]["color"].size() == 3);
       CHECK(props["measurements"].contains("completeness"));
       CHECK(props["measurements"].contains("intensity_od"));
+      // Tumour cells here are 8-14 µm across: their outlines enclose tens to a few hundred µm².
+      CHECK(props["measurements"]["area_um2"].get<double>() > 10);
+      CHECK(props["measurements"]["area_um2"].get<double>() < 700);
     } else {
       ++tiles;
     }

@@ -1,6 +1,7 @@
 #include "ihc/engine/outputs.hpp"
 
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 
@@ -109,6 +110,10 @@ void write_geojson(const std::filesystem::path& out, const SlideResult& r, bool 
         if (c.outline.size() < 3) continue;
         begin_feature();
         const cv::Vec3b col = class_colour(c.cell_class);
+        double twice_area = 0;  // shoelace, level-0 pixels
+        for (std::size_t i = 0, j = c.outline.size() - 1; i < c.outline.size(); j = i++)
+          twice_area += static_cast<double>(c.outline[j].x + c.outline[i].x) * static_cast<double>(c.outline[j].y - c.outline[i].y);
+        const double area_um2 = std::abs(twice_area) / 2 * r.mpp_slide * r.mpp_slide;
         std::fputs("{\"type\":\"Feature\",\"geometry\":{\"type\":\"Polygon\",\"coordinates\":[[", f);
         for (std::size_t i = 0; i <= c.outline.size(); ++i) {
           const auto& pt = c.outline[i % c.outline.size()];  // closed ring
@@ -117,9 +122,9 @@ void write_geojson(const std::filesystem::path& out, const SlideResult& r, bool 
         std::fprintf(f,
                      "]]},\"properties\":{\"objectType\":\"detection\",\"classification\":{\"name\":\"%s\","
                      "\"color\":[%d,%d,%d]},\"measurements\":{\"completeness\":%.3f,\"intensity_od\":%.3f,"
-                     "\"nucleus_area_um2\":%.1f}}}",
+                     "\"area_um2\":%.1f,\"nucleus_area_um2\":%.1f}}}",
                      std::string(scoring::to_string(c.cell_class)).c_str(), col[0], col[1], col[2],
-                     static_cast<double>(c.completeness), static_cast<double>(c.intensity_od),
+                     static_cast<double>(c.completeness), static_cast<double>(c.intensity_od), area_um2,
                      static_cast<double>(c.nucleus_area_um2));
       }
     }
