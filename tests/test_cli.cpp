@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
+#include <opencv2/imgcodecs.hpp>
 
 #include "cli_runner.hpp"
 
@@ -161,4 +162,15 @@ TEST_CASE("real HER2 patches in order 0, 1+, 2+, 3+: percent complete never fall
   const auto ki67 = score_json("../shared/data/images/ki67-nuclear-dab.png --mpp 0.5", dir, "ki67");
   CHECK(ki67["percent"]["complete"].get<double>() < 5.0);
   CHECK(ki67["score"] == "0");
+}
+
+TEST_CASE("a slide with no tissue is not evaluable, with the reason", "[cli]") {
+  const auto dir = scratch_dir("blank");
+  const cv::Mat white(600, 800, CV_8UC3, cv::Scalar(245, 245, 245));
+  REQUIRE(cv::imwrite((dir / "blank.png").string(), white));
+  const auto j = score_json("'" + (dir / "blank.png").string() + "' --mpp 0.5", dir, "blank");
+  CHECK(j["score"] == "not-evaluable");
+  CHECK(j["category"] == "not-evaluable");
+  CHECK(j["cells"]["total"] == 0);
+  CHECK_FALSE(j["not_evaluable_reason"].get<std::string>().empty());
 }
