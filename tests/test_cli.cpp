@@ -91,7 +91,7 @@ TEST_CASE("bad option values are usage errors (exit 2)", "[cli][errors]") {
   }
 }
 
-TEST_CASE("an unwritable report path exits 4 and leaves no file; an existing one needs --force", "[cli][errors]") {
+TEST_CASE("an unwritable report path exits 4 and leaves no file, and an existing one needs --force", "[cli][errors]") {
   const auto dir = scratch_dir("outputs");
   const std::string img = "../shared/data/images/her2-score0.png --mpp 0.6";
   const auto missing = run_cli("score " + img + " --json '" + (dir / "no-such-folder" / "r.json").string() + "'");
@@ -109,7 +109,7 @@ TEST_CASE("an unwritable report path exits 4 and leaves no file; an existing one
   for (const auto& e : fs::directory_iterator(dir)) CHECK(e.path().string().find(".tmp-") == std::string::npos);
 }
 
-TEST_CASE("score --stains estimate records where the vectors came from; a missing stains file is exit 3",
+TEST_CASE("score --stains estimate records where the vectors came from and a missing stains file is exit 3",
           "[cli][stains]") {
   const auto dir = scratch_dir("stains-cli");
   const auto est = score_json("../shared/data/images/ihc-fhl2-colon.png --mpp 0.5 --stains estimate", dir, "est");
@@ -146,7 +146,7 @@ TEST_CASE("score --config overrides thresholds, is recorded with its hash, and r
   }
 }
 
-TEST_CASE("real HER2 patches in order 0, 1+, 2+, 3+: percent complete never falls; nuclear DAB is not membrane",
+TEST_CASE("real HER2 patches in order 0, 1+, 2+, 3+: percent complete never falls, and nuclear DAB is not membrane",
           "[cli][real]") {
   const auto dir = scratch_dir("her2-order");
   double previous = -1;

@@ -36,14 +36,14 @@ TEST_CASE("2018: 1+ is faint incomplete staining in more than 10 %, 0 at or belo
   CHECK(s2018(100, 0, 0, 0) == SlideScore::Zero);
 }
 
-TEST_CASE("2007: 3+ needs more than 30 % intense complete; 2+ covers up to 30 %", "[scoring][guideline]") {
+TEST_CASE("2007: 3+ needs more than 30 % intense complete, 2+ covers up to 30 %", "[scoring][guideline]") {
   CHECK(s2007(69.9, 0, 0, 30.1) == SlideScore::ThreePlus);
   CHECK(s2007(70, 0, 0, 30.0) == SlideScore::TwoPlus);
   CHECK(s2007(80, 0, 0, 20) == SlideScore::TwoPlus);  // 3+ under 2018, 2+ under 2007
   CHECK(s2018(80, 0, 0, 20) == SlideScore::ThreePlus);
 }
 
-TEST_CASE("2007: 2+ from 10 % complete staining; 1+ from any incomplete staining", "[scoring][guideline]") {
+TEST_CASE("2007: 2+ from 10 % complete staining, 1+ from any incomplete staining", "[scoring][guideline]") {
   CHECK(s2007(90, 0, 10.0, 0) == SlideScore::TwoPlus);  // ">= 10 %" in 2007
   CHECK(s2007(90.1, 0, 9.9, 0) == SlideScore::OnePlus);
   CHECK(s2007(95, 5, 0, 0) == SlideScore::OnePlus);     // 0 under 2018, 1+ under 2007

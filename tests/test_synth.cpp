@@ -209,7 +209,7 @@ TEST_CASE("synth at 0.5 um/px writes AppMag 20", "[synth]") {
   CHECK(std::stod(s.prop(OPENSLIDE_PROPERTY_NAME_MPP_X)) == Approx(0.5));
 }
 
-TEST_CASE("the same seed gives the same bytes whatever the thread count; another seed does not", "[synth][determinism]") {
+TEST_CASE("the same seed gives the same bytes whatever the thread count, and another seed does not", "[synth][determinism]") {
   const auto dir = test::scratch_dir("synth-determinism");
   auto o = small_options(7);
   o.threads = 1;
