@@ -279,8 +279,6 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
     result.counts += t.counts;
     result.cells_detected += t.cells_detected;
   }
-  const double tile_side = options.tile_px + 2.0 * plan.halo_px;
-  result.analysed_megapixels = tile_side * tile_side / 1e6 * static_cast<double>(result.tiles_analysed);
   apply_guideline(result, options);
   result.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;

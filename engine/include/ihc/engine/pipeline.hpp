@@ -78,7 +78,6 @@ struct SlideResult {
   std::string not_evaluable_reason;
   double elapsed_s = 0;
   int threads = 0;
-  double analysed_megapixels = 0;  // at analysis resolution
   cv::Mat thumbnail;               // RGB, used for the tissue mask (and heatmaps)
   double thumbnail_downsample = 1; // level-0 pixels per thumbnail pixel
 };

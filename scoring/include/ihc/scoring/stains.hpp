@@ -1,7 +1,8 @@
 #pragma once
 // Colour deconvolution (Ruifrok & Johnston 2001) for haematoxylin + DAB.
 //
-// Convention: OD_c = -log10(max(I_c, 1) / I0) per RGB channel; OD = C * M where the rows of M are
+// Convention: OD_c = max(0, -log10(max(I_c, 1) / I0)) per RGB channel (pixels brighter than the
+// background are clear glass, OD 0); OD = C * M where the rows of M are
 // the unit stain vectors (haematoxylin, DAB, residual = normalised cross product of the two);
 // concentrations C = OD * inverse(M).
 #include <array>
