@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian 12 packages that ihcscore needs to build and test.
+# openmpi: `batch --mpi` (issue 7). clang + compiler-rt: libFuzzer harnesses and sanitizers.
 # Idempotent: when every package is already installed it only checks and exits.
 set -euo pipefail
 
@@ -13,6 +14,8 @@ packages=(
   catch2
   libcli11-dev
   nlohmann-json3-dev
+  openmpi-bin libopenmpi-dev
+  clang libclang-rt-14-dev
 )
 
 missing=()
