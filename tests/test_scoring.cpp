@@ -152,3 +152,44 @@ TEST_CASE("the one-pass scoring deconvolution equals deconvolve plus specific_da
   CHECK(deconvolve_for_scoring(pink, s, 4.0).dab.at<float>(0, 0) < 0.05);
   CHECK(deconvolve_for_scoring(brown, s, 4.0).dab.at<float>(0, 0) == Approx(0.6).margin(0.03));
 }
+
+TEST_CASE("the pipeline's fused deconvolution gives the same numbers and cells as the two-step one",
+          "[scoring][deconvolution]") {
+  const auto s = StainVectors::defaults();
+  for (const cv::Size size : {cv::Size(64, 64), cv::Size(65, 63), cv::Size(1, 7)}) {
+    cv::Mat rgb(size, CV_8UC3);
+    cv::randu(rgb, cv::Scalar::all(0), cv::Scalar::all(256));
+    const auto ref = deconvolve_for_scoring(rgb, s, 4.0);
+    const auto fused = deconvolve_for_cells(rgb, s, 4.0);
+    REQUIRE(fused.hematoxylin.rows == std::max(1, size.height / 2));
+    REQUIRE(fused.hematoxylin.cols == std::max(1, size.width / 2));
+    CHECK(cv::norm(fused.dab, ref.dab, cv::NORM_INF) == 0.0);
+    for (int y = 0; y < fused.hematoxylin.rows && size.width >= 2 && size.height >= 2; ++y)
+      for (int x = 0; x < fused.hematoxylin.cols; ++x) {
+        const float mean = 0.25f * (ref.hematoxylin.at<float>(2 * y, 2 * x) + ref.hematoxylin.at<float>(2 * y, 2 * x + 1) +
+                                    ref.hematoxylin.at<float>(2 * y + 1, 2 * x) +
+                                    ref.hematoxylin.at<float>(2 * y + 1, 2 * x + 1));
+        REQUIRE(fused.hematoxylin.at<float>(y, x) == mean);
+      }
+  }
+  // On a drawn cell field both entry points find the same cells with the same measurements.
+  cv::Mat field(200, 200, CV_8UC3, cv::Scalar(235, 235, 235));
+  const auto brown = mix_stains(s, 0.0, 0.7), blue = mix_stains(s, 0.9, 0.0);
+  for (int cy = 30; cy < 200; cy += 40)
+    for (int cx = 30; cx < 200; cx += 40) {
+      cv::circle(field, {cx, cy}, 14, cv::Scalar(brown[0], brown[1], brown[2]), 2);
+      cv::circle(field, {cx, cy}, 6, cv::Scalar(blue[0], blue[1], blue[2]), cv::FILLED);
+    }
+  const CellParams p;
+  const auto ref = deconvolve_for_scoring(field, s, 4.0);
+  const auto fused = deconvolve_for_cells(field, s, 4.0);
+  const auto a = detect_cells(ref.hematoxylin, ref.dab, 0.5, cv::Rect(0, 0, 200, 200), p);
+  const auto b = detect_cells_half_h(fused.hematoxylin, fused.dab, 0.5, cv::Rect(0, 0, 200, 200), p);
+  REQUIRE(a.size() >= 20);
+  REQUIRE(a.size() == b.size());
+  for (std::size_t k = 0; k < a.size(); ++k) {
+    CHECK(a[k].centre == b[k].centre);
+    CHECK(a[k].completeness == b[k].completeness);
+    CHECK(a[k].intensity_od == b[k].intensity_od);
+  }
+}

@@ -170,10 +170,10 @@ std::vector<SlideCell> analyse_tile(const tiling::Slide& slide, const TilePlan& 
   const double d = plan.downsample;
   cv::Mat rgb = read_tile(slide, plan, core);
   const scoring::HematoxylinDab dec =
-      scoring::deconvolve_for_scoring(rgb, options.stains, options.counterstain_residual_weight);
+      scoring::deconvolve_for_cells(rgb, options.stains, options.counterstain_residual_weight);
   const auto width = slide.levels().front().width, height = slide.levels().front().height;
   const std::vector<scoring::Cell> cells =
-      scoring::detect_cells(dec.hematoxylin, dec.dab, plan.mpp_analysis,
+      scoring::detect_cells_half_h(dec.hematoxylin, dec.dab, plan.mpp_analysis,
                             cv::Rect(plan.halo_px, plan.halo_px, g.core_w, g.core_h), options.cells,
                             valid_part(g, d, width, height));
   std::vector<SlideCell> out;

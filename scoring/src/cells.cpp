@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <numbers>
 
 #include <opencv2/imgproc.hpp>
@@ -86,35 +87,41 @@ cv::Mat grow_cells(const cv::Mat& dab, const std::vector<Seed>& seeds, double ma
   for (int d2 = 0; d2 <= max_d2; ++d2)
     penalty[static_cast<std::size_t>(d2)] = static_cast<int>(kDistancePenalty * std::sqrt(d2 / (max_r * max_r)) * scale);
 
-  std::vector<std::vector<int>> buckets(kBuckets);
+  // One FIFO list per bucket, threaded through a per-pixel `next` array: every pixel is queued
+  // at most once (it is labelled when queued), so no allocation happens during the flood.
+  std::vector<int> head(kBuckets, -1), tail(kBuckets, -1);
+  std::vector<int> next(static_cast<std::size_t>(w) * static_cast<std::size_t>(h));
   int* lab = labels.ptr<int>(0);
   const auto* bkt = dab_bucket.ptr<std::uint16_t>(0);
+  auto push = [&](int f, int j) {
+    next[static_cast<std::size_t>(j)] = -1;
+    if (tail[static_cast<std::size_t>(f)] >= 0) next[static_cast<std::size_t>(tail[static_cast<std::size_t>(f)])] = j;
+    else head[static_cast<std::size_t>(f)] = j;
+    tail[static_cast<std::size_t>(f)] = j;
+  };
   for (std::size_t k = 0; k < seeds.size(); ++k) {
     const int i = seeds[k].y * w + seeds[k].x;
     lab[i] = static_cast<int>(k) + 1;
-    buckets[bkt[i]].push_back(i);
+    push(bkt[i], i);
   }
+  const auto* pen = penalty.data();
   for (int b = 0; b < kBuckets; ++b) {
-    auto& q = buckets[static_cast<std::size_t>(b)];
-    for (std::size_t qi = 0; qi < q.size(); ++qi) {
-      const int i = q[qi];
-      const int l = lab[i];
+    for (int i = head[static_cast<std::size_t>(b)]; i >= 0; i = next[static_cast<std::size_t>(i)]) {
       const int y = i / w, x = i - y * w;
+      const int l = lab[i];
       const Seed& s = seeds[static_cast<std::size_t>(l - 1)];
       auto visit = [&](int j, int nx, int ny) {
         if (lab[j] != 0) return;
         const int dx = nx - s.x, dy = ny - s.y, d2 = dx * dx + dy * dy;
         if (d2 > max_d2) return;
-        const int f = bkt[j] + penalty[static_cast<std::size_t>(d2)];
         lab[j] = l;
-        buckets[static_cast<std::size_t>(std::clamp(f, b, kBuckets - 1))].push_back(j);
+        push(std::min(std::max(bkt[j] + pen[d2], b), kBuckets - 1), j);
       };
       if (x > 0) visit(i - 1, x - 1, y);
       if (x + 1 < w) visit(i + 1, x + 1, y);
       if (y > 0) visit(i - w, x, y - 1);
       if (y + 1 < h) visit(i + w, x, y + 1);
     }
-    std::vector<int>().swap(q);
   }
   return labels;
 }
@@ -162,6 +169,13 @@ CellClass classify_membrane(double completeness, double intensity_od, const Cell
 std::vector<Cell> detect_cells(const cv::Mat& hematoxylin, const cv::Mat& dab, double mpp,
                                const cv::Rect& core, const CellParams& p, const cv::Rect& valid_region) {
   CV_Assert(hematoxylin.type() == CV_32F && dab.type() == CV_32F && hematoxylin.size() == dab.size());
+  return detect_cells_half_h(half_size(hematoxylin), dab, mpp, core, p, valid_region);
+}
+
+std::vector<Cell> detect_cells_half_h(const cv::Mat& h_half, const cv::Mat& dab, double mpp, const cv::Rect& core,
+                                      const CellParams& p, const cv::Rect& valid_region) {
+  CV_Assert(h_half.type() == CV_32F && dab.type() == CV_32F);
+  CV_Assert(h_half.rows == std::max(1, dab.rows / 2) && h_half.cols == std::max(1, dab.cols / 2));
   CV_Assert(mpp > 0);
   const double nucleus_r = p.nucleus_radius_um / mpp;
   const double max_r = p.max_cell_radius_um / mpp;
@@ -174,23 +188,28 @@ std::vector<Cell> detect_cells(const cv::Mat& hematoxylin, const cv::Mat& dab, d
   // at the nucleus scale (sigma = radius / 2). Outlines are grown at half resolution too: the
   // watershed only has to put each boundary on the right membrane; the membrane peak itself is
   // then sought at full resolution.
-  const cv::Mat h_half = half_size(hematoxylin);
   cv::Mat h_nucleus;
   cv::GaussianBlur(h_half, h_nucleus, cv::Size(0, 0), std::max(0.5, nucleus_r * 0.25));
   const std::vector<Seed> half_seeds = find_nucleus_seeds(h_nucleus, nucleus_r * 0.5, p);
   std::vector<Seed> seeds = half_seeds;
   for (auto& s : seeds) {
-    s.x = std::min(2 * s.x + 1, hematoxylin.cols - 1);
-    s.y = std::min(2 * s.y + 1, hematoxylin.rows - 1);
+    s.x = std::min(2 * s.x + 1, dab.cols - 1);
+    s.y = std::min(2 * s.y + 1, dab.rows - 1);
   }
   const cv::Mat half_labels = grow_cells(half_size(dab_fine), half_seeds, max_r * 0.5);
-  cv::Mat labels;
-  cv::resize(half_labels, labels, hematoxylin.size(), 0, 0, cv::INTER_NEAREST);
+  // Full-resolution pixel (x, y) belongs to half-resolution label (x / 2, y / 2); an odd last
+  // row or column takes the one before it.
+  const int hw = half_labels.cols, hh = half_labels.rows;
+  const int* half_label_data = half_labels.ptr<int>(0);
+  auto label_at = [&](int x, int y) {
+    return half_label_data[static_cast<std::size_t>(std::min(y >> 1, hh - 1)) * static_cast<std::size_t>(hw) +
+                           static_cast<std::size_t>(std::min(x >> 1, hw - 1))];
+  };
 
   // Neighbour counts through a coarse grid of seeds.
   const double nb_r = p.neighbourhood_um / mpp;
   const int gcell = std::max(1, static_cast<int>(std::ceil(nb_r)));
-  const int gw = hematoxylin.cols / gcell + 1, gh = hematoxylin.rows / gcell + 1;
+  const int gw = dab.cols / gcell + 1, gh = dab.rows / gcell + 1;
   std::vector<std::vector<int>> grid(static_cast<std::size_t>(gw * gh));
   for (std::size_t k = 0; k < seeds.size(); ++k)
     grid[static_cast<std::size_t>((seeds[k].y / gcell) * gw + seeds[k].x / gcell)].push_back(static_cast<int>(k));
@@ -205,7 +224,6 @@ std::vector<Cell> detect_cells(const cv::Mat& hematoxylin, const cv::Mat& dab, d
   int first_step = 0;
   while (first_step < rays.steps && rays.radius[static_cast<std::size_t>(first_step)] < nucleus_r * 0.8) ++first_step;
   const float* dab_data = dab_fine.ptr<float>(0);
-  const int* label_data = labels.ptr<int>(0);
   std::vector<Cell> cells;
   std::vector<float> stained_peaks, ray_peak(static_cast<std::size_t>(std::max(1, p.rays)));
   const int min_arc_rays = std::max(1, static_cast<int>(std::ceil(p.min_arc_degrees / (360.0 / std::max(1, p.rays)) - 1e-9)));
@@ -216,30 +234,40 @@ std::vector<Cell> detect_cells(const cv::Mat& hematoxylin, const cv::Mat& dab, d
     Cell cell;
     cell.centre = cv::Point2f(static_cast<float>(s.x), static_cast<float>(s.y));
 
-    // Nucleus: pixels of this cell near the seed above half the seed's haematoxylin.
-    const float h_cut = std::max(static_cast<float>(p.nucleus_min_od) * 0.5f, 0.5f * half_seeds[k].strength);
-    const int nr = static_cast<int>(std::ceil(nucleus_r * 1.6));
+    // Nucleus: pixels of this cell near the seed above half the seed's haematoxylin, measured
+    // at half resolution where the seed was found (a half pixel is four full ones). Branch-free
+    // integer sums: this loop runs over every cell.
+    const Seed& hs = half_seeds[k];
+    const float h_cut = std::max(static_cast<float>(p.nucleus_min_od) * 0.5f, 0.5f * hs.strength);
+    const int nr = static_cast<int>(std::ceil(nucleus_r * 0.5 * 1.6));
     int nucleus_px = 0;
-    double mx = 0, my = 0, mxx = 0, myy = 0, mxy = 0;  // moments, for the nucleus shape
-    for (int y = std::max(0, s.y - nr); y <= std::min(h - 1, s.y + nr); ++y) {
-      const int* lr = labels.ptr<int>(y);
-      const float* hr = hematoxylin.ptr<float>(y);
-      for (int x = std::max(0, s.x - nr); x <= std::min(w - 1, s.x + nr); ++x)
-        if (lr[x] == own && hr[x] >= h_cut) {
-          ++nucleus_px;
-          const double dx = x - s.x, dy = y - s.y;
-          mx += dx;
-          my += dy;
-          mxx += dx * dx;
-          myy += dy * dy;
-          mxy += dx * dy;
-        }
+    std::int64_t mx = 0, my = 0, mxx = 0, myy = 0, mxy = 0;  // moments, for the nucleus shape
+    for (int y = std::max(0, hs.y - nr); y <= std::min(hh - 1, hs.y + nr); ++y) {
+      const int* lr = half_labels.ptr<int>(y);
+      const float* hr = h_half.ptr<float>(y);
+      const int dy = y - hs.y;
+      int n_row = 0, sx = 0, sxx = 0;
+      for (int x = std::max(0, hs.x - nr); x <= std::min(hw - 1, hs.x + nr); ++x) {
+        const int in = static_cast<int>(lr[x] == own) & static_cast<int>(hr[x] >= h_cut);
+        const int dx = x - hs.x;
+        n_row += in;
+        sx += in * dx;
+        sxx += in * dx * dx;
+      }
+      nucleus_px += n_row;
+      mx += sx;
+      my += static_cast<std::int64_t>(n_row) * dy;
+      mxx += sxx;
+      myy += static_cast<std::int64_t>(n_row) * dy * dy;
+      mxy += static_cast<std::int64_t>(sx) * dy;
     }
+    nucleus_px *= 4;
     cell.nucleus_area_um2 = static_cast<float>(nucleus_px * px_area_um2);
-    if (nucleus_px >= 5) {
+    if (nucleus_px >= 12) {  // three half-resolution pixels
       // Elongation = ratio of the principal axes of the nucleus (1 for a disc).
-      const double n = nucleus_px, cx = mx / n, cy = my / n;
-      const double vxx = mxx / n - cx * cx, vyy = myy / n - cy * cy, vxy = mxy / n - cx * cy;
+      const double n = nucleus_px / 4.0, cx = static_cast<double>(mx) / n, cy = static_cast<double>(my) / n;
+      const double vxx = static_cast<double>(mxx) / n - cx * cx, vyy = static_cast<double>(myy) / n - cy * cy,
+                   vxy = static_cast<double>(mxy) / n - cx * cy;
       const double tr = vxx + vyy, det = vxx * vyy - vxy * vxy;
       const double disc = std::sqrt(std::max(0.0, tr * tr / 4 - det));
       const double l1 = tr / 2 + disc, l2 = std::max(1e-6, tr / 2 - disc);
@@ -280,9 +308,12 @@ std::vector<Cell> detect_cells(const cv::Mat& hematoxylin, const cv::Mat& dab, d
           cut = k_end < 0 || st <= k_end + 3;
           break;
         }
-        const std::size_t idx = static_cast<std::size_t>(y) * static_cast<std::size_t>(w) + static_cast<std::size_t>(x);
-        samples[static_cast<std::size_t>(n++)] = dab_data[idx];
-        if (k_end < 0 && label_data[idx] != own) k_end = st;
+        // Samples inside the nucleus (before first_step) are never looked at: skip the load.
+        if (st >= first_step)
+          samples[static_cast<std::size_t>(st)] =
+              dab_data[static_cast<std::size_t>(y) * static_cast<std::size_t>(w) + static_cast<std::size_t>(x)];
+        ++n;
+        if (k_end < 0 && label_at(x, y) != own) k_end = st;
         if (k_end >= 0 && st >= k_end + 3 + ridge_steps) break;
       }
       const int search_end = std::min(n - 1, k_end < 0 ? n - 1 : k_end + 3);
@@ -314,18 +345,25 @@ std::vector<Cell> detect_cells(const cv::Mat& hematoxylin, const cv::Mat& dab, d
     // Membrane staining is continuous: stained directions count only in arcs of at least
     // min_arc_degrees; isolated ones are noise (JPEG blocks, grain, stain bleed).
     const int n_rays = p.rays;
-    const bool all_stained = std::all_of(ray_peak.begin(), ray_peak.end(), [](float v) { return v >= 0; });
-    for (int a = 0; a < n_rays; ++a) {
-      if (ray_peak[static_cast<std::size_t>(a)] < 0) continue;
-      int run = 1;
-      if (!all_stained) {
-        // Length of the circular run of stained rays that contains ray a.
-        for (int b = 1; b < n_rays && ray_peak[static_cast<std::size_t>((a + b) % n_rays)] >= 0; ++b) ++run;
-        for (int b = 1; b < n_rays && ray_peak[static_cast<std::size_t>((a - b + n_rays) % n_rays)] >= 0; ++b) ++run;
-      } else {
-        run = n_rays;
+    const auto stained_at = [&](int a) { return ray_peak[static_cast<std::size_t>(a % n_rays)] >= 0; };
+    const auto unstained = std::find_if(ray_peak.begin(), ray_peak.begin() + n_rays, [](float v) { return v < 0; });
+    if (unstained == ray_peak.begin() + n_rays) {
+      if (n_rays >= min_arc_rays) stained_peaks.assign(ray_peak.begin(), ray_peak.begin() + n_rays);
+    } else {
+      // Walk once round the circle from an unstained ray; keep each run of stained rays that is
+      // long enough.
+      const int start = static_cast<int>(unstained - ray_peak.begin());
+      int run_start = -1;
+      for (int i = 1; i <= n_rays; ++i) {
+        const int a = start + i;
+        if (stained_at(a)) {
+          if (run_start < 0) run_start = a;
+          continue;
+        }
+        if (run_start >= 0 && a - run_start >= min_arc_rays)
+          for (int r = run_start; r < a; ++r) stained_peaks.push_back(ray_peak[static_cast<std::size_t>(r % n_rays)]);
+        run_start = -1;
       }
-      if (run >= min_arc_rays) stained_peaks.push_back(ray_peak[static_cast<std::size_t>(a)]);
     }
     cell.completeness =
         std::min(1.0f, static_cast<float>(stained_peaks.size()) / static_cast<float>(std::max(1, valid_rays)));

@@ -136,6 +136,53 @@ HematoxylinDab deconvolve_for_scoring(const cv::Mat& rgb, const StainVectors& st
   return out;
 }
 
+HematoxylinDab deconvolve_for_cells(const cv::Mat& rgb, const StainVectors& stains, double residual_weight) {
+  CV_Assert(rgb.type() == CV_8UC3);
+  if (rgb.rows < 2 || rgb.cols < 2) {
+    HematoxylinDab full = deconvolve_for_scoring(rgb, stains, residual_weight);
+    full.hematoxylin = cv::Mat(1, 1, CV_32F, cv::Scalar(full.hematoxylin.at<float>(0, 0)));
+    return full;
+  }
+  const DeconvolutionTables t(stains);
+  const auto wr = static_cast<float>(residual_weight);
+  const int cols = rgb.cols;
+  HematoxylinDab out{cv::Mat(rgb.rows / 2, cols / 2, CV_32F), cv::Mat(rgb.size(), CV_32F)};
+  // Per row: the table lookups (scalar), then the 3 x 3 products over the row (vectorised by
+  // the compiler: separate arrays, no aliasing). Same operations in the same order as
+  // deconvolve_for_scoring, so the same floats.
+  std::vector<float> o0(static_cast<std::size_t>(cols)), o1(o0.size()), o2(o0.size());
+  std::vector<float> h_rows[2] = {std::vector<float>(o0.size()), std::vector<float>(o0.size())};
+  const float k00 = t.k[0][0], k10 = t.k[1][0], k20 = t.k[2][0];
+  const float k01 = t.k[0][1], k11 = t.k[1][1], k21 = t.k[2][1];
+  const float k02 = t.k[0][2], k12 = t.k[1][2], k22 = t.k[2][2];
+  for (int y = 0; y < rgb.rows; ++y) {
+    const auto* p = rgb.ptr<std::uint8_t>(y);
+    float* a = o0.data();
+    float* b = o1.data();
+    float* c = o2.data();
+    for (int x = 0; x < cols; ++x) {
+      a[x] = t.od[p[3 * x]];
+      b[x] = t.od[p[3 * x + 1]];
+      c[x] = t.od[p[3 * x + 2]];
+    }
+    float* h = h_rows[y & 1].data();
+    float* d = out.dab.ptr<float>(y);
+    for (int x = 0; x < cols; ++x) {
+      h[x] = a[x] * k00 + b[x] * k10 + c[x] * k20;
+      const float r = a[x] * k02 + b[x] * k12 + c[x] * k22;
+      d[x] = a[x] * k01 + b[x] * k11 + c[x] * k21 - wr * std::max(0.0f, r);
+    }
+    if ((y & 1) == 1 && y / 2 < out.hematoxylin.rows) {
+      const float* h0 = h_rows[0].data();
+      const float* h1 = h_rows[1].data();
+      float* o = out.hematoxylin.ptr<float>(y / 2);
+      for (int x = 0; x < out.hematoxylin.cols; ++x)
+        o[x] = 0.25f * (h0[2 * x] + h0[2 * x + 1] + h1[2 * x] + h1[2 * x + 1]);
+    }
+  }
+  return out;
+}
+
 Deconvolved deconvolve(const cv::Mat& rgb, const StainVectors& stains) {
   CV_Assert(rgb.type() == CV_8UC3);
   const DeconvolutionTables t(stains);

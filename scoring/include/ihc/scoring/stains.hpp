@@ -62,6 +62,12 @@ struct HematoxylinDab {
 };
 HematoxylinDab deconvolve_for_scoring(const cv::Mat& rgb, const StainVectors& stains, double residual_weight);
 
+// The same, with `hematoxylin` at half resolution (2 x 2 block means, an odd last row or column
+// dropped; images under 2 pixels a side keep their first pixel), bit-identical to halving
+// deconvolve_for_scoring's channel: what detect_cells_half_h takes. Faster: the full-resolution
+// haematoxylin channel is never stored.
+HematoxylinDab deconvolve_for_cells(const cv::Mat& rgb, const StainVectors& stains, double residual_weight);
+
 // Beer-Lambert mixing, the inverse of deconvolve: intensity of each channel for the given
 // concentrations. Used by tests and the synthetic slide generator.
 std::array<double, 3> mix_stains(const StainVectors& stains, double hematoxylin, double dab,
