@@ -263,25 +263,199 @@ std::string fmt_seconds(double s) {
 
 }  // namespace
 
-int run_batch(const BatchOptions& opt, const std::atomic<bool>* stop) {
-  const ScoreOptions base_options = make_score_options(opt.scoring);  // usage errors first
-  const BatchInput input = collect_batch_input(opt.input);
-  if (input.items.empty())
+Shard parse_shard(const std::string& text) {
+  const auto bad = [&] {
+    return CommandError(kExitUsage, "--shard: expected K/N, part K of N parts with 1 <= K <= N (e.g. 2/4), got '" +
+                                        text + "'");
+  };
+  const auto slash = text.find('/');
+  if (slash == std::string::npos) throw bad();
+  const auto number = [&](std::string_view digits) -> long long {
+    if (digits.empty() || digits.size() > 9) throw bad();
+    long long v = 0;
+    for (const char c : digits) {
+      if (c < '0' || c > '9') throw bad();
+      v = v * 10 + (c - '0');
+    }
+    return v;
+  };
+  const long long k = number(std::string_view(text).substr(0, slash));
+  const long long n = number(std::string_view(text).substr(slash + 1));
+  if (n < 1 || k < 1 || k > n) throw bad();
+  return Shard{static_cast<int>(k), static_cast<int>(n)};
+}
+
+namespace {
+
+std::string shard_summary_name(const Shard& s) {
+  return "summary-" + std::to_string(s.k) + "-of-" + std::to_string(s.n) + ".csv";
+}
+
+}  // namespace
+
+BatchPlan prepare_batch(const BatchOptions& opt) {
+  BatchPlan plan;
+  plan.base_options = make_score_options(opt.scoring);  // usage errors first
+  plan.shard = opt.shard;
+  plan.input = collect_batch_input(opt.input);
+  if (plan.input.items.empty())
     throw CommandError(kExitInput, opt.input.string() + ": no slides found (nothing " +
-                                       std::string(input.manifest ? "listed in the manifest" : "in the folder") +
+                                       std::string(plan.input.manifest ? "listed in the manifest" : "in the folder") +
                                        " that opens as a slide or image)");
+  for (std::size_t k = 0; k < plan.input.items.size(); ++k)
+    if (!plan.shard || plan.shard->takes(k)) plan.selected.push_back(k);
 
   std::error_code ec;
   fs::create_directories(opt.out, ec);
   if (ec || !fs::is_directory(opt.out))
     throw CommandError(kExitOutput, opt.out.string() + ": cannot create the output folder" +
                                         (ec ? ": " + ec.message() : std::string()));
-  const fs::path summary_path = opt.out / "summary.csv";
-  std::vector<SummaryRow> rows;
-  write_file_atomically(summary_path, summary_csv(rows), true);  // fails early when DIR is not writable
+  plan.summary_path = opt.out / (plan.shard ? shard_summary_name(*plan.shard) : std::string("summary.csv"));
+  write_batch_summary(plan, {});  // fails early when DIR is not writable
+  return plan;
+}
 
+std::optional<ItemOutcome> settle_without_scoring(const BatchOptions& opt, const BatchItem& item,
+                                                  const std::string& hash) {
+  if (!item.error.empty()) {
+    ItemOutcome o;
+    o.result = ItemResult::kFailed;
+    o.row.slide = item.id;
+    o.row.status = "error";
+    o.row.error = one_line(item.path.empty() ? item.error : item.path.string() + ": " + item.error);
+    o.row.elapsed_s = nlohmann::json(0.0).dump();
+    o.note = "error: " + o.row.error;
+    return o;
+  }
+  if (opt.force) return std::nullopt;
+  const auto previous = done_report(opt.out / (item.id + ".json"), hash);
+  if (!previous) return std::nullopt;
+  ItemOutcome o;
+  o.result = ItemResult::kSkipped;
+  o.row = summary_row_from_report(item.id, *previous);
+  o.note = "skipped (done)";
+  return o;
+}
+
+ItemOutcome score_batch_item(const BatchOptions& opt, const ScoreOptions& base_options, const BatchItem& item,
+                             const std::string& hash, const std::atomic<bool>* stop,
+                             const std::function<void(const std::string&)>& detail) {
+  const fs::path report_path = opt.out / (item.id + ".json");
+  const auto t0 = std::chrono::steady_clock::now();
+  auto failed = [&](const std::string& reason) {
+    ItemOutcome o;
+    o.result = ItemResult::kFailed;
+    o.row.slide = item.id;
+    o.row.status = "error";
+    o.row.error = one_line(reason);
+    o.row.elapsed_s =
+        nlohmann::json(round_to(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 3)).dump();
+    o.note = "error: " + o.row.error;
+    return o;
+  };
+  if (!item.error.empty()) return failed(item.path.empty() ? item.error : item.path.string() + ": " + item.error);
+  try {
+    std::unique_ptr<tiling::Slide> slide;
+    try {
+      slide = tiling::open_slide(item.path);
+    } catch (const tiling::SlideError& e) {
+      throw CommandError(kExitInput, item.path.string() + ": " + e.what());
+    }
+    if (item.mpp)
+      slide->set_mpp(*item.mpp);
+    else if (!slide->mpp() && opt.scoring.mpp)
+      slide->set_mpp(*opt.scoring.mpp);
+    if (!slide->mpp())
+      throw CommandError(kExitUsage, item.path.string() + ": " +
+                                         (slide->vendor() == "image" ? std::string("a plain image has no resolution")
+                                                                     : std::string("the slide records no resolution")) +
+                                         "; give --mpp or an mpp column in a manifest");
+    ScoreOptions options = base_options;
+    apply_stain_choice(*slide, opt.scoring, options);
+    if (!item.roi.empty()) {
+      options.roi = load_roi(item.roi);
+      options.roi_source = item.roi;
+    }
+    SlideResult result;
+    try {
+      result = score_slide(*slide, options, [&](std::int64_t done, std::int64_t total) {
+        if (stop && stop->load()) throw Interrupted{};
+        if (detail) detail(item.id + ": tile " + std::to_string(done) + "/" + std::to_string(total));
+      });
+    } catch (const tiling::SlideError& e) {
+      throw CommandError(kExitInput, item.path.string() + ": " + e.what());
+    } catch (const std::invalid_argument& e) {
+      throw CommandError(kExitUsage, item.path.string() + ": " + e.what());
+    }
+    nlohmann::json report = report_json(result, options);
+    report["slide_id"] = item.id;
+    report["settings_hash"] = hash;
+    const std::string text = report.dump(2) + "\n";
+    write_file_atomically(report_path, text, true);
+    ItemOutcome o;
+    o.result = ItemResult::kScored;
+    // The row comes from the report as written, so a resumed run gives the same row.
+    o.row = summary_row_from_report(item.id, nlohmann::json::parse(text));
+    o.note = o.row.score + " (" + fmt_seconds(result.elapsed_s) + " s)";
+    return o;
+  } catch (const Interrupted&) {
+    ItemOutcome o;
+    o.result = ItemResult::kInterrupted;
+    o.note = "interrupted";
+    return o;
+  } catch (const CommandError& e) {
+    if (e.code() == kExitOutput) throw;
+    return failed(e.what());
+  } catch (const std::exception& e) {
+    return failed(item.path.string() + ": " + e.what());
+  }
+}
+
+void write_batch_summary(const BatchPlan& plan, std::vector<IndexedRow> rows) {
+  std::stable_sort(rows.begin(), rows.end(), [](const IndexedRow& a, const IndexedRow& b) { return a.index < b.index; });
+  std::vector<SummaryRow> plain;
+  plain.reserve(rows.size());
+  for (const auto& r : rows) plain.push_back(r.row);
+  std::string text = summary_csv(plain);
+  if (plan.shard) {
+    // The same lines with input_index,input_count in front.
+    const std::string count = std::to_string(plan.input.items.size());
+    std::string shard_text = "input_index,input_count," + text.substr(0, text.find('\n') + 1);
+    std::size_t pos = text.find('\n') + 1;
+    for (const auto& r : rows) {
+      const std::size_t end = text.find('\n', pos);
+      shard_text += std::to_string(r.index) + "," + count + "," + text.substr(pos, end + 1 - pos);
+      pos = end + 1;
+    }
+    text = std::move(shard_text);
+  }
+  write_file_atomically(plan.summary_path, text, true);
+}
+
+int finish_batch(const BatchPlan& plan, const BatchCounts& counts, std::size_t finished, bool interrupted) {
+  const auto n = plan.selected.size();
+  std::string what = std::to_string(n) + " slides";
+  if (plan.shard)
+    what += " (shard " + std::to_string(plan.shard->k) + "/" + std::to_string(plan.shard->n) + " of " +
+            std::to_string(plan.input.items.size()) + ")";
+  std::printf("batch: %s: %d scored, %d already done, %d failed%s\n", what.c_str(), counts.scored, counts.skipped,
+              counts.failed,
+              interrupted ? (", " + std::to_string(n - finished) + " not done (interrupted)").c_str() : "");
+  std::printf("  summary: %s\n", plan.summary_path.string().c_str());
+  std::fflush(stdout);
+  if (interrupted) {
+    std::fprintf(stderr, "ihcscore: interrupted; %s lists the %zu slides finished, run the same command "
+                         "again to resume\n",
+                 plan.summary_path.filename().string().c_str(), finished);
+    return kExitInterrupted;
+  }
+  return counts.failed > 0 ? kExitPartial : kExitOk;
+}
+
+int run_batch(const BatchOptions& opt, const std::atomic<bool>* stop) {
+  const BatchPlan plan = prepare_batch(opt);
   const bool terminal = Progress::stderr_is_terminal();
-  const auto n = static_cast<std::int64_t>(input.items.size());
+  const auto n = static_cast<std::int64_t>(plan.selected.size());
   Progress bar("batch", n, "slides", terminal);
   auto log = [&](std::int64_t k, const std::string& id, const std::string& what) {
     if (terminal) return;
@@ -289,112 +463,178 @@ int run_batch(const BatchOptions& opt, const std::atomic<bool>* stop) {
                  id.c_str(), what.c_str());
     std::fflush(stderr);
   };
-  auto stopped = [&] { return stop && stop->load(); };
 
-  int failed = 0, skipped = 0, scored = 0;
+  std::vector<IndexedRow> rows;
+  BatchCounts counts;
   bool interrupted = false;
   for (std::int64_t k = 0; k < n; ++k) {
-    if (stopped()) {
+    if (stop && stop->load()) {
       interrupted = true;
       break;
     }
-    const BatchItem& item = input.items[static_cast<std::size_t>(k)];
-    const fs::path report_path = opt.out / (item.id + ".json");
-    const auto t0 = std::chrono::steady_clock::now();
-    auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
-    auto record_error = [&](const std::string& reason) {
-      SummaryRow row;
-      row.slide = item.id;
-      row.status = "error";
-      row.error = one_line(reason);
-      row.elapsed_s = nlohmann::json(round_to(seconds(), 3)).dump();
-      rows.push_back(std::move(row));
-      ++failed;
-      log(k, item.id, "error: " + one_line(reason));
-    };
-
-    if (!item.error.empty()) {
-      record_error(item.path.empty() ? item.error : item.path.string() + ": " + item.error);
-    } else {
-      const std::string hash = settings_hash(opt.scoring, item);
-      std::optional<nlohmann::json> previous;
-      if (!opt.force) previous = done_report(report_path, hash);
-      if (previous) {
-        rows.push_back(summary_row_from_report(item.id, *previous));
-        ++skipped;
-        log(k, item.id, "skipped (done)");
-      } else {
-        try {
-          std::unique_ptr<tiling::Slide> slide;
-          try {
-            slide = tiling::open_slide(item.path);
-          } catch (const tiling::SlideError& e) {
-            throw CommandError(kExitInput, item.path.string() + ": " + e.what());
-          }
-          if (item.mpp)
-            slide->set_mpp(*item.mpp);
-          else if (!slide->mpp() && opt.scoring.mpp)
-            slide->set_mpp(*opt.scoring.mpp);
-          if (!slide->mpp())
-            throw CommandError(kExitUsage, item.path.string() + ": " +
-                                               (slide->vendor() == "image" ? std::string("a plain image has no resolution")
-                                                                           : std::string("the slide records no resolution")) +
-                                               "; give --mpp or an mpp column in a manifest");
-          ScoreOptions options = base_options;
-          apply_stain_choice(*slide, opt.scoring, options);
-          if (!item.roi.empty()) {
-            options.roi = load_roi(item.roi);
-            options.roi_source = item.roi;
-          }
-          SlideResult result;
-          try {
-            result = score_slide(*slide, options, [&](std::int64_t done, std::int64_t total) {
-              if (stopped()) throw Interrupted{};
-              bar.set_detail(item.id + ": tile " + std::to_string(done) + "/" + std::to_string(total));
-            });
-          } catch (const tiling::SlideError& e) {
-            throw CommandError(kExitInput, item.path.string() + ": " + e.what());
-          } catch (const std::invalid_argument& e) {
-            throw CommandError(kExitUsage, item.path.string() + ": " + e.what());
-          }
-          nlohmann::json report = report_json(result, options);
-          report["slide_id"] = item.id;
-          report["settings_hash"] = hash;
-          const std::string text = report.dump(2) + "\n";
-          write_file_atomically(report_path, text, true);
-          // The row comes from the report as written, so a resumed run gives the same row.
-          rows.push_back(summary_row_from_report(item.id, nlohmann::json::parse(text)));
-          ++scored;
-          log(k, item.id, rows.back().score + " (" + fmt_seconds(result.elapsed_s) + " s)");
-        } catch (const Interrupted&) {
-          interrupted = true;
-          break;
-        } catch (const CommandError& e) {
-          if (e.code() == kExitOutput) throw;
-          record_error(e.what());
-        } catch (const std::exception& e) {
-          record_error(item.path.string() + ": " + e.what());
-        }
-      }
+    const std::size_t index = plan.selected[static_cast<std::size_t>(k)];
+    const BatchItem& item = plan.input.items[index];
+    const std::string hash = settings_hash(opt.scoring, item);
+    std::optional<ItemOutcome> outcome = settle_without_scoring(opt, item, hash);
+    if (!outcome)
+      outcome = score_batch_item(opt, plan.base_options, item, hash, stop,
+                                 [&](const std::string& d) { bar.set_detail(d); });
+    if (outcome->result == ItemResult::kInterrupted) {
+      interrupted = true;
+      break;
     }
-    write_file_atomically(summary_path, summary_csv(rows), true);
+    counts.add(outcome->result);
+    log(k, item.id, outcome->note);
+    rows.push_back({index, std::move(outcome->row)});
+    write_batch_summary(plan, rows);
     bar.advance();
   }
   bar.finish();
-  write_file_atomically(summary_path, summary_csv(rows), true);
+  write_batch_summary(plan, rows);
+  return finish_batch(plan, counts, rows.size(), interrupted);
+}
 
-  std::printf("batch: %lld slides: %d scored, %d already done, %d failed%s\n", static_cast<long long>(n), scored,
-              skipped, failed,
-              interrupted ? (", " + std::to_string(n - static_cast<std::int64_t>(rows.size())) + " not done (interrupted)").c_str()
-                          : "");
+namespace {
+
+// summary-K-of-N.csv -> {K, N}.
+std::optional<Shard> shard_of_summary_name(const std::string& name) {
+  static constexpr std::string_view kPrefix = "summary-", kSuffix = ".csv";
+  if (name.size() <= kPrefix.size() + kSuffix.size() || name.rfind(kPrefix, 0) != 0 ||
+      name.compare(name.size() - kSuffix.size(), kSuffix.size(), kSuffix) != 0)
+    return std::nullopt;
+  const std::string middle = name.substr(kPrefix.size(), name.size() - kPrefix.size() - kSuffix.size());
+  const auto of = middle.find("-of-");
+  if (of == std::string::npos) return std::nullopt;
+  try {
+    const Shard s = parse_shard(middle.substr(0, of) + "/" + middle.substr(of + 4));
+    if (shard_summary_name(s) != name) return std::nullopt;  // leading zeros and the like
+    return s;
+  } catch (const CommandError&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+int merge_batch(const std::vector<fs::path>& dirs, const fs::path& out) {
+  struct Found {
+    fs::path file;
+    Shard shard;
+  };
+  std::vector<Found> found;
+  for (const auto& dir : dirs) {
+    std::error_code ec;
+    if (!fs::is_directory(dir, ec)) throw CommandError(kExitInput, dir.string() + ": no such folder");
+    std::vector<Found> here;
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+      if (const auto s = shard_of_summary_name(it->path().filename().string()); s && it->is_regular_file(ec))
+        here.push_back({it->path(), *s});
+    if (ec) throw CommandError(kExitInput, dir.string() + ": cannot read the folder: " + ec.message());
+    if (here.empty())
+      throw CommandError(kExitInput, dir.string() + ": no shard summaries (summary-K-of-N.csv from batch --shard K/N)");
+    found.insert(found.end(), here.begin(), here.end());
+  }
+  const int n = found.front().shard.n;
+  std::vector<int> seen(static_cast<std::size_t>(n) + 1, 0);
+  for (const auto& f : found) {
+    if (f.shard.n != n)
+      throw CommandError(kExitInput, f.file.string() + ": a shard of " + std::to_string(f.shard.n) +
+                                         " parts beside shards of " + std::to_string(n) +
+                                         " (" + found.front().file.string() + "); remove the stale ones");
+    if (seen[static_cast<std::size_t>(f.shard.k)]++)
+      throw CommandError(kExitInput, f.file.string() + ": shard " + std::to_string(f.shard.k) + "/" +
+                                         std::to_string(n) + " found twice");
+  }
+  for (int k = 1; k <= n; ++k)
+    if (!seen[static_cast<std::size_t>(k)])
+      throw CommandError(kExitInput, "shard " + std::to_string(k) + "/" + std::to_string(n) +
+                                         ": no " + shard_summary_name(Shard{k, n}) + " in the merged folders (not run yet?)");
+
+  struct Row {
+    SummaryRow row;
+    fs::path from;  // folder of the shard summary
+  };
+  std::optional<std::size_t> count;
+  std::vector<std::optional<Row>> rows;
+  for (const auto& f : found) {
+    const CsvTable csv = read_csv(f.file);
+    const std::size_t c_index = csv.require_column("input_index"), c_count = csv.require_column("input_count");
+    std::array<std::size_t, 9> c{};
+    const char* names[] = {"slide", "status", "score", "category", "percent_complete", "percent_complete_intense",
+                           "cells", "error", "elapsed_s"};
+    for (std::size_t k = 0; k < c.size(); ++k) c[k] = csv.require_column(names[k]);
+    for (std::size_t r = 0; r < csv.rows.size(); ++r) {
+      const auto& line = csv.rows[r];
+      const std::string where = f.file.string() + ": line " + std::to_string(csv.lines[r]);
+      auto number = [&](const std::string& text, const char* what) {
+        char* end = nullptr;
+        const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
+        if (text.empty() || end != text.c_str() + text.size() || text[0] == '-')
+          throw CommandError(kExitInput, where + ": " + what + " must be a whole number, got '" + text + "'");
+        return static_cast<std::size_t>(v);
+      };
+      const std::size_t index = number(line[c_index], "input_index");
+      const std::size_t total = number(line[c_count], "input_count");
+      if (!count) {
+        count = total;
+        rows.resize(total);
+      }
+      if (total != *count)
+        throw CommandError(kExitInput, where + ": input_count " + std::to_string(total) + " where other rows say " +
+                                           std::to_string(*count) + " (shards of different inputs?)");
+      if (index >= total || Shard{f.shard.k, n}.takes(index) == false)
+        throw CommandError(kExitInput, where + ": input_index " + std::to_string(index) + " does not belong to shard " +
+                                           std::to_string(f.shard.k) + "/" + std::to_string(n));
+      if (rows[index]) throw CommandError(kExitInput, where + ": input_index " + std::to_string(index) + " repeated");
+      Row row;
+      row.from = f.file.parent_path();
+      SummaryRow& s = row.row;
+      for (auto [field, col] : std::initializer_list<std::pair<std::string*, std::size_t>>{{&s.slide, c[0]}, {&s.status, c[1]}, {&s.score, c[2]}, {&s.category, c[3]},
+                                {&s.percent_complete, c[4]}, {&s.percent_complete_intense, c[5]}, {&s.cells, c[6]},
+                                {&s.error, c[7]}, {&s.elapsed_s, c[8]}})
+        *field = line[col];
+      rows[index] = std::move(row);
+    }
+  }
+  if (!count) throw CommandError(kExitInput, "the shard summaries list no slides");
+  for (std::size_t k = 0; k < rows.size(); ++k)
+    if (!rows[k]) {
+      const int shard = static_cast<int>(k % static_cast<std::size_t>(n)) + 1;
+      throw CommandError(kExitInput, shard_summary_name(Shard{shard, n}) + ": slide " + std::to_string(k + 1) + " of " +
+                                         std::to_string(*count) + " missing (shard " + std::to_string(shard) + "/" +
+                                         std::to_string(n) + " did not finish? run it again)");
+    }
+
+  std::error_code ec;
+  fs::create_directories(out, ec);
+  if (ec || !fs::is_directory(out))
+    throw CommandError(kExitOutput, out.string() + ": cannot create the output folder" +
+                                        (ec ? ": " + ec.message() : std::string()));
+  std::vector<SummaryRow> plain;
+  int failed = 0, copied = 0;
+  for (const auto& r : rows) {
+    plain.push_back(r->row);
+    if (r->row.status != "ok") {
+      ++failed;
+      continue;
+    }
+    const fs::path report = r->from / (r->row.slide + ".json");
+    const fs::path target = out / (r->row.slide + ".json");
+    if (fs::equivalent(r->from, out, ec)) continue;
+    std::ifstream in(report, std::ios::binary);
+    if (!in) throw CommandError(kExitInput, report.string() + ": missing (listed in the shard summary)");
+    std::ostringstream text;
+    text << in.rdbuf();
+    write_file_atomically(target, text.str(), true);
+    ++copied;
+  }
+  const fs::path summary_path = out / "summary.csv";
+  write_file_atomically(summary_path, summary_csv(plain), true);
+  std::printf("batch: merged %zu slides from %d shard summaries: %zu ok, %d failed%s\n", plain.size(), n,
+              plain.size() - static_cast<std::size_t>(failed), failed,
+              copied ? (", " + std::to_string(copied) + " reports copied").c_str() : "");
   std::printf("  summary: %s\n", summary_path.string().c_str());
   std::fflush(stdout);
-  if (interrupted) {
-    std::fprintf(stderr, "ihcscore: interrupted; summary.csv lists the %zu slides finished, run the same command "
-                         "again to resume\n",
-                 rows.size());
-    return kExitInterrupted;
-  }
   return failed > 0 ? kExitPartial : kExitOk;
 }
 

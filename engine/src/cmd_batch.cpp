@@ -4,12 +4,16 @@
 
 #include <atomic>
 #include <csignal>
+#include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "ihc/engine/batch.hpp"
 #include "ihc/engine/commands.hpp"
 #include "ihc/engine/errors.hpp"
+#include "ihc/engine/mpi_batch.hpp"
 
 namespace ihc::engine {
 namespace {
@@ -60,6 +64,9 @@ void add_batch_command(CLI::App& app, CommandRunner& run) {
     std::string out;
     ScoringCli scoring;
     bool force = false;
+    bool mpi = false;
+    std::optional<std::string> shard;
+    std::vector<std::string> merge;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
@@ -67,27 +74,49 @@ void add_batch_command(CLI::App& app, CommandRunner& run) {
                "re-running resumes");
   cmd->add_option("INPUT", args->input,
                   "A folder (its slides and images, not recursive, by name) or a CSV manifest with a path column "
-                  "and optional id, mpp, roi columns (roi is recorded, not applied yet)")
-      ->required();
+                  "and optional id, mpp, roi columns (required unless --merge)");
   add_scoring_options(*cmd, args->scoring);
   cmd->get_option("--mpp")->description(
       "Micrometres per pixel for slides and images that record none (a manifest's mpp column wins for its "
       "slide; a slide's own resolution is never overridden)");
   cmd->add_option("--out", args->out, "Output folder (created if missing)")->required();
   cmd->add_flag("--force", args->force, "Score every slide again, even those already done with the same settings");
+  cmd->add_flag("--mpi", args->mpi,
+                "Run as one MPI job across the processes mpirun/srun starts: rank 0 hands out slides, largest first, "
+                "every rank scores with its own --threads");
+  cmd->add_option("--shard", args->shard,
+                  "K/N: score only the items whose 0-based input index i has i % N == K-1, writing "
+                  "DIR/summary-K-of-N.csv instead of summary.csv (join the shards with --merge)");
+  cmd->add_option("--merge", args->merge,
+                  "DIR...: join the shard summaries (summary-K-of-N.csv) in these folders into --out DIR/summary.csv, "
+                  "in input order, as one batch over the whole input writes it")
+      ->expected(1, -1);
   cmd->footer(
       "--mpp is the resolution for slides that record none (a manifest's mpp column wins for its slide).\n"
+      "Scale out: mpirun -np N ihcscore batch INPUT --mpi --out DIR, or one job per --shard K/N then\n"
+      "ihcscore batch --merge DIR --out DIR (see README, Scale out).\n"
       "Exit: 0 all scored, 5 some slides failed (see summary.csv), 3 INPUT unreadable, 4 DIR not writable, "
       "130 interrupted.");
   cmd->callback([args, &run] {
     run = [args]() -> int {
+      if (!args->merge.empty()) {
+        if (!args->input.empty())
+          throw CommandError(kExitUsage, "--merge: give either INPUT (to score) or --merge DIR... (to join shards), not both");
+        if (args->shard || args->mpi)
+          throw CommandError(kExitUsage, "--merge: cannot be combined with --shard or --mpi");
+        std::vector<std::filesystem::path> dirs(args->merge.begin(), args->merge.end());
+        return merge_batch(dirs, args->out);
+      }
+      if (args->input.empty())
+        throw CommandError(kExitUsage, "batch: INPUT is required (a folder or a CSV manifest), or --merge DIR...");
       BatchOptions options;
       options.input = args->input;
       options.out = args->out;
       options.scoring = args->scoring;
       options.force = args->force;
+      if (args->shard) options.shard = parse_shard(*args->shard);
       StopOnSignal guard;
-      return run_batch(options, &g_stop);
+      return args->mpi ? run_mpi_batch(options, &g_stop) : run_batch(options, &g_stop);
     };
   });
 }

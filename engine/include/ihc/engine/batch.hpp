@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ihc/engine/cli_common.hpp"
+#include "ihc/engine/pipeline.hpp"
 
 namespace ihc::engine {
 
@@ -74,16 +76,91 @@ SummaryRow summary_row_from_report(const std::string& id, const nlohmann::json& 
 std::string csv_field(std::string_view text);
 std::string summary_csv(const std::vector<SummaryRow>& rows);
 
+// `--shard K/N`: this process takes the items whose 0-based input index i has i % N == K - 1.
+struct Shard {
+  int k = 1;  // 1-based
+  int n = 1;
+  bool takes(std::size_t index) const { return index % static_cast<std::size_t>(n) == static_cast<std::size_t>(k - 1); }
+};
+// "2/4" -> {2, 4}. Throws CommandError(kExitUsage) unless the text is K/N with 1 <= K <= N
+// (decimal digits only).
+Shard parse_shard(const std::string& text);
+
 struct BatchOptions {
   std::filesystem::path input;
   std::filesystem::path out;
   ScoringCli scoring;
   bool force = false;
+  std::optional<Shard> shard;  // only part of the input; summary-K-of-N.csv instead of summary.csv
 };
+
+// Everything a batch decides before it scores: the input, which items this run takes, the
+// summary file. Shared by the single-process and the MPI batch.
+struct BatchPlan {
+  BatchInput input;
+  ScoreOptions base_options;           // from the scoring options
+  std::vector<std::size_t> selected;   // input indices this run takes, in input order
+  std::filesystem::path summary_path;  // DIR/summary.csv or DIR/summary-K-of-N.csv
+  std::optional<Shard> shard;
+};
+
+// Checks the options (usage errors first), reads the input, selects the shard, creates DIR and
+// writes an empty summary (so an unwritable DIR fails early). Throws like run_batch.
+BatchPlan prepare_batch(const BatchOptions& options);
+
+// One finished item of a batch.
+enum class ItemResult { kScored, kSkipped, kFailed, kInterrupted };
+struct ItemOutcome {
+  ItemResult result = ItemResult::kFailed;
+  SummaryRow row;    // not meaningful when interrupted
+  std::string note;  // for the log: "skipped (done)", "3+ (1.2 s)", "error: ..."
+};
+
+// An item settled without scoring: an error known from the input (a failed row), or a report
+// already in DIR made with `hash` (a skipped row; never with --force). nullopt: it needs scoring.
+std::optional<ItemOutcome> settle_without_scoring(const BatchOptions& options, const BatchItem& item,
+                                                  const std::string& hash);
+
+// Scores one item and writes DIR/<id>.json (atomically, with slide_id and settings_hash `hash`).
+// Per-slide failures are a kFailed outcome; *stop becoming true is kInterrupted (no report left).
+// Throws CommandError(kExitOutput) when the report cannot be written. `detail` (may be empty)
+// hears the tile progress.
+ItemOutcome score_batch_item(const BatchOptions& options, const ScoreOptions& base_options, const BatchItem& item,
+                             const std::string& hash, const std::atomic<bool>* stop,
+                             const std::function<void(const std::string&)>& detail = {});
+
+// A finished item with its input index.
+struct IndexedRow {
+  std::size_t index = 0;
+  SummaryRow row;
+};
+// Writes plan.summary_path atomically from `rows` (any order; written in input order). The shard
+// summary has two more leading columns, input_index (0-based) and input_count, which --merge uses.
+void write_batch_summary(const BatchPlan& plan, std::vector<IndexedRow> rows);
+
+struct BatchCounts {
+  int scored = 0, skipped = 0, failed = 0;
+  void add(ItemResult r) {
+    if (r == ItemResult::kScored) ++scored;
+    if (r == ItemResult::kSkipped) ++skipped;
+    if (r == ItemResult::kFailed) ++failed;
+  }
+};
+// Prints the closing lines and returns the exit code: kExitInterrupted, kExitPartial (some
+// failed) or kExitOk. `finished` = rows in the summary.
+int finish_batch(const BatchPlan& plan, const BatchCounts& counts, std::size_t finished, bool interrupted);
 
 // Runs the batch; returns kExitOk, kExitPartial (some slides failed) or kExitInterrupted (when
 // *stop became true). Throws CommandError(kExitInput) for an unreadable input,
 // CommandError(kExitOutput) when DIR or a file in it cannot be written.
 int run_batch(const BatchOptions& options, const std::atomic<bool>* stop);
+
+// `batch --merge DIR... --out OUT`: joins the shard summaries (summary-K-of-N.csv) found in the
+// DIRs into OUT/summary.csv, in input order, as one batch over the whole input writes it; copies
+// the slide reports into OUT when a DIR is not OUT. Returns kExitOk or kExitPartial (some rows
+// are errors). Throws CommandError(kExitInput) when no shard summary is found, when the DIRs
+// hold summaries of different splits (N), or when some input index is missing or repeated (a
+// shard not run or not finished), CommandError(kExitOutput) when OUT cannot be written.
+int merge_batch(const std::vector<std::filesystem::path>& dirs, const std::filesystem::path& out);
 
 }  // namespace ihc::engine
