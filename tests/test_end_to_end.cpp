@@ -126,3 +126,27 @@ TEST_CASE("the report says how close the decisive percentage is to its threshold
   CHECK(d["borderline"] == false);
   CHECK(r.out.find("reflex ISH") != std::string::npos);
 }
+
+TEST_CASE("with exact decoding the direct reader gives exactly OpenSlide's cells and score", "[end-to-end][tiling]") {
+  // A 40x slide scored at 0.5 um/px: the fast path decodes JPEG tiles at DCT scale 1/2, which is
+  // not bit-identical to full decoding + area averaging (OpenSlide's path). --decode exact must
+  // give the same cells, class by class, as OpenSlide.
+  const auto dir = test::scratch_dir("exact-decode");
+  const fs::path path = dir / "slide.svs";
+  make_slide(path, {0.3, 0.3, 0.2, 0.2}, 23);
+  const auto direct = tiling::open_slide(path);
+  const auto reference = tiling::open_slide(path, {.force_openslide = true});
+  REQUIRE(direct->reader() != reference->reader());
+  engine::ScoreOptions exact;
+  exact.exact_decode = true;
+  const auto a = engine::score_slide(*direct, exact);
+  const auto b = engine::score_slide(*reference, engine::ScoreOptions{});
+  REQUIRE(b.counts.total() > 1000);
+  CHECK(a.counts.by_class == b.counts.by_class);
+  CHECK(a.cells_detected == b.cells_detected);
+  CHECK(a.score == b.score);
+  // The fast default reads other pixels but must not change the answer.
+  const auto fast = engine::score_slide(*direct, engine::ScoreOptions{});
+  CHECK(fast.score == b.score);
+  CHECK(std::abs(static_cast<double>(fast.counts.total() - b.counts.total())) <= 0.01 * static_cast<double>(b.counts.total()));
+}

@@ -175,6 +175,7 @@ std::string settings_canonical(const ScoringCli& cli, const BatchItem& item) {
   s << "version=" << version_string() << "\n";
   s << "analysis_mpp=" << fmt_double(o.analysis_mpp) << "\n";
   s << "guideline=" << cli.guideline << "\n";
+  s << "decode=" << cli.decode << "\n";
   s << "stain_vectors=" << o.stains.to_string() << "\n";
   s << "stains=" << cli.stains << "\n";
   if (cli.stains != "default" && cli.stains != "estimate") s << "stains_file=" << file_stamp(cli.stains) << "\n";

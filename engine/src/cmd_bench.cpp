@@ -83,18 +83,22 @@ std::string bench_markdown(const nlohmann::json& j) {
      << " Mpx of level " << j["slide"]["read_level"] << " read per pass; reader `"
      << j["slide"]["reader"].get<std::string>() << "`.\n\n";
   md << "| threads | OpenSlide read_region Mpx/s | direct decode Mpx/s | full scoring Mpx/s | scoring / OpenSlide | "
-        "scoring / decode | parallel efficiency |\n|---|---|---|---|---|---|---|\n";
+        "scoring / decode | parallel efficiency | scoring, --decode exact, Mpx/s | exact / OpenSlide |\n"
+        "|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& r : j["runs"]) {
     md << "| " << r["threads"] << " | " << r["openslide_mpx_s"] << " | " << r["decode_mpx_s"] << " | "
        << r["score_mpx_s"] << " | " << r["score_vs_openslide"] << " | " << r["score_vs_decode"] << " | "
-       << (r.contains("parallel_efficiency") ? r["parallel_efficiency"].dump() : std::string("n/a")) << " |\n";
+       << (r.contains("parallel_efficiency") ? r["parallel_efficiency"].dump() : std::string("n/a")) << " | "
+       << r["score_exact_mpx_s"] << " | " << r["score_exact_vs_openslide"] << " |\n";
   }
   const auto& a = j["agreement"];
   md << "\nPeak RSS " << j["peak_rss_mib"] << " MiB. Score through the direct reader "
      << a["score_direct"].get<std::string>() << ", through OpenSlide " << a["score_openslide"].get<std::string>()
      << "; tumour cells " << a["cells_direct"] << " vs " << a["cells_openslide"] << " ("
      << (a["cells_identical"].get<bool>() ? std::string("identical") : a["cells_difference_percent"].dump() + " % apart")
-     << ").\n";
+     << "); with `--decode exact` " << a["cells_direct_exact_decode"] << " cells, "
+     << (a["exact_decode_identical"].get<bool>() ? "identical to OpenSlide's" : "NOT identical to OpenSlide's")
+     << ".\n";
   return md.str();
 }
 
@@ -152,17 +156,23 @@ void add_bench_command(CLI::App& app, CommandRunner& run) {
 
       nlohmann::json runs = nlohmann::json::array();
       double score1 = 0;
-      SlideResult last_fast, last_reference;
+      SlideResult last_fast, last_exact, last_reference;
       for (int n : threads) {
-        Progress bar("bench " + std::to_string(n) + " threads", static_cast<std::int64_t>(plan.cores.size()) * 3, "tiles/s");
+        Progress bar("bench " + std::to_string(n) + " threads", static_cast<std::int64_t>(plan.cores.size()) * 4, "tiles/s");
         const double t_os = time_reads(*reference, plan, n, true, bar);
         const double t_dec = time_reads(*fast, plan, n, false, bar);
         options.threads = n;
         const auto t0 = std::chrono::steady_clock::now();
         last_fast = score_slide(*fast, options, [&](std::int64_t, std::int64_t) { bar.advance(); });
         const double t_score = seconds_since(t0);
+        // The same with --decode exact (full-size decoding, as through OpenSlide).
+        ScoreOptions exact_options = options;
+        exact_options.exact_decode = true;
+        const auto t1 = std::chrono::steady_clock::now();
+        last_exact = score_slide(*fast, exact_options, [&](std::int64_t, std::int64_t) { bar.advance(); });
+        const double t_exact = seconds_since(t1);
         bar.finish();
-        const double os_rate = mpx / t_os, dec_rate = mpx / t_dec, score_rate = mpx / t_score;
+        const double os_rate = mpx / t_os, dec_rate = mpx / t_dec, score_rate = mpx / t_score, exact_rate = mpx / t_exact;
         if (n == 1) score1 = score_rate;
         nlohmann::json r = {{"threads", n},
                             {"openslide_mpx_s", round_to(os_rate, 2)},
@@ -170,10 +180,12 @@ void add_bench_command(CLI::App& app, CommandRunner& run) {
                             {"score_mpx_s", round_to(score_rate, 2)},
                             {"score_vs_openslide", round_to(score_rate / os_rate, 3)},
                             {"score_vs_decode", round_to(score_rate / dec_rate, 3)},
-                            {"seconds", {{"openslide", round_to(t_os, 3)}, {"decode", round_to(t_dec, 3)}, {"score", round_to(t_score, 3)}}}};
+                            {"score_exact_mpx_s", round_to(exact_rate, 2)},
+                            {"score_exact_vs_openslide", round_to(exact_rate / os_rate, 3)},
+                            {"seconds", {{"openslide", round_to(t_os, 3)}, {"decode", round_to(t_dec, 3)}, {"score", round_to(t_score, 3)}, {"score_exact", round_to(t_exact, 3)}}}};
         if (score1 > 0) r["parallel_efficiency"] = round_to(score_rate / (score1 * n), 3);
-        std::printf("threads %3d  openslide %8.1f Mpx/s  decode %8.1f Mpx/s  score %8.1f Mpx/s  score/openslide %5.2fx  score/decode %4.2f%s\n",
-                    n, os_rate, dec_rate, score_rate, score_rate / os_rate, score_rate / dec_rate,
+        std::printf("threads %3d  openslide %8.1f Mpx/s  decode %8.1f Mpx/s  score %8.1f Mpx/s  score/openslide %5.2fx  score/decode %4.2f  exact-decode score %8.1f Mpx/s (%4.2fx)%s\n",
+                    n, os_rate, dec_rate, score_rate, score_rate / os_rate, score_rate / dec_rate, exact_rate, exact_rate / os_rate,
                     score1 > 0 ? (std::string("  efficiency ") + std::to_string(round_to(score_rate / (score1 * n), 2)).substr(0, 4)).c_str() : "");
         std::fflush(stdout);
         runs.push_back(r);
@@ -183,6 +195,7 @@ void add_bench_command(CLI::App& app, CommandRunner& run) {
       last_reference = score_slide(*reference, options);
       const auto& a = last_fast.counts.by_class;
       const auto& b = last_reference.counts.by_class;
+      const bool exact_identical = last_exact.counts.by_class == b && last_exact.score == last_reference.score;
       const double cells_diff_pct =
           last_reference.counts.total() > 0
               ? 100.0 * std::abs(static_cast<double>(last_fast.counts.total() - last_reference.counts.total())) /
@@ -205,13 +218,17 @@ void add_bench_command(CLI::App& app, CommandRunner& run) {
             {"cells_openslide", last_reference.counts.total()},
             {"cells_identical", a == b},
             {"cells_difference_percent", round_to(cells_diff_pct, 3)},
+            {"cells_direct_exact_decode", last_exact.counts.total()},
+            {"exact_decode_identical", exact_identical},
             {"complete_intense_direct", round_to(last_fast.percent.complete_intense(), 3)},
             {"complete_intense_openslide", round_to(last_reference.percent.complete_intense(), 3)}}}};
-      std::printf("peak RSS %.0f MiB; score direct %s vs OpenSlide %s; cells %lld vs %lld (%s)\n", peak_rss_mib(),
-                  std::string(scoring::to_string(last_fast.score)).c_str(),
+      std::printf("peak RSS %.0f MiB; score direct %s vs OpenSlide %s; cells %lld vs %lld (%s); with --decode exact "
+                  "%lld cells (%s)\n",
+                  peak_rss_mib(), std::string(scoring::to_string(last_fast.score)).c_str(),
                   std::string(scoring::to_string(last_reference.score)).c_str(),
                   static_cast<long long>(last_fast.counts.total()), static_cast<long long>(last_reference.counts.total()),
-                  a == b ? "identical" : "differ");
+                  a == b ? "identical" : "differ", static_cast<long long>(last_exact.counts.total()),
+                  exact_identical ? "identical to OpenSlide" : "differ from OpenSlide");
       if (!args->json.empty()) write_file_atomically(args->json, j.dump(2) + "\n", args->force);
       if (!args->markdown.empty()) write_file_atomically(args->markdown, bench_markdown(j), args->force);
       return kExitOk;

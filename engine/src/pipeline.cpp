@@ -28,9 +28,10 @@ int dct_scale_for(double factor) {
 
 // Reads a region of level-0 coordinates at `d` level-0 pixels per output pixel, output size
 // (out_w, out_h): from the finest level that is not finer than needed, with DCT-scaled decoding
-// where the reader offers it, then area-averaged to the exact size.
+// where the reader offers it (unless !dct: then the full-size decode every reader shares, as
+// OpenSlide's), then area-averaged to the exact size.
 cv::Mat read_resampled(const tiling::Slide& slide, int level, double x0, double y0, double d, int out_w,
-                       int out_h) {
+                       int out_h, bool dct) {
   const double ds = slide.levels()[static_cast<std::size_t>(level)].downsample;
   const double r = d / ds;  // level pixels per output pixel
   const int scale = dct_scale_for(r);
@@ -38,8 +39,9 @@ cv::Mat read_resampled(const tiling::Slide& slide, int level, double x0, double 
   int h = static_cast<int>(std::lround(out_h * r));
   w = std::max(scale, (w + scale - 1) / scale * scale);
   h = std::max(scale, (h + scale - 1) / scale * scale);
-  cv::Mat img = slide.read_region_scaled(level, static_cast<std::int64_t>(std::floor(x0)),
-                                         static_cast<std::int64_t>(std::floor(y0)), w, h, scale);
+  const auto x = static_cast<std::int64_t>(std::floor(x0)), y = static_cast<std::int64_t>(std::floor(y0));
+  cv::Mat img = dct ? slide.read_region_scaled(level, x, y, w, h, scale)
+                    : slide.tiling::Slide::read_region_scaled(level, x, y, w, h, scale);
   if (img.cols == out_w && img.rows == out_h) return img;
   cv::Mat out;
   cv::resize(img, out, cv::Size(out_w, out_h), 0, 0,
@@ -49,7 +51,7 @@ cv::Mat read_resampled(const tiling::Slide& slide, int level, double x0, double 
 
 }  // namespace
 
-cv::Mat read_thumbnail(const tiling::Slide& slide, int max_side, double* downsample_out) {
+cv::Mat read_thumbnail(const tiling::Slide& slide, int max_side, double* downsample_out, bool dct_decode) {
   const auto& l0 = slide.levels().front();
   const double d = std::max(1.0, static_cast<double>(std::max(l0.width, l0.height)) / max_side);
   const int tw = std::max<int>(1, static_cast<int>(std::ceil(static_cast<double>(l0.width) / d)));
@@ -61,7 +63,7 @@ cv::Mat read_thumbnail(const tiling::Slide& slide, int max_side, double* downsam
   for (int ty = 0; ty < th; ty += chunk) {
     for (int tx = 0; tx < tw; tx += chunk) {
       const int cw = std::min(chunk, tw - tx), ch = std::min(chunk, th - ty);
-      cv::Mat part = read_resampled(slide, level, tx * d, ty * d, d, cw, ch);
+      cv::Mat part = read_resampled(slide, level, tx * d, ty * d, d, cw, ch, dct_decode);
       part.copyTo(thumb(cv::Rect(tx, ty, cw, ch)));
     }
   }
@@ -104,6 +106,7 @@ TilePlan plan_geometry(const tiling::Slide& slide, const ScoreOptions& options) 
   plan.downsample = plan.mpp_analysis / plan.mpp_slide;
   plan.read_level = slide.best_level_for_downsample(plan.downsample);
   plan.halo_px = static_cast<int>(std::ceil(options.halo_um / plan.mpp_analysis));
+  plan.dct_decode = !options.exact_decode;
   const double core_l0 = options.tile_px * plan.downsample;
   const auto nx = static_cast<std::int64_t>(std::ceil(static_cast<double>(width) / core_l0));
   const auto ny = static_cast<std::int64_t>(std::ceil(static_cast<double>(height) / core_l0));
@@ -117,7 +120,7 @@ TilePlan plan_tiles(const tiling::Slide& slide, const ScoreOptions& options) {
   const double core_l0 = options.tile_px * plan.downsample;
   const auto nx = static_cast<std::int64_t>(std::ceil(static_cast<double>(width) / core_l0));
   const auto ny = static_cast<std::int64_t>(std::ceil(static_cast<double>(height) / core_l0));
-  plan.thumbnail = read_thumbnail(slide, kThumbnailSide, &plan.thumbnail_downsample);
+  plan.thumbnail = read_thumbnail(slide, kThumbnailSide, &plan.thumbnail_downsample, plan.dct_decode);
   cv::Mat mask = scoring::tissue_mask(plan.thumbnail, options.tissue);
   if (!options.roi.empty()) mask &= options.roi.mask(mask.size(), plan.thumbnail_downsample);
   const double td = plan.thumbnail_downsample;
@@ -206,7 +209,7 @@ double tile_source_pixels(const tiling::Slide& slide, const TilePlan& plan, cons
 
 cv::Mat read_tile(const tiling::Slide& slide, const TilePlan& plan, const tiling::Rect& core) {
   const TileGeometry g = geometry(plan, core);
-  return read_resampled(slide, plan.read_level, g.x0, g.y0, plan.downsample, g.width, g.height);
+  return read_resampled(slide, plan.read_level, g.x0, g.y0, plan.downsample, g.width, g.height, plan.dct_decode);
 }
 
 void for_each_tile(int threads, std::size_t n, const std::function<void(std::size_t)>& body) {

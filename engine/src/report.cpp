@@ -44,7 +44,7 @@ nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
   }
   j["slide"] = {{"path", r.path},     {"vendor", r.vendor}, {"reader", r.reader},
                 {"width", r.width},   {"height", r.height}, {"levels", r.levels},
-                {"mpp", round_to(r.mpp_slide, 6)}};
+                {"mpp", round_to(r.mpp_slide, 6)}, {"decode", o.exact_decode ? "exact" : "fast"}};
   j["mpp_analysis"] = round_to(r.mpp_analysis, 6);
   if (!o.roi.empty())
     j["roi"] = {{"file", o.roi_source},

@@ -140,7 +140,8 @@ HematoxylinDab deconvolve_for_cells(const cv::Mat& rgb, const StainVectors& stai
   CV_Assert(rgb.type() == CV_8UC3);
   if (rgb.rows < 2 || rgb.cols < 2) {
     HematoxylinDab full = deconvolve_for_scoring(rgb, stains, residual_weight);
-    full.hematoxylin = cv::Mat(1, 1, CV_32F, cv::Scalar(full.hematoxylin.at<float>(0, 0)));
+    full.hematoxylin = cv::Mat(std::max(1, rgb.rows / 2), std::max(1, rgb.cols / 2), CV_32F,
+                               cv::Scalar(full.hematoxylin.at<float>(0, 0)));
     return full;
   }
   const DeconvolutionTables t(stains);

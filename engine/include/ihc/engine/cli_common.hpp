@@ -24,6 +24,7 @@ struct ScoringCli {
   std::string stains = "default";  // default | estimate | FILE
   std::string roi;                 // GeoJSON region of interest
   std::string config;              // JSON thresholds (see config.hpp)
+  std::string decode = "fast";     // fast | exact (ScoreOptions::exact_decode)
 };
 
 // Adds --mpp --analysis-mpp --threads --guideline --stain-h --stain-dab --i0 to `cmd`.

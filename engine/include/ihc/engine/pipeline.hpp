@@ -31,6 +31,10 @@ struct ScoreOptions {
   scoring::TissueParams tissue;
   // A slide whose failed tiles exceed this share of the analysed tissue tiles is not evaluable.
   double max_failed_tile_fraction = 0.05;
+  // true: tiles are decoded at full size and area-averaged, as through OpenSlide, so both readers
+  // give identical results. false (default): JPEG tiles are decoded at reduced DCT scale where
+  // the analysis resolution allows (faster; cell counts differ from OpenSlide's by ~0.01 %).
+  bool exact_decode = false;
   bool keep_cells = false;      // keep every counted cell (level-0 coordinates) in the result
   // Region of interest (level-0 pixels): only tiles touching it are read and only cells whose
   // nucleus centre lies inside are counted. Empty: the whole slide.
@@ -84,7 +88,8 @@ struct SlideResult {
 
 // Reads a whole-slide overview of at most `max_side` pixels on its long side, from the
 // smallest level that is large enough, in bounded chunks.
-cv::Mat read_thumbnail(const tiling::Slide& slide, int max_side, double* downsample_out);
+// dct_decode: as TilePlan::dct_decode.
+cv::Mat read_thumbnail(const tiling::Slide& slide, int max_side, double* downsample_out, bool dct_decode = true);
 
 // Where the tiles of a slide are and how they are read. Shared by scoring and benchmarks, so
 // both touch exactly the same pixels.
@@ -94,6 +99,7 @@ struct TilePlan {
   double downsample = 1;         // level-0 pixels per analysis pixel
   int read_level = 0;            // pyramid level the tiles are read from
   int halo_px = 0;               // analysis pixels of margin on each side
+  bool dct_decode = true;        // reduced-scale JPEG decoding allowed (ScoreOptions::exact_decode)
   std::int64_t tiles_total = 0;  // tiles covering the slide
   std::vector<tiling::Rect> cores;  // tissue tile cores (level-0 pixels), in grid order
   cv::Mat thumbnail;

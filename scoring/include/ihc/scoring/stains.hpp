@@ -63,7 +63,7 @@ struct HematoxylinDab {
 HematoxylinDab deconvolve_for_scoring(const cv::Mat& rgb, const StainVectors& stains, double residual_weight);
 
 // The same, with `hematoxylin` at half resolution (2 x 2 block means, an odd last row or column
-// dropped; images under 2 pixels a side keep their first pixel), bit-identical to halving
+// dropped; an image under 2 pixels on a side gives its first pixel's value everywhere), bit-identical to halving
 // deconvolve_for_scoring's channel: what detect_cells_half_h takes. Faster: the full-resolution
 // haematoxylin channel is never stored.
 HematoxylinDab deconvolve_for_cells(const cv::Mat& rgb, const StainVectors& stains, double residual_weight);
