@@ -1,11 +1,23 @@
 // ihcscore: HER2 IHC scoring of whole-slide images. See README.md.
 #include <cstdio>
 #include <exception>
+#include <string>
 
 #include <CLI/CLI.hpp>
 
 #include "ihc/engine/commands.hpp"
 #include "ihc/engine/errors.hpp"
+
+namespace {
+// Every message is one line, whatever a library put in it.
+std::string one_line(const char* text) {
+  std::string s = text ? text : "";
+  for (char& c : s)
+    if (c == '\n' || c == '\r') c = ' ';
+  while (!s.empty() && s.back() == ' ') s.pop_back();
+  return s;
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace ihc::engine;
@@ -32,16 +44,16 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "ihcscore: usage error: %s (see ihcscore --help)\n", e.what());
+    std::fprintf(stderr, "ihcscore: usage error: %s (see ihcscore --help)\n", one_line(e.what()).c_str());
     return kExitUsage;
   }
   try {
     return run ? run() : kExitUsage;
   } catch (const CommandError& e) {
-    std::fprintf(stderr, "ihcscore: error: %s\n", e.what());
+    std::fprintf(stderr, "ihcscore: error: %s\n", one_line(e.what()).c_str());
     return e.code();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "ihcscore: internal error: %s\n", e.what());
+    std::fprintf(stderr, "ihcscore: internal error: %s\n", one_line(e.what()).c_str());
     return kExitInternal;
   }
 }

@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
+#include <string>
 
 #include "ihc/engine/errors.hpp"
 #include "ihc/engine/config.hpp"
@@ -45,6 +47,11 @@ void add_scoring_options(CLI::App& cmd, ScoringCli& cli) {
   cmd.add_option("--roi", cli.roi,
                  "GeoJSON region of interest (QuPath annotation export; level-0 pixels): only tumour cells "
                  "inside are scored");
+  cmd.add_option("--decode", cli.decode,
+                 "fast: JPEG tiles decoded at reduced DCT scale where the analysis resolution allows; exact: "
+                 "full-size decoding and area averaging, identical results through every reader (slower)")
+      ->check(CLI::IsMember({"fast", "exact"}))
+      ->capture_default_str();
   cmd.add_option("--i0", cli.i0, "Background (incident light) intensity for optical density")
       ->check(CLI::Range(2.0, 255.0))
       ->capture_default_str();
@@ -55,6 +62,7 @@ ScoreOptions make_score_options(const ScoringCli& cli) {
   o.analysis_mpp = cli.analysis_mpp;
   o.threads = cli.threads;
   o.guideline = *scoring::parse_guideline(cli.guideline);
+  o.exact_decode = cli.decode == "exact";
   const auto defaults = scoring::StainVectors::defaults();
   scoring::Rgb3 h = defaults.hematoxylin, dab = defaults.dab;
   if (!cli.stain_h.empty()) {
@@ -91,8 +99,13 @@ void apply_stain_choice(const tiling::Slide& slide, const ScoringCli& cli, Score
 std::unique_ptr<tiling::Slide> open_for_scoring(const std::string& path, const ScoringCli& cli,
                                                 const tiling::OpenOptions& options) {
   std::unique_ptr<tiling::Slide> slide;
+  tiling::OpenOptions open = options;
+  // IHCSCORE_READER=openslide serves every slide through OpenSlide (differential checks, and a
+  // way round a direct-reader problem); unset or "auto": the direct reader where it applies.
+  if (const char* reader = std::getenv("IHCSCORE_READER"); reader && std::string(reader) == "openslide")
+    open.force_openslide = true;
   try {
-    slide = tiling::open_slide(path, options);
+    slide = tiling::open_slide(path, open);
   } catch (const tiling::SlideError& e) {
     throw CommandError(kExitInput, path + ": " + e.what());
   }

@@ -1,6 +1,8 @@
 // ihcscore score SLIDE: the whole pipeline on one slide.
+#include <algorithm>
 #include <cstdio>
 #include <iostream>
+#include <new>
 
 #include "ihc/engine/cli_common.hpp"
 #include "ihc/engine/commands.hpp"
@@ -9,8 +11,16 @@
 #include "ihc/engine/outputs.hpp"
 #include "ihc/engine/progress.hpp"
 #include "ihc/engine/report.hpp"
+#include "ihc/engine/signals.hpp"
 
 namespace ihc::engine {
+namespace {
+// Messages stay on one line whatever a library put in them.
+std::string one_line(std::string text) {
+  std::replace_if(text.begin(), text.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
+  return text;
+}
+}  // namespace
 
 void add_score_command(CLI::App& app, CommandRunner& run) {
   struct Args {
@@ -34,7 +44,12 @@ void add_score_command(CLI::App& app, CommandRunner& run) {
   cmd->add_flag("--force", args->force, "Replace output files that already exist");
   cmd->callback([args, &run] {
     run = [args]() -> int {
+      // From here on Ctrl-C / SIGTERM exits 130 with one line, and leaves no output and no
+      // temporary behind (see OutputSet and RemoveOnSignal).
+      const RemoveOnSignal on_signal({});
       ScoreOptions options = make_score_options(args->scoring);
+      check_distinct_outputs(
+          {{"SLIDE", args->slide}, {"--json", args->json}, {"--heatmap", args->heatmap}, {"--geojson", args->geojson}});
       for (const auto* out : {&args->json, &args->heatmap, &args->geojson})
         if (!out->empty()) check_output_path(*out, args->force);
       if (!args->geojson.empty()) {
@@ -42,29 +57,54 @@ void add_score_command(CLI::App& app, CommandRunner& run) {
         options.cells.keep_outlines = true;
       }
       const auto slide = open_for_scoring(args->slide, args->scoring);
-      apply_stain_choice(*slide, args->scoring, options);
       SlideResult result;
-      {
+      try {
+        apply_stain_choice(*slide, args->scoring, options);
         Progress bar("scoring", 0, "tiles/s");
-        try {
-          result = score_slide(*slide, options, [&](std::int64_t, std::int64_t total) {
-            bar.set_total(total);
-            bar.advance();
-          });
-        } catch (const tiling::SlideError& e) {
-          throw CommandError(kExitInput, args->slide + ": " + e.what());
-        } catch (const std::invalid_argument& e) {
-          throw CommandError(kExitUsage, args->slide + ": " + e.what());
-        }
+        result = score_slide(*slide, options, [&](std::int64_t, std::int64_t total) {
+          bar.set_total(total);
+          bar.advance();
+        });
+      } catch (const tiling::SlideError& e) {
+        throw CommandError(kExitInput, args->slide + ": " + e.what());
+      } catch (const std::invalid_argument& e) {
+        throw CommandError(kExitUsage, args->slide + ": " + e.what());
+      } catch (const std::bad_alloc&) {
+        throw CommandError(kExitInput, args->slide + ": too large to score here (" +
+                                           std::to_string(slide->levels().front().width) + " x " +
+                                           std::to_string(slide->levels().front().height) +
+                                           " px): memory ran out");
       }
-      if (!args->json.empty())
-        write_file_atomically(args->json, report_json(result, options).dump(2) + "\n", args->force);
-      if (!args->heatmap.empty()) write_png(args->heatmap, render_heatmap(result), args->force);
-      if (!args->geojson.empty()) write_geojson(args->geojson, result, args->geojson_tiles, args->force);
+      {
+        // All outputs or none: a failure writing the last one takes the others back out.
+        OutputSet outputs;
+        if (!args->json.empty())
+          write_file_atomically(args->json, report_json(result, options).dump(2) + "\n", args->force);
+        if (!args->heatmap.empty()) write_png(args->heatmap, render_heatmap(result), args->force);
+        if (!args->geojson.empty()) write_geojson(args->geojson, result, args->geojson_tiles, args->force);
+        outputs.commit();
+      }
       std::cout << report_summary(result, options);
       if (!args->json.empty()) std::cout << "  report: " << args->json << "\n";
       if (!args->heatmap.empty()) std::cout << "  heatmap: " << args->heatmap << "\n";
       if (!args->geojson.empty()) std::cout << "  cells (GeoJSON): " << args->geojson << "\n";
+      std::cout.flush();
+      if (result.tiles_failed > 0) {
+        // Some tissue tiles could not be read: the result (a score without them, or not
+        // evaluable when too many are missing) is written, and the exit code says it is partial.
+        const auto first = std::find_if(result.tiles.begin(), result.tiles.end(),
+                                        [](const TileResult& t) { return t.failed; });
+        std::string detail;
+        if (first != result.tiles.end())
+          detail = " (first at level-0 x " + std::to_string(first->region.x) + ", y " +
+                   std::to_string(first->region.y) + ": " + first->error + ")";
+        const bool scored = result.score != scoring::SlideScore::NotEvaluable;
+        std::fprintf(stderr, "ihcscore: warning: %s: %lld of %lld tissue tiles could not be read%s; %s\n",
+                     args->slide.c_str(), static_cast<long long>(result.tiles_failed),
+                     static_cast<long long>(result.tiles_tissue), one_line(detail).c_str(),
+                     scored ? "scored without them" : "not evaluable");
+        return kExitPartial;
+      }
       return kExitOk;
     };
   });

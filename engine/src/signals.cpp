@@ -2,8 +2,10 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstring>
+#include <mutex>
 #include <string>
 
 #include "ihc/engine/errors.hpp"
@@ -12,14 +14,29 @@ namespace ihc::engine {
 namespace {
 
 constexpr int kMaxPaths = 48;
+constexpr int kMaxDynamic = 16;
 constexpr std::size_t kMaxPath = 4096;
+
+// The guard's fixed list.
 char g_paths[kMaxPaths][kMaxPath];
 volatile std::sig_atomic_t g_path_count = 0;
+// Registered one by one (temporaries): a slot is read by the handler only while its flag is set,
+// and its text is written only while the flag is clear.
+char g_dynamic[kMaxDynamic][kMaxPath];
+volatile std::sig_atomic_t g_dynamic_used[kMaxDynamic] = {};
+std::mutex g_dynamic_mutex;  // between registering threads; never taken by the handler
+// Whether stderr is a terminal (a progress bar may be on the current line).
+volatile std::sig_atomic_t g_tty = 0;
 
 extern "C" void remove_and_exit_on_signal(int) {
   for (int i = 0; i < g_path_count; ++i) ::unlink(g_paths[i]);
+  for (int i = 0; i < kMaxDynamic; ++i)
+    if (g_dynamic_used[i]) ::unlink(g_dynamic[i]);
+  // On a terminal, end the progress bar's line first; otherwise exactly one line.
   static const char msg[] = "\nihcscore: interrupted; no partial outputs are left\n";
-  [[maybe_unused]] const auto n = ::write(STDERR_FILENO, msg, sizeof msg - 1);
+  const char* text = g_tty ? msg : msg + 1;
+  const std::size_t length = g_tty ? sizeof msg - 1 : sizeof msg - 2;
+  [[maybe_unused]] const auto n = ::write(STDERR_FILENO, text, length);
   ::_exit(kExitInterrupted);
 }
 
@@ -34,9 +51,15 @@ RemoveOnSignal::RemoveOnSignal(const std::vector<std::filesystem::path>& paths) 
     ++n;
   }
   g_path_count = n;
+  tty_before_ = g_tty != 0;
+  g_tty = ::isatty(STDERR_FILENO) ? 1 : 0;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
   struct sigaction sa {};
   sa.sa_handler = remove_and_exit_on_signal;
   sigemptyset(&sa.sa_mask);
+  // A second signal while the handler runs waits for it (the handler exits).
+  sigaddset(&sa.sa_mask, SIGINT);
+  sigaddset(&sa.sa_mask, SIGTERM);
   ::sigaction(SIGINT, &sa, &old_int_);
   ::sigaction(SIGTERM, &sa, &old_term_);
 }
@@ -45,6 +68,30 @@ RemoveOnSignal::~RemoveOnSignal() {
   ::sigaction(SIGINT, &old_int_, nullptr);
   ::sigaction(SIGTERM, &old_term_, nullptr);
   g_path_count = 0;
+  g_tty = tty_before_ ? 1 : 0;
+}
+
+int remove_on_signal_add(const std::filesystem::path& path) {
+  const std::string s = path.string();
+  if (s.empty() || s.size() >= kMaxPath) return -1;
+  std::lock_guard lock(g_dynamic_mutex);
+  for (int i = 0; i < kMaxDynamic; ++i) {
+    if (g_dynamic_used[i]) continue;
+    std::memcpy(g_dynamic[i], s.c_str(), s.size() + 1);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    g_dynamic_used[i] = 1;
+    return i;
+  }
+  return -1;
+}
+
+void remove_on_signal_drop(int slot) {
+  if (slot < 0 || slot >= kMaxDynamic) return;
+  std::lock_guard lock(g_dynamic_mutex);
+  g_dynamic_used[slot] = 0;
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
 }  // namespace ihc::engine

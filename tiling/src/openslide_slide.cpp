@@ -1,10 +1,15 @@
 // Every vendor format, through OpenSlide. OpenSlide is thread-safe for reads, but its errors are
-// sticky: after one failed read the handle refuses everything. A failed read therefore swaps in a
-// freshly opened handle, so one bad tile costs one tile, not the slide.
+// sticky: after one failed read the handle refuses everything, for every thread. A failed read
+// therefore swaps in a freshly opened handle and is retried on a private one, so one bad tile
+// costs exactly that tile, whatever the other threads were reading.
 #include <openslide.h>
+#include <tiffio.h>
 
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <string>
 
 #include "readers.hpp"
 
@@ -17,6 +22,46 @@ struct OsCloser {
   }
 };
 using OsHandle = std::shared_ptr<openslide_t>;
+
+// libtiff's process-wide handlers print to stderr, and OpenSlide opens TIFFs with them: a
+// damaged file would add lines of libtiff chatter to the one-line error. Errors are kept (per
+// thread) to explain a refusal; warnings are dropped.
+thread_local std::string t_tiff_errors;
+
+void capture_tiff_error(const char* module, const char* fmt, va_list ap) {
+  char buf[512];
+  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  if (t_tiff_errors.size() > 1000) return;
+  if (!t_tiff_errors.empty()) t_tiff_errors += "; ";
+  if (module && *module) t_tiff_errors += std::string(module) + ": ";
+  t_tiff_errors += buf;
+}
+void ignore_tiff_warning(const char*, const char*, va_list) {}
+
+void quiet_libtiff() {
+  static const bool installed = [] {
+    TIFFSetErrorHandler(capture_tiff_error);
+    TIFFSetWarningHandler(ignore_tiff_warning);
+    return true;
+  }();
+  (void)installed;
+  t_tiff_errors.clear();
+}
+
+// OpenSlide's message without the file's path (the caller names the file), and what libtiff
+// said, if anything.
+std::string explain(const char* openslide_error, const std::filesystem::path& path) {
+  std::string text = openslide_error ? openslide_error : "";
+  const std::string p = path.string();
+  for (const std::string& cut : {": " + p, " " + p, p}) {
+    for (auto at = text.find(cut); !p.empty() && at != std::string::npos; at = text.find(cut)) text.erase(at, cut.size());
+  }
+  if (!t_tiff_errors.empty()) {
+    if (!text.empty()) text += ' ';
+    text.append("(libtiff: ").append(t_tiff_errors).append(")");
+  }
+  return text;
+}
 
 double parse_double(const char* text) {
   if (!text) return 0.0;
@@ -61,13 +106,25 @@ class OpenSlideSlide final : public Slide {
   cv::Mat read_region(int level, std::int64_t x, std::int64_t y, int w, int h) const override {
     if (level < 0 || level >= static_cast<int>(levels_.size()) || w <= 0 || h <= 0)
       throw SlideError(SlideError::Kind::Corrupt, "region request outside the slide's levels");
+    constexpr std::int64_t kMaxRegionPixels = std::int64_t{1} << 28;  // 1 GiB of ARGB
+    if (static_cast<std::int64_t>(w) * h > kMaxRegionPixels)
+      throw SlideError(SlideError::Kind::TooLarge, "a region of " + std::to_string(w) + " x " + std::to_string(h) +
+                                                       " pixels is too large to read at once");
     cv::Mat argb(h, w, CV_32SC1);
+    // A failed read leaves the shared handle in error for every thread, so a failure may be
+    // another thread's bad tile. The shared handle is replaced, and the region is read again
+    // through a handle of its own: only a failure there is this region's.
     OsHandle handle = current();
     openslide_read_region(handle.get(), reinterpret_cast<uint32_t*>(argb.data), x, y, level, w, h);
-    if (const char* err = openslide_get_error(handle.get())) {
-      std::string message = std::string("tile read failed: ") + err;
+    if (openslide_get_error(handle.get())) {
       reopen(handle);
-      throw SlideError(SlideError::Kind::Corrupt, message);
+      OsHandle own(openslide_open(path_.c_str()), OsCloser{});
+      if (!own) throw SlideError(SlideError::Kind::Io, "tile read failed: the slide can no longer be opened");
+      if (const char* err = openslide_get_error(own.get()))
+        throw SlideError(SlideError::Kind::Corrupt, std::string("tile read failed: ") + err);
+      openslide_read_region(own.get(), reinterpret_cast<uint32_t*>(argb.data), x, y, level, w, h);
+      if (const char* err = openslide_get_error(own.get()))
+        throw SlideError(SlideError::Kind::Corrupt, std::string("tile read failed: ") + err);
     }
     cv::Mat rgb(h, w, CV_8UC3);
     for (int r = 0; r < h; ++r) {
@@ -90,9 +147,10 @@ class OpenSlideSlide final : public Slide {
     std::lock_guard lock(mutex_);
     return handle_;
   }
+  // Replaces the failed handle with a fresh one, unless another thread already did.
   void reopen(const OsHandle& failed) const {
     std::lock_guard lock(mutex_);
-    if (handle_ != failed) return;  // another thread already replaced it
+    if (handle_ != failed) return;
     openslide_t* fresh = openslide_open(path_.c_str());
     if (fresh && !openslide_get_error(fresh)) {
       handle_ = OsHandle(fresh, OsCloser{});
@@ -107,17 +165,22 @@ class OpenSlideSlide final : public Slide {
 
 }  // namespace
 
+std::string last_libtiff_errors() { return t_tiff_errors; }
+
 std::unique_ptr<Slide> open_openslide(const std::filesystem::path& path) {
+  quiet_libtiff();
   const char* vendor = openslide_detect_vendor(path.c_str());
   if (!vendor) return nullptr;
   openslide_t* osr = openslide_open(path.c_str());
-  if (!osr)
+  if (!osr) {
+    std::string why = explain(nullptr, path);
     throw SlideError(SlideError::Kind::Unsupported,
                      std::string("OpenSlide recognises it as '") + vendor +
-                         "' but cannot open it (unsupported compression or layout)");
+                         "' but cannot open it (unsupported compression or layout)" + (why.empty() ? "" : " " + why));
+  }
   OsHandle handle(osr, OsCloser{});
   if (const char* err = openslide_get_error(osr))
-    throw SlideError(SlideError::Kind::Corrupt, std::string("damaged slide: ") + err);
+    throw SlideError(SlideError::Kind::Corrupt, "damaged slide: " + explain(err, path));
   return std::make_unique<OpenSlideSlide>(path, vendor, std::move(handle));
 }
 

@@ -1,5 +1,21 @@
 // Plain images (PNG, JPEG, stripped TIFF, ...) through OpenCV: one level held in memory, and no
 // physical resolution, so the caller must supply --mpp.
+#include <unistd.h>
+
+#include <tiffio.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <utility>
+#include <mutex>
+#include <string>
+
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
@@ -37,18 +53,157 @@ class PlainImageSlide final : public Slide {
   cv::Mat rgb_;
 };
 
+int capture_tiff_message(TIFF*, void* user, const char* module, const char* fmt, va_list ap) {
+  auto& said = *static_cast<std::string*>(user);
+  char buf[512];
+  std::vsnprintf(buf, sizeof buf, fmt, ap);
+  if (said.size() < 1000) {
+    if (!said.empty()) said += "; ";
+    if (module && *module) said.append(module).append(": ");
+    said += buf;
+  }
+  return 1;
+}
+int ignore_tiff_message(TIFF*, void*, const char*, const char*, va_list) { return 1; }
+
+// Width and height from the header of a PNG, JPEG or TIFF, without decoding; nothing for other
+// formats or unreadable headers (OpenCV then decides, with its own limit of 2^30 pixels).
+std::optional<std::pair<std::int64_t, std::int64_t>> header_dimensions(const std::filesystem::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  unsigned char h[24] = {};
+  if (!f.read(reinterpret_cast<char*>(h), 4)) return std::nullopt;
+  const auto be32 = [](const unsigned char* p) {
+    return (std::int64_t{p[0]} << 24) | (std::int64_t{p[1]} << 16) | (std::int64_t{p[2]} << 8) | p[3];
+  };
+  if (h[0] == 0x89 && h[1] == 'P' && h[2] == 'N' && h[3] == 'G') {
+    if (!f.read(reinterpret_cast<char*>(h + 4), 20)) return std::nullopt;
+    return std::pair{be32(h + 16), be32(h + 20)};
+  }
+  if (h[0] == 0xFF && h[1] == 0xD8) {
+    f.seekg(2);
+    for (int markers = 0; markers < 10000; ++markers) {
+      unsigned char m[4];
+      if (!f.read(reinterpret_cast<char*>(m), 4) || m[0] != 0xFF) return std::nullopt;
+      const int marker = m[1], length = (m[2] << 8) | m[3];
+      const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
+      if (sof) {
+        unsigned char d[5];
+        if (!f.read(reinterpret_cast<char*>(d), 5)) return std::nullopt;
+        return std::pair{std::int64_t{(d[3] << 8) | d[4]}, std::int64_t{(d[1] << 8) | d[2]}};
+      }
+      if (length < 2) return std::nullopt;
+      f.seekg(length - 2, std::ios::cur);
+    }
+    return std::nullopt;
+  }
+  const bool tiff = (h[0] == 'I' && h[1] == 'I' && h[2] == 42) || (h[0] == 'M' && h[1] == 'M' && h[3] == 42) ||
+                    (h[0] == 'I' && h[1] == 'I' && h[2] == 43) || (h[0] == 'M' && h[1] == 'M' && h[3] == 43);
+  if (tiff) {
+    // libtiff cannot read it: neither can OpenCV (which decodes TIFFs with libtiff); say why.
+    std::string said;
+    TIFFOpenOptions* options = TIFFOpenOptionsAlloc();
+    if (!options) return std::nullopt;
+    TIFFOpenOptionsSetErrorHandlerExtR(options, capture_tiff_message, &said);
+    TIFFOpenOptionsSetWarningHandlerExtR(options, ignore_tiff_message, nullptr);
+    TIFF* t = TIFFOpenExt(path.c_str(), "rm", options);
+    TIFFOpenOptionsFree(options);
+    if (!t)
+      throw SlideError(SlideError::Kind::Corrupt,
+                       "TIFF file whose structure cannot be read (" +
+                           (said.empty() ? std::string("truncated or damaged") : "libtiff: " + said) + ")");
+    std::uint32_t w = 0, hh = 0;
+    const bool ok = TIFFGetField(t, TIFFTAG_IMAGEWIDTH, &w) && TIFFGetField(t, TIFFTAG_IMAGELENGTH, &hh);
+    TIFFClose(t);
+    if (ok) return std::pair{std::int64_t{w}, std::int64_t{hh}};
+  }
+  return std::nullopt;
+}
+
+// The decoders inside OpenCV (libpng, libjpeg, libtiff) print their complaints to stderr. While
+// `f` runs, stderr goes to a temporary file instead; what was said is returned, for the error
+// message, and not left as stray lines beside it. One at a time.
+std::string with_stderr_captured(const std::function<void()>& f) {
+  static std::mutex mutex;
+  std::lock_guard lock(mutex);
+  std::fflush(stderr);
+  std::FILE* tmp = std::tmpfile();
+  const int saved = tmp ? ::dup(STDERR_FILENO) : -1;
+  if (saved < 0 || ::dup2(::fileno(tmp), STDERR_FILENO) < 0) {
+    if (saved >= 0) ::close(saved);
+    if (tmp) std::fclose(tmp);
+    f();
+    return {};
+  }
+  auto restore = [&] {
+    std::fflush(stderr);
+    ::dup2(saved, STDERR_FILENO);
+    ::close(saved);
+  };
+  try {
+    f();
+  } catch (...) {
+    restore();
+    std::fclose(tmp);
+    throw;
+  }
+  restore();
+  std::string text;
+  std::rewind(tmp);
+  char buf[512];
+  while (text.size() < 4096) {
+    const std::size_t n = std::fread(buf, 1, sizeof buf, tmp);
+    if (n == 0) break;
+    text.append(buf, n);
+  }
+  std::fclose(tmp);
+  return text;
+}
+
+// Several lines of decoder messages as one: "a; b; c".
+std::string one_line(const std::string& text) {
+  std::string out;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(start, end - start);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (!line.empty()) out += (out.empty() ? "" : "; ") + line;
+    start = end + 1;
+  }
+  return out.size() > 400 ? out.substr(0, 400) + "..." : out;
+}
+
 }  // namespace
 
 std::unique_ptr<Slide> open_plain_image(const std::filesystem::path& path) {
   const std::string name = path.string();
   if (!cv::haveImageReader(name)) return nullptr;
+  // Refused before anything is decoded or allocated.
+  if (const auto dims = header_dimensions(path); dims && dims->first * dims->second > kMaxPlainPixels)
+    throw SlideError(SlideError::Kind::TooLarge, "plain image of " + std::to_string(dims->first) + " x " +
+                                                     std::to_string(dims->second) +
+                                                     " pixels: larger than 268 megapixels (it is decoded whole)");
   cv::Mat bgr;
-  try {
-    bgr = cv::imread(name, cv::IMREAD_COLOR);
-  } catch (const cv::Exception& e) {
-    throw SlideError(SlideError::Kind::Corrupt, std::string("image cannot be decoded: ") + e.what());
-  }
-  if (bgr.empty()) throw SlideError(SlideError::Kind::Corrupt, "image cannot be decoded (truncated or damaged)");
+  std::string why;
+  const std::string said = with_stderr_captured([&] {
+    try {
+      bgr = cv::imread(name, cv::IMREAD_COLOR);
+    } catch (const cv::Exception& e) {
+      why = e.what();
+    }
+  });
+  if (why.find("CV_IO_MAX_IMAGE_PIXELS") != std::string::npos)
+    throw SlideError(SlideError::Kind::TooLarge, "plain image larger than 268 megapixels (it is decoded whole)");
+  if (!why.empty()) throw SlideError(SlideError::Kind::Corrupt, "image cannot be decoded: " + one_line(why));
+  if (bgr.empty())
+    throw SlideError(SlideError::Kind::Corrupt,
+                     "image cannot be decoded (" + (said.empty() ? std::string("truncated or damaged") : one_line(said)) + ")");
+  // libjpeg fills a truncated image in with grey and only warns: that grey would be scored.
+  std::string lower = said;
+  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+  if (lower.find("premature end") != std::string::npos)
+    throw SlideError(SlideError::Kind::Corrupt, "image is truncated (" + one_line(said) + ")");
   if (static_cast<std::int64_t>(bgr.cols) * bgr.rows > kMaxPlainPixels)
     throw SlideError(SlideError::Kind::TooLarge, "plain image larger than 268 megapixels");
   cv::Mat rgb;

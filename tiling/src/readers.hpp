@@ -4,6 +4,7 @@
 // its format but broken.
 #include <filesystem>
 #include <memory>
+#include <string>
 
 #include "ihc/tiling/slide.hpp"
 
@@ -15,5 +16,9 @@ std::unique_ptr<Slide> open_tiff_jpeg(const std::filesystem::path& path);
 std::unique_ptr<Slide> open_openslide(const std::filesystem::path& path);
 // Plain images (PNG, JPEG, non-tiled TIFF, ...) through OpenCV: one level, no resolution.
 std::unique_ptr<Slide> open_plain_image(const std::filesystem::path& path);
+
+// What libtiff reported as errors (not warnings) on this thread during the last open_openslide,
+// "; "-separated; empty if nothing (or if another library has since taken libtiff's handlers).
+std::string last_libtiff_errors();
 
 }  // namespace ihc::tiling::detail

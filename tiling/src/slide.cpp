@@ -1,5 +1,7 @@
 #include <cmath>
+#include <cstdint>
 #include <fstream>
+#include <string>
 #include <system_error>
 
 #include <opencv2/imgproc.hpp>
@@ -8,6 +10,40 @@
 #include "readers.hpp"
 
 namespace ihc::tiling {
+namespace {
+// Classic or BigTIFF magic, either byte order.
+bool is_tiff(const std::filesystem::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  unsigned char m[4] = {};
+  if (!f.read(reinterpret_cast<char*>(m), 4)) return false;
+  const bool le = m[0] == 'I' && m[1] == 'I' && (m[2] == 42 || m[2] == 43) && m[3] == 0;
+  const bool be = m[0] == 'M' && m[1] == 'M' && m[2] == 0 && (m[3] == 42 || m[3] == 43);
+  return le || be;
+}
+
+// The commonest damage, said precisely: the first directory lies beyond the end of the file
+// (empty when that is not the case).
+std::string tiff_truncation(const std::filesystem::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  unsigned char h[16] = {};
+  if (!f.read(reinterpret_cast<char*>(h), 8)) return "the file ends inside the TIFF header: truncated";
+  const bool le = h[0] == 'I';
+  const bool big = (le ? h[2] : h[3]) == 43;
+  if (big && !f.read(reinterpret_cast<char*>(h + 8), 8)) return "the file ends inside the BigTIFF header: truncated";
+  const int at = big ? 8 : 4, n = big ? 8 : 4;
+  std::uint64_t offset = 0;
+  for (int i = 0; i < n; ++i) {
+    const unsigned char byte = le ? h[at + n - 1 - i] : h[at + i];
+    offset = (offset << 8) | byte;
+  }
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (!ec && offset + 2 > size)
+    return "its first directory (at byte " + std::to_string(offset) + ") lies beyond the end of the file (" +
+           std::to_string(size) + " bytes): truncated";
+  return {};
+}
+}  // namespace
 
 cv::Mat Slide::read_region_scaled(int level, std::int64_t x, std::int64_t y, int w, int h,
                                   int scale) const {
@@ -48,7 +84,20 @@ std::unique_ptr<Slide> open_slide(const std::filesystem::path& path, const OpenO
     if (auto s = detail::open_tiff_jpeg(path)) return s;
   }
   if (auto s = detail::open_openslide(path)) return s;
-  if (auto s = detail::open_plain_image(path)) return s;
+  const std::string libtiff = detail::last_libtiff_errors();
+  try {
+    if (auto s = detail::open_plain_image(path)) return s;
+  } catch (const SlideError& e) {
+    // A TIFF no slide reader could open and OpenCV cannot decode: say what libtiff saw.
+    if (!is_tiff(path)) throw;
+    if (const std::string cut = tiff_truncation(path); !cut.empty())
+      throw SlideError(SlideError::Kind::Corrupt, "TIFF file whose structure cannot be read: " + cut);
+    throw;
+  }
+  if (is_tiff(path))
+    throw SlideError(SlideError::Kind::Unsupported,
+                     "TIFF file that neither OpenSlide nor OpenCV can read" +
+                         (libtiff.empty() ? std::string() : " (libtiff: " + libtiff + ")"));
   throw SlideError(SlideError::Kind::Unsupported,
                    "not a slide or image format this program reads (OpenSlide and OpenCV both refused it)");
 }

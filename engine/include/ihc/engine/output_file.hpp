@@ -1,9 +1,11 @@
 #pragma once
 // Outputs appear whole or not at all: written to a temporary name beside the target, flushed,
 // then renamed over it. An existing target is replaced only when `overwrite` is true.
+// While a RemoveOnSignal guard is active, Ctrl-C / SIGTERM removes the temporaries.
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace ihc::engine {
 
@@ -23,5 +25,38 @@ void write_file_atomically(const std::filesystem::path& target, const std::strin
 // exception the temporary is removed and the exception propagates.
 void commit_file_atomically(const std::filesystem::path& target, bool overwrite,
                             const std::function<void(const std::filesystem::path& tmp)>& write);
+
+// Several outputs of one command that appear together or not at all. While an OutputSet is
+// open (one at a time, on one thread), commit_file_atomically and write_file_atomically write
+// their temporaries and leave the renames to commit(); if commit() is not reached (an error, an
+// exception) the destructor removes the temporaries, so a failing third output leaves no first
+// or second one behind. Special files (/dev/full, /dev/stdout) are written directly.
+class OutputSet {
+ public:
+  OutputSet();
+  ~OutputSet();
+  OutputSet(const OutputSet&) = delete;
+  OutputSet& operator=(const OutputSet&) = delete;
+
+  // Renames every staged temporary onto its target. If a rename fails, the targets already
+  // renamed and the remaining temporaries are removed, and CommandError(kExitOutput) is thrown.
+  void commit();
+
+  struct Staged {
+    std::filesystem::path target, tmp;
+    int signal_slot = -1;
+  };
+
+ private:
+  friend void commit_file_atomically(const std::filesystem::path&, bool,
+                                     const std::function<void(const std::filesystem::path&)>&);
+  void abandon() noexcept;
+  std::vector<Staged> staged_;
+  bool done_ = false;
+};
+
+// Throws CommandError(kExitUsage) when two of the given outputs (empty ones ignored) name the
+// same file, e.g. --json r.json --geojson ./r.json.
+void check_distinct_outputs(const std::vector<std::pair<std::string, std::string>>& option_and_path);
 
 }  // namespace ihc::engine

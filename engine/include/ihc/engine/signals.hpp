@@ -2,6 +2,10 @@
 // Ctrl-C / SIGTERM while a command writes files: the handler removes the listed partial files
 // (async-signal-safe: unlink and write only), says so in one line, and exits 130. Installed for
 // the guard's lifetime; the previous handlers come back when it ends. One guard at a time.
+//
+// Files that come and go while a guard is active (the temporaries of write_file_atomically and
+// commit_file_atomically) are registered with remove_on_signal_add and dropped again with
+// remove_on_signal_drop; the handler removes those too.
 #include <filesystem>
 #include <vector>
 
@@ -19,6 +23,13 @@ class RemoveOnSignal {
  private:
   struct sigaction old_int_ {};
   struct sigaction old_term_ {};
+  bool tty_before_ = false;
 };
+
+// Adds `path` to what the handler removes (whenever a guard is active, now or later); returns a
+// slot for remove_on_signal_drop, or -1 when the table is full or the path too long. Thread-safe.
+int remove_on_signal_add(const std::filesystem::path& path);
+// Forgets the slot (-1 is ignored). Thread-safe.
+void remove_on_signal_drop(int slot);
 
 }  // namespace ihc::engine
