@@ -1,5 +1,6 @@
 #include "ihc/engine/config.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -58,7 +59,10 @@ void apply_config(const json& config, const std::string& name, ScoreOptions& o) 
   for (const auto& [key, value] : config.items()) {
     if (key == "cells") {
       if (!value.is_object()) throw CommandError(kExitInput, name + ": \"cells\" must be an object");
-      for (const auto& [k, v] : value.items()) {
+      for (const auto& item : value.items()) {
+        // Not a structured binding: clang before 16 cannot capture one in the lambda below.
+        const std::string& k = item.key();
+        const json& v = item.value();
         bool known = false;
         for_each_cell_param(o.cells, [&](const char* n, double& field) {
           if (k == n) {
@@ -67,10 +71,10 @@ void apply_config(const json& config, const std::string& name, ScoreOptions& o) 
           }
         });
         if (k == "min_neighbours") {
-          o.cells.min_neighbours = static_cast<int>(number(v, name, k));
+          o.cells.min_neighbours = static_cast<int>(std::min(number(v, name, k), 1e6));  // no int overflow
           known = true;
         } else if (k == "rays") {
-          o.cells.rays = std::max(8, static_cast<int>(number(v, name, k)));
+          o.cells.rays = std::max(8, static_cast<int>(std::min(number(v, name, k), 1e6)));
           known = true;
         }
         if (!known) throw CommandError(kExitInput, name + ": unknown cell parameter \"" + k + "\"");
@@ -103,6 +107,8 @@ void apply_config_file(const std::filesystem::path& path, ScoreOptions& o) {
     config = json::parse(ss.str());
   } catch (const json::parse_error& e) {
     throw CommandError(kExitInput, path.string() + ": not valid JSON (byte " + std::to_string(e.byte) + ")");
+  } catch (const json::exception& e) {  // e.g. out_of_range 406: a number beyond a double (1e400)
+    throw CommandError(kExitInput, path.string() + ": not valid JSON (" + e.what() + ")");
   }
   apply_config(config, path.string(), o);
   o.config_source = path.string();

@@ -13,6 +13,11 @@ namespace {
 
 using nlohmann::json;
 
+// Level-0 pixels: no slide has 10^7 pixels a side (2.5 m at 0.25 um/px). Farther points are
+// refused: besides being nonsense, they make the ROI mask (cv::fillPoly, whose work grows with the
+// polygon's extent above the image) take seconds to minutes, e.g. 17 s for a point at y = -1e9.
+constexpr double kMaxCoordinate = 1e7;
+
 std::vector<cv::Point2d> read_ring(const json& ring, const std::string& name) {
   if (!ring.is_array()) throw CommandError(kExitInput, name + ": a polygon ring is not an array of points");
   std::vector<cv::Point2d> pts;
@@ -21,6 +26,8 @@ std::vector<cv::Point2d> read_ring(const json& ring, const std::string& name) {
       throw CommandError(kExitInput, name + ": a polygon point is not [x, y]");
     const double x = p[0].get<double>(), y = p[1].get<double>();
     if (!std::isfinite(x) || !std::isfinite(y)) throw CommandError(kExitInput, name + ": a polygon point is not finite");
+    if (std::abs(x) > kMaxCoordinate || std::abs(y) > kMaxCoordinate)
+      throw CommandError(kExitInput, name + ": a polygon point lies beyond 10^7 pixels, outside any slide");
     pts.emplace_back(x, y);
   }
   if (pts.size() >= 2 && pts.front() == pts.back()) pts.pop_back();  // GeoJSON rings repeat the first point
@@ -35,19 +42,25 @@ scoring::Polygon read_polygon(const json& rings, const std::string& name) {
   return poly;
 }
 
-void collect(const json& node, std::vector<scoring::Polygon>& out, const std::string& name) {
+// Deeper nesting than any GeoJSON needs (a FeatureCollection of GeometryCollections is 4 deep) is
+// refused: collect() recurses, and a file of a few hundred KB of "[[[[..." would overflow the stack.
+constexpr int kMaxNesting = 64;
+
+void collect(const json& node, std::vector<scoring::Polygon>& out, const std::string& name, int depth = 0) {
+  if (depth > kMaxNesting)
+    throw CommandError(kExitInput, name + ": nested more than " + std::to_string(kMaxNesting) + " levels deep, not GeoJSON");
   if (node.is_array()) {
-    for (const auto& f : node) collect(f, out, name);
+    for (const auto& f : node) collect(f, out, name, depth + 1);
     return;
   }
   if (!node.is_object() || !node.contains("type") || !node["type"].is_string()) return;
   const std::string type = node["type"];
   if (type == "FeatureCollection" && node.contains("features")) {
-    collect(node["features"], out, name);
+    collect(node["features"], out, name, depth + 1);
   } else if (type == "Feature" && node.contains("geometry")) {
-    collect(node["geometry"], out, name);
+    collect(node["geometry"], out, name, depth + 1);
   } else if (type == "GeometryCollection" && node.contains("geometries")) {
-    collect(node["geometries"], out, name);
+    collect(node["geometries"], out, name, depth + 1);
   } else if (type == "Polygon" && node.contains("coordinates")) {
     out.push_back(read_polygon(node["coordinates"], name));
   } else if (type == "MultiPolygon" && node.contains("coordinates") && node["coordinates"].is_array()) {
@@ -63,6 +76,8 @@ scoring::Region parse_roi(const std::string& text, const std::string& name) {
     doc = json::parse(text);
   } catch (const json::parse_error& e) {
     throw CommandError(kExitInput, name + ": not valid GeoJSON (byte " + std::to_string(e.byte) + ")");
+  } catch (const json::exception& e) {  // e.g. out_of_range 406: a number beyond a double (1e400)
+    throw CommandError(kExitInput, name + ": not valid GeoJSON (" + e.what() + ")");
   }
   std::vector<scoring::Polygon> polygons;
   collect(doc, polygons, name);
