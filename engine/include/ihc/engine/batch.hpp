@@ -6,7 +6,7 @@
 // tiling::open_slide opens it; a file that no reader recognises is skipped silently unless its
 // extension names a slide or image format, then it is an error row) or a CSV manifest with a
 // `path` column and optional `id`, `mpp` and `roi` columns (relative paths are relative to the
-// manifest's folder). ROI filtering is not implemented: `roi` is recorded, not applied.
+// manifest's folder). A row's `roi` (GeoJSON) limits that slide's scoring as --roi does.
 //
 // Resolution: the manifest's `mpp` for that slide, else the file's own, else --mpp.
 #include <atomic>
