@@ -1,5 +1,8 @@
 #pragma once
-// Runs the built ihcscore binary as a user would, capturing exit code, stdout and stderr.
+// Runs the built ihcscore binary as a user would, capturing exit code, stdout and stderr; and
+// the small file helpers the tests share.
+#include <fcntl.h>
+#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -7,8 +10,14 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
+#include <vector>
+
+#include <catch2/catch.hpp>
+
+extern char** environ;
 
 namespace ihc::test {
 
@@ -50,6 +59,41 @@ inline CliResult run_cli(const std::string& args) {
   std::filesystem::remove(out);
   std::filesystem::remove(err);
   return r;
+}
+
+// A path quoted as one shell word for run_cli.
+inline std::string q(const std::filesystem::path& p) { return "'" + p.string() + "'"; }
+
+inline std::vector<char> read_bytes(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  REQUIRE(in);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+inline void write_bytes(const std::filesystem::path& p, const std::vector<char>& bytes) {
+  std::ofstream out(p, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  REQUIRE(out);
+}
+
+// Starts the binary in the background with `args` (no shell), stdin and stdout on /dev/null,
+// stderr into `log`; returns its pid (for signals and waitpid).
+inline pid_t spawn_cli(const std::vector<std::string>& args, const std::filesystem::path& log) {
+  std::vector<std::string> argv_s{IHC_BINARY};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  pid_t pid = 0;
+  const int rc = posix_spawn(&pid, IHC_BINARY, &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  REQUIRE(rc == 0);
+  return pid;
 }
 
 }  // namespace ihc::test

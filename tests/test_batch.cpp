@@ -20,11 +20,12 @@
 #include "ihc/engine/batch.hpp"
 #include "ihc/engine/validation.hpp"
 
-extern char** environ;
 
 using ihc::test::run_cli;
 using ihc::test::scratch_dir;
 using ihc::test::slurp;
+using ihc::test::q;
+using ihc::test::spawn_cli;
 namespace fs = std::filesystem;
 namespace eng = ihc::engine;
 
@@ -32,7 +33,6 @@ namespace {
 
 const fs::path kData = "../shared/data";
 
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
 
 // Small synthetic slides, made once per test run and copied where needed.
 const fs::path& synth_cache() {
@@ -280,20 +280,9 @@ TEST_CASE("an interrupted batch leaves a valid summary and resumes to the uninte
 
   // Start the batch, wait until it has finished two slides, then Ctrl-C it.
   const auto log = dir.parent_path() / "ihcscore-test-batch-interrupt.log";
-  std::vector<std::string> argv_s{IHC_BINARY};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  argv_s.push_back(out.string());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  pid_t pid = 0;
-  REQUIRE(posix_spawn(&pid, IHC_BINARY, &fa, nullptr, argv.data(), environ) == 0);
-  posix_spawn_file_actions_destroy(&fa);
+  std::vector<std::string> spawn_args = args;
+  spawn_args.push_back(out.string());
+  const pid_t pid = spawn_cli(spawn_args, log);
   int status = 0;
   bool exited = false;
   for (int waited = 0; waited < 30000; waited += 10) {

@@ -12,11 +12,11 @@
 using ihc::test::run_cli;
 using ihc::test::scratch_dir;
 using ihc::test::slurp;
+using ihc::test::q;
 namespace fs = std::filesystem;
 
 namespace {
 
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
 
 // The report without what describes the run rather than the slide (see report.cpp): the time it
 // took (elapsed_s, and any other seconds or rates a later version adds) and the thread count.

@@ -31,18 +31,20 @@
 
 #include "cli_runner.hpp"
 
-extern char** environ;
 
 using ihc::test::run_cli;
 using ihc::test::scratch_dir;
 using ihc::test::slurp;
+using ihc::test::q;
+using ihc::test::read_bytes;
+using ihc::test::write_bytes;
+using ihc::test::spawn_cli;
 namespace fs = std::filesystem;
 
 namespace {
 
 const fs::path kData = "../shared/data";
 
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
 
 long count_of(const std::string& s, char c) { return std::count(s.begin(), s.end(), c); }
 
@@ -83,17 +85,6 @@ void expect_refused(const std::string& label, const std::string& args, int code,
   fs::remove_all(out.dir);
 }
 
-std::vector<char> read_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  REQUIRE(in);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_bytes(const fs::path& p, const std::vector<char>& bytes) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  REQUIRE(out);
-}
 
 // Little-endian classic TIFF as libtiff writes it: IFD0's entry for `tag`.
 std::uint16_t get_u16(const std::vector<char>& f, std::size_t at) {
@@ -586,30 +577,6 @@ TEST_CASE("tile faults: most tiles damaged makes the slide not evaluable, naming
 
 namespace {
 
-struct Spawned {
-  pid_t pid = 0;
-  fs::path log;
-};
-
-Spawned spawn_cli(const std::vector<std::string>& args, const fs::path& log) {
-  std::vector<std::string> argv_s{IHC_BINARY};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  Spawned s;
-  s.log = log;
-  const int rc = posix_spawn(&s.pid, IHC_BINARY, &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  REQUIRE(rc == 0);
-  return s;
-}
-
 // Waits for the child; returns its exit status as the shell would show it (128 + signal).
 int wait_exit(pid_t pid) {
   int status = 0;
@@ -627,12 +594,13 @@ TEST_CASE("signals: Ctrl-C or SIGTERM during score exits 130 with one line and l
   const std::vector<std::string> score{"score", slide.string(), "--threads", "1", "--json", (out / "r.json").string(),
                                        "--heatmap", (out / "h.png").string(), "--geojson", (out / "c.geojson").string()};
   for (const int sig : {SIGINT, SIGTERM}) {
-    const auto run = spawn_cli(score, out.parent_path() / ("ihcscore-test-signals-" + std::to_string(::getpid()) + ".log"));
+    const fs::path log = out.parent_path() / ("ihcscore-test-signals-" + std::to_string(::getpid()) + ".log");
+    const pid_t pid = spawn_cli(score, log);
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
-    ::kill(run.pid, sig);
-    const int code = wait_exit(run.pid);
-    const std::string err = slurp(run.log);
-    fs::remove(run.log);
+    ::kill(pid, sig);
+    const int code = wait_exit(pid);
+    const std::string err = slurp(log);
+    fs::remove(log);
     INFO("signal " << sig << " -> exit " << code << ": " << err);
     CHECK(code == 130);
     CHECK(count_of(err, '\n') == 1);
@@ -642,12 +610,13 @@ TEST_CASE("signals: Ctrl-C or SIGTERM during score exits 130 with one line and l
   // Stopped while the outputs are being written: the temporaries (and any output already renamed)
   // go too. Caught only if this process sees a temporary in time; otherwise the run completes.
   {
-    const auto run = spawn_cli(score, out.parent_path() / ("ihcscore-test-signals2-" + std::to_string(::getpid()) + ".log"));
+    const fs::path log = out.parent_path() / ("ihcscore-test-signals2-" + std::to_string(::getpid()) + ".log");
+    const pid_t pid = spawn_cli(score, log);
     bool seen = false;
     int status = 0;
     bool exited = false;
     for (int i = 0; i < 60000 && !seen; ++i) {
-      if (::waitpid(run.pid, &status, WNOHANG) == run.pid) {
+      if (::waitpid(pid, &status, WNOHANG) == pid) {
         exited = true;
         break;
       }
@@ -655,9 +624,9 @@ TEST_CASE("signals: Ctrl-C or SIGTERM during score exits 130 with one line and l
       if (!seen) std::this_thread::sleep_for(std::chrono::microseconds(500));
     }
     if (!exited) {
-      ::kill(run.pid, SIGTERM);
-      const int code = wait_exit(run.pid);
-      const std::string err = slurp(run.log);
+      ::kill(pid, SIGTERM);
+      const int code = wait_exit(pid);
+      const std::string err = slurp(log);
       INFO("SIGTERM while writing (temporary seen: " << seen << ") -> exit " << code << ": " << err);
       if (code == 130) {
         CHECK(count_of(err, '\n') == 1);
@@ -666,7 +635,7 @@ TEST_CASE("signals: Ctrl-C or SIGTERM during score exits 130 with one line and l
         CHECK(code == 0);  // it finished just before the signal
       }
     }
-    fs::remove(run.log);
+    fs::remove(log);
     for (const auto& name : files_in(out)) fs::remove(out / name);
   }
   // A re-run produces the outputs.

@@ -13,12 +13,12 @@
 using ihc::test::run_cli;
 using ihc::test::scratch_dir;
 using ihc::test::slurp;
+using ihc::test::q;
 namespace fs = std::filesystem;
 namespace eng = ihc::engine;
 
 namespace {
 
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
 
 // Four small synthetic slides of different sizes (so "largest first" reorders them) and one file
 // that is not a slide (an error row), made once per test process.

@@ -35,15 +35,17 @@
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "cli_runner.hpp"
 #include "ihc/engine/synth.hpp"
 #include "ihc/tiling/slide.hpp"
 
-extern char** environ;
 
 namespace fs = std::filesystem;
 using ihc::tiling::OpenOptions;
 using ihc::tiling::open_slide;
 using ihc::tiling::Slide;
+using ihc::test::read_bytes;
+using ihc::test::write_bytes;
 using ihc::tiling::SlideError;
 
 namespace {
@@ -71,17 +73,6 @@ Diff compare(const cv::Mat& a, const cv::Mat& b) {
   return out;
 }
 
-std::vector<char> read_bytes(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  REQUIRE(in);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-void write_bytes(const fs::path& p, const std::vector<char>& bytes) {
-  std::ofstream out(p, std::ios::binary | std::ios::trunc);
-  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  REQUIRE(out);
-}
 
 // A scratch folder of its own under the system temp folder, removed afterwards.
 struct TempDir {
