@@ -1,8 +1,10 @@
 #include "ihc/scoring/cells.hpp"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <numbers>
 
 #include <opencv2/imgproc.hpp>
@@ -65,63 +67,86 @@ std::vector<Seed> find_nucleus_seeds(const cv::Mat& h_nucleus, double radius_px,
 // cell: DAB plus a small penalty growing with distance from that cell's seed, so that where there
 // is no membrane the outline falls half-way between nuclei. A cell never grows past max_r;
 // pixels no cell reaches keep label 0.
-cv::Mat grow_cells(const cv::Mat& dab, const std::vector<Seed>& seeds, double max_r) {
-  const int w = dab.cols, h = dab.rows;
-  cv::Mat labels(h, w, CV_32S, cv::Scalar(0));
-  if (seeds.empty()) return labels;
-  constexpr int kBuckets = 1024;
+// `dab_full` is at twice the resolution of the seeds and labels: the flood runs on its 2 x 2
+// block average (half_size), computed here on the way into the bucket image.
+cv::Mat grow_cells(const cv::Mat& dab_full, const std::vector<Seed>& seeds, double max_r) {
+  const int w = std::max(1, dab_full.cols / 2), h = std::max(1, dab_full.rows / 2);
+  if (seeds.empty()) return cv::Mat(h, w, CV_32S, cv::Scalar(0));
+  cv::Mat labels(h, w, CV_32S);  // every pixel is written at the end
+  constexpr int kBucketBits = 10, kBuckets = 1 << kBucketBits;
+  constexpr std::uint32_t kBucketMask = kBuckets - 1;
   constexpr float kTop = 1.5f;  // OD mapped to the last bucket
   constexpr float kDistancePenalty = 0.1f;
+  // Per pixel one word, label << kBucketBits | DAB bucket: the flood's random accesses touch one
+  // array, not two. Queue entries pack (y << 16 | x), so no division finds a pixel's row.
+  CV_Assert(w < 65536 && h < 65536 && seeds.size() < (std::size_t{1} << (32 - kBucketBits)));
   const float scale = kBuckets / kTop;
-  auto bucket_of = [&](float f) { return std::clamp(static_cast<int>(f * scale), 0, kBuckets - 1); };
-  // Priorities as bucket numbers, computed once: DAB per pixel, and the distance penalty per
-  // squared distance from the seed (no square root in the flood).
-  cv::Mat dab_bucket(h, w, CV_16U);
-  for (int y = 0; y < h; ++y) {
-    const float* src = dab.ptr<float>(y);
-    auto* dst = dab_bucket.ptr<std::uint16_t>(y);
-    for (int x = 0; x < w; ++x) dst[x] = static_cast<std::uint16_t>(bucket_of(src[x]));
+  std::vector<std::uint32_t> px(static_cast<std::size_t>(w) * static_cast<std::size_t>(h));
+  // Clamped as a float, then truncated: the same bucket as clamping the truncated integer, and
+  // the loop vectorises.
+  const auto bucket_of = [&](float f) {
+    return static_cast<std::uint32_t>(static_cast<int>(std::min(std::max(f * scale, 0.0f), kBuckets - 1.0f)));
+  };
+  if (dab_full.rows < 2 || dab_full.cols < 2) {
+    px.assign(px.size(), bucket_of(half_size(dab_full).at<float>(0, 0)));
+  } else {
+    for (int y = 0; y < h; ++y) {
+      const float* a = dab_full.ptr<float>(2 * y);
+      const float* b = dab_full.ptr<float>(2 * y + 1);
+      std::uint32_t* dst = px.data() + static_cast<std::size_t>(y) * static_cast<std::size_t>(w);
+      for (int x = 0; x < w; ++x) dst[x] = bucket_of(0.25f * (a[2 * x] + a[2 * x + 1] + b[2 * x] + b[2 * x + 1]));
+    }
   }
+  // The distance penalty per squared distance from the seed (no square root in the flood).
   const auto max_d2 = static_cast<int>(std::floor(max_r * max_r));
   std::vector<int> penalty(static_cast<std::size_t>(max_d2) + 1);
   for (int d2 = 0; d2 <= max_d2; ++d2)
     penalty[static_cast<std::size_t>(d2)] = static_cast<int>(kDistancePenalty * std::sqrt(d2 / (max_r * max_r)) * scale);
 
-  // One FIFO list per bucket, threaded through a per-pixel `next` array: every pixel is queued
-  // at most once (it is labelled when queued), so no allocation happens during the flood.
-  std::vector<int> head(kBuckets, -1), tail(kBuckets, -1);
-  std::vector<int> next(static_cast<std::size_t>(w) * static_cast<std::size_t>(h));
-  int* lab = labels.ptr<int>(0);
-  const auto* bkt = dab_bucket.ptr<std::uint16_t>(0);
-  auto push = [&](int f, int j) {
-    next[static_cast<std::size_t>(j)] = -1;
-    if (tail[static_cast<std::size_t>(f)] >= 0) next[static_cast<std::size_t>(tail[static_cast<std::size_t>(f)])] = j;
-    else head[static_cast<std::size_t>(f)] = j;
-    tail[static_cast<std::size_t>(f)] = j;
-  };
+  // One FIFO per bucket: every pixel is queued at most once (it is labelled when queued), and a
+  // bucket is read in order while it may still grow. The order, and so the labels, are those of
+  // a linked-list bucket queue.
+  std::vector<std::vector<std::uint32_t>> queue(kBuckets);
+  {  // Room for about what each bucket will take (a pixel is queued at or above its own bucket).
+    std::vector<std::uint32_t> count(kBuckets, 0);
+    for (const std::uint32_t v : px) ++count[v];
+    for (int b = 0; b < kBuckets; ++b) queue[static_cast<std::size_t>(b)].reserve(count[static_cast<std::size_t>(b)] + 16);
+  }
+  auto pack = [](int x, int y) { return static_cast<std::uint32_t>(y) << 16 | static_cast<std::uint32_t>(x); };
+  std::uint32_t* pix = px.data();
   for (std::size_t k = 0; k < seeds.size(); ++k) {
-    const int i = seeds[k].y * w + seeds[k].x;
-    lab[i] = static_cast<int>(k) + 1;
-    push(bkt[i], i);
+    std::uint32_t& v = pix[static_cast<std::size_t>(seeds[k].y) * static_cast<std::size_t>(w) + static_cast<std::size_t>(seeds[k].x)];
+    v |= static_cast<std::uint32_t>(k + 1) << kBucketBits;
+    queue[v & kBucketMask].push_back(pack(seeds[k].x, seeds[k].y));
   }
   const auto* pen = penalty.data();
   for (int b = 0; b < kBuckets; ++b) {
-    for (int i = head[static_cast<std::size_t>(b)]; i >= 0; i = next[static_cast<std::size_t>(i)]) {
-      const int y = i / w, x = i - y * w;
-      const int l = lab[i];
-      const Seed& s = seeds[static_cast<std::size_t>(l - 1)];
+    auto& fifo = queue[static_cast<std::size_t>(b)];
+    for (std::size_t q = 0; q < fifo.size(); ++q) {
+      const int x = static_cast<int>(fifo[q] & 0xffffu), y = static_cast<int>(fifo[q] >> 16);
+      const int i = y * w + x;
+      const std::uint32_t l = pix[i] >> kBucketBits;
+      const Seed& s = seeds[l - 1];
       auto visit = [&](int j, int nx, int ny) {
-        if (lab[j] != 0) return;
+        const std::uint32_t v = pix[j];
+        if (v > kBucketMask) return;  // labelled
         const int dx = nx - s.x, dy = ny - s.y, d2 = dx * dx + dy * dy;
         if (d2 > max_d2) return;
-        lab[j] = l;
-        push(std::min(std::max(bkt[j] + pen[d2], b), kBuckets - 1), j);
+        pix[j] = v | l << kBucketBits;
+        queue[static_cast<std::size_t>(std::min(std::max(static_cast<int>(v) + pen[d2], b), kBuckets - 1))].push_back(
+            pack(nx, ny));
       };
       if (x > 0) visit(i - 1, x - 1, y);
       if (x + 1 < w) visit(i + 1, x + 1, y);
       if (y > 0) visit(i - w, x, y - 1);
       if (y + 1 < h) visit(i + w, x, y + 1);
     }
+    std::vector<std::uint32_t>().swap(fifo);  // done with this bucket: nothing is pushed below b
+  }
+  for (int y = 0; y < h; ++y) {
+    const std::uint32_t* src = pix + static_cast<std::size_t>(y) * static_cast<std::size_t>(w);
+    int* dst = labels.ptr<int>(y);
+    for (int x = 0; x < w; ++x) dst[x] = static_cast<int>(src[x] >> kBucketBits);
   }
   return labels;
 }
@@ -196,7 +221,7 @@ std::vector<Cell> detect_cells_half_h(const cv::Mat& h_half, const cv::Mat& dab,
     s.x = std::min(2 * s.x + 1, dab.cols - 1);
     s.y = std::min(2 * s.y + 1, dab.rows - 1);
   }
-  const cv::Mat half_labels = grow_cells(half_size(dab_fine), half_seeds, max_r * 0.5);
+  const cv::Mat half_labels = grow_cells(dab_fine, half_seeds, max_r * 0.5);
   // Full-resolution pixel (x, y) belongs to half-resolution label (x / 2, y / 2); an odd last
   // row or column takes the one before it.
   const int hw = half_labels.cols, hh = half_labels.rows;
@@ -224,6 +249,18 @@ std::vector<Cell> detect_cells_half_h(const cv::Mat& h_half, const cv::Mat& dab,
   int first_step = 0;
   while (first_step < rays.steps && rays.radius[static_cast<std::size_t>(first_step)] < nucleus_r * 0.8) ++first_step;
   const float* dab_data = dab_fine.ptr<float>(0);
+  // The ray table as linear offsets: into the DAB image, and into the half-resolution labels
+  // for each parity of the seed's (x, y) (floor((2 * hx + px + ox) / 2) = hx + ((px + ox) >> 1)).
+  // Used for cells whose rays stay inside the valid region, which then need no bounds checks.
+  std::vector<int> dab_offset(rays.offsets.size());
+  std::array<std::vector<int>, 4> label_offset;
+  for (auto& v : label_offset) v.resize(rays.offsets.size());
+  for (std::size_t i = 0; i < rays.offsets.size(); ++i) {
+    const cv::Point o = rays.offsets[i];
+    dab_offset[i] = o.y * w + o.x;
+    for (int parity = 0; parity < 4; ++parity)
+      label_offset[static_cast<std::size_t>(parity)][i] = ((parity / 2 + o.y) >> 1) * hw + ((parity % 2 + o.x) >> 1);
+  }
   std::vector<Cell> cells;
   std::vector<float> stained_peaks, ray_peak(static_cast<std::size_t>(std::max(1, p.rays)));
   const int min_arc_rays = std::max(1, static_cast<int>(std::ceil(p.min_arc_degrees / (360.0 / std::max(1, p.rays)) - 1e-9)));
@@ -298,36 +335,56 @@ std::vector<Cell> detect_cells_half_h(const cv::Mat& h_half, const cv::Mat& dab,
                         s.y + rays.steps < vy1;
     float inner_sum = 0.0f;
     int valid_rays = 0;
+    const int parity = (s.y & 1) * 2 + (s.x & 1);
+    const int* own_labels = half_label_data + static_cast<std::ptrdiff_t>(s.y >> 1) * hw + (s.x >> 1);
+    const float* own_dab = dab_data + static_cast<std::ptrdiff_t>(s.y) * w + s.x;
     for (int a = 0; a < p.rays; ++a) {
-      const cv::Point* off = &rays.offsets[static_cast<std::size_t>(a * rays.steps)];
+      const std::size_t ray_begin = static_cast<std::size_t>(a) * static_cast<std::size_t>(rays.steps);
+      const cv::Point* off = &rays.offsets[ray_begin];
+      // Samples run to ridge_steps past 3 steps beyond the outline (k_end: the first step
+      // outside this cell), or to the ray's end; samples inside the nucleus (before first_step)
+      // are never looked at, so never loaded.
       int n = 0, k_end = -1;
       bool cut = false;
-      for (int st = 0; st < rays.steps; ++st) {
-        const int x = s.x + off[st].x, y = s.y + off[st].y;
-        if (!inside && (x < vx0 || y < vy0 || x >= vx1 || y >= vy1)) {
-          cut = k_end < 0 || st <= k_end + 3;
-          break;
+      if (inside) {
+        const int* lo = &label_offset[static_cast<std::size_t>(parity)][ray_begin];
+        const int* dof = &dab_offset[ray_begin];
+        int st = 0;
+        while (st < rays.steps && own_labels[lo[st]] == own) ++st;
+        k_end = st < rays.steps ? st : -1;
+        n = k_end < 0 ? rays.steps : std::min(rays.steps, k_end + 4 + ridge_steps);
+        for (st = first_step; st < n; ++st) samples[static_cast<std::size_t>(st)] = own_dab[dof[st]];
+      } else {
+        for (int st = 0; st < rays.steps; ++st) {
+          const int x = s.x + off[st].x, y = s.y + off[st].y;
+          if (x < vx0 || y < vy0 || x >= vx1 || y >= vy1) {
+            cut = k_end < 0 || st <= k_end + 3;
+            break;
+          }
+          if (st >= first_step)
+            samples[static_cast<std::size_t>(st)] =
+                dab_data[static_cast<std::size_t>(y) * static_cast<std::size_t>(w) + static_cast<std::size_t>(x)];
+          ++n;
+          if (k_end < 0 && label_at(x, y) != own) k_end = st;
+          if (k_end >= 0 && st >= k_end + 3 + ridge_steps) break;
         }
-        // Samples inside the nucleus (before first_step) are never looked at: skip the load.
-        if (st >= first_step)
-          samples[static_cast<std::size_t>(st)] =
-              dab_data[static_cast<std::size_t>(y) * static_cast<std::size_t>(w) + static_cast<std::size_t>(x)];
-        ++n;
-        if (k_end < 0 && label_at(x, y) != own) k_end = st;
-        if (k_end >= 0 && st >= k_end + 3 + ridge_steps) break;
       }
       const int search_end = std::min(n - 1, k_end < 0 ? n - 1 : k_end + 3);
-      float peak = 0.0f;
+      // The peak (first maximum) and, in the same pass, the lowest DAB between the nucleus and
+      // it: branch-free, as where the peak lies is unpredictable.
+      float peak = 0.0f, inner = 0.0f, lowest = std::numeric_limits<float>::max();
       int s_peak = -1;
-      for (int st = first_step; st <= search_end; ++st)
-        if (samples[static_cast<std::size_t>(st)] > peak) {
-          peak = samples[static_cast<std::size_t>(st)];
-          s_peak = st;
-        }
+      for (int st = first_step; st <= search_end; ++st) {
+        const float v = samples[static_cast<std::size_t>(st)];
+        const bool higher = v > peak;
+        inner = higher ? std::min(lowest, v) : inner;
+        peak = higher ? v : peak;
+        s_peak = higher ? st : s_peak;
+        lowest = std::min(lowest, v);
+      }
       bool stained = false;
       if (s_peak >= 0 && peak >= p.faint_od) {
-        float inner = peak, outer = peak;
-        for (int st = first_step; st < s_peak; ++st) inner = std::min(inner, samples[static_cast<std::size_t>(st)]);
+        float outer = peak;
         for (int st = s_peak + 1; st <= std::min(n - 1, s_peak + ridge_steps); ++st)
           outer = std::min(outer, samples[static_cast<std::size_t>(st)]);
         if (s_peak + 1 > n - 1) outer = inner;  // the image ends: judge by the inner side alone
