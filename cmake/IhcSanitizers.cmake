@@ -30,6 +30,29 @@ if(IHC_SANITIZE)
   else()
     message(FATAL_ERROR "IHC_SANITIZE='${IHC_SANITIZE}': use '', 'address,undefined' or 'thread'")
   endif()
+  # TSan must see oneTBB's task hand-over, or every parallel region after the first reports
+  # false races: libtbb has to be built with -fsanitize=thread (scripts/tsan.sh builds Debian's
+  # onetbb source into build-tsan-deps/tbb; the tsan preset points TBB_DIR there).
+  if(IHC_SANITIZE STREQUAL "thread" AND TARGET TBB::tbb)
+    get_target_property(_ihc_tbb_configs TBB::tbb IMPORTED_CONFIGURATIONS)
+    set(_ihc_tbb_libs "")
+    foreach(_cfg IN LISTS _ihc_tbb_configs)
+      get_target_property(_loc TBB::tbb IMPORTED_LOCATION_${_cfg})
+      if(_loc)
+        list(APPEND _ihc_tbb_libs "${_loc}")
+      endif()
+    endforeach()
+    foreach(_loc IN LISTS _ihc_tbb_libs)
+      file(STRINGS "${_loc}" _ihc_tsan_sym LIMIT_COUNT 1 REGEX "__tsan_func_entry")
+      if(NOT _ihc_tsan_sym)
+        message(FATAL_ERROR "IHC_SANITIZE=thread: ${_loc} is not built with -fsanitize=thread, so "
+          "TSan cannot see oneTBB's synchronisation and reports false races. Run scripts/tsan.sh "
+          "(it builds an instrumented oneTBB into build-tsan-deps/tbb), or pass "
+          "-DTBB_DIR=<instrumented oneTBB>/lib/cmake/TBB.")
+      endif()
+    endforeach()
+    message(STATUS "ThreadSanitizer: instrumented oneTBB ${_ihc_tbb_libs}")
+  endif()
   message(STATUS "Sanitizers: ${_ihc_san_flags}")
   add_compile_options(${_ihc_san_flags} -fno-omit-frame-pointer)
   add_link_options(${_ihc_san_flags})
