@@ -207,14 +207,17 @@ std::vector<Cell> detect_cells_half_h(const cv::Mat& h_half, const cv::Mat& dab,
   const double px_area_um2 = mpp * mpp;
 
   cv::Mat dab_fine;
-  cv::GaussianBlur(dab, dab_fine, cv::Size(0, 0), 0.7);
+  // sigma 0.7 px on 5 taps: the two taps a 7-tap kernel adds weigh 6e-5 of the sum each.
+  cv::GaussianBlur(dab, dab_fine, cv::Size(5, 5), 0.7);
 
   // Nuclei are found at half resolution (a nucleus is ~7 µm across: nothing is lost), smoothed
   // at the nucleus scale (sigma = radius / 2). Outlines are grown at half resolution too: the
   // watershed only has to put each boundary on the right membrane; the membrane peak itself is
   // then sought at full resolution.
   cv::Mat h_nucleus;
-  cv::GaussianBlur(h_half, h_nucleus, cv::Size(0, 0), std::max(0.5, nucleus_r * 0.25));
+  const double nucleus_sigma = std::max(0.5, nucleus_r * 0.25);
+  const int nucleus_taps = 2 * static_cast<int>(std::lround(3.5 * nucleus_sigma)) + 1;  // to 3.5 sigma
+  cv::GaussianBlur(h_half, h_nucleus, cv::Size(nucleus_taps, nucleus_taps), nucleus_sigma);
   const std::vector<Seed> half_seeds = find_nucleus_seeds(h_nucleus, nucleus_r * 0.5, p);
   std::vector<Seed> seeds = half_seeds;
   for (auto& s : seeds) {
