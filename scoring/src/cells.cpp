@@ -264,6 +264,12 @@ std::vector<Cell> detect_cells_half_h(const cv::Mat& h_half, const cv::Mat& dab,
     for (int parity = 0; parity < 4; ++parity)
       label_offset[static_cast<std::size_t>(parity)][i] = ((parity / 2 + o.y) >> 1) * hw + ((parity % 2 + o.x) >> 1);
   }
+  // How far (pixels, either axis) a ray reaches: a cell within that of the valid region's edges
+  // sees all of its rays there, and the half-resolution label of any ray pixel is inside the
+  // label image (x / 2 < w / 2 for x <= w - 2: reach is at least 1).
+  int reach = 1;
+  for (const cv::Point& o : rays.offsets) reach = std::max({reach, std::abs(o.x), std::abs(o.y)});
+  ++reach;
   std::vector<Cell> cells;
   std::vector<float> stained_peaks, ray_peak(static_cast<std::size_t>(std::max(1, p.rays)));
   const int min_arc_rays = std::max(1, static_cast<int>(std::ceil(p.min_arc_degrees / (360.0 / std::max(1, p.rays)) - 1e-9)));
@@ -334,8 +340,7 @@ std::vector<Cell> detect_cells_half_h(const cv::Mat& h_half, const cv::Mat& dab,
     if (p.keep_outlines) cell.outline.reserve(static_cast<std::size_t>(p.rays));
     // Rays that leave the valid region (the image or slide ends) before reaching the membrane
     // say nothing about it: completeness is the stained share of the rays that could see.
-    const bool inside = s.x - rays.steps > vx0 && s.y - rays.steps > vy0 && s.x + rays.steps < vx1 &&
-                        s.y + rays.steps < vy1;
+    const bool inside = s.x - reach >= vx0 && s.y - reach >= vy0 && s.x + reach < vx1 && s.y + reach < vy1;
     float inner_sum = 0.0f;
     int valid_rays = 0;
     const int parity = (s.y & 1) * 2 + (s.x & 1);
