@@ -7,12 +7,15 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <catch2/catch.hpp>
@@ -94,6 +97,27 @@ inline pid_t spawn_cli(const std::vector<std::string>& args, const std::filesyst
   posix_spawn_file_actions_destroy(&fa);
   REQUIRE(rc == 0);
   return pid;
+}
+
+// Waits (up to `timeout`) until process `pid` catches both SIGINT and SIGTERM (its SigCgt mask in
+// /proc), so that a signal sent next meets the program's own handler, not the default action
+// of a process still starting up. False if it never does or has exited.
+inline bool wait_for_signal_handlers(pid_t pid, std::chrono::milliseconds timeout = std::chrono::seconds(30)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const std::string status_path = "/proc/" + std::to_string(pid) + "/status";
+  constexpr unsigned long long kWanted = (1ULL << (SIGINT - 1)) | (1ULL << (SIGTERM - 1));
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::ifstream status(status_path);
+    std::string line;
+    while (std::getline(status, line)) {
+      if (line.rfind("State:", 0) == 0 && line.find('Z') != std::string::npos) return false;  // exited
+      if (line.rfind("SigCgt:", 0) != 0) continue;
+      if ((std::stoull(line.substr(7), nullptr, 16) & kWanted) == kWanted) return true;
+    }
+    if (!status.is_open() && !std::filesystem::exists(status_path)) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
 }
 
 }  // namespace ihc::test

@@ -35,6 +35,7 @@
 using ihc::test::run_cli;
 using ihc::test::scratch_dir;
 using ihc::test::slurp;
+using ihc::test::wait_for_signal_handlers;
 using ihc::test::q;
 using ihc::test::read_bytes;
 using ihc::test::write_bytes;
@@ -596,7 +597,10 @@ TEST_CASE("signals: Ctrl-C or SIGTERM during score exits 130 with one line and l
   for (const int sig : {SIGINT, SIGTERM}) {
     const fs::path log = out.parent_path() / ("ihcscore-test-signals-" + std::to_string(::getpid()) + ".log");
     const pid_t pid = spawn_cli(score, log);
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    // Once its handlers are in place (a loaded machine can take long to start a process), a
+    // moment into the scoring.
+    REQUIRE(wait_for_signal_handlers(pid));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
     ::kill(pid, sig);
     const int code = wait_exit(pid);
     const std::string err = slurp(log);
