@@ -138,8 +138,9 @@ HematoxylinDab deconvolve_for_scoring(const cv::Mat& rgb, const StainVectors& st
 
 // Built twice, for AVX2 and for any x86-64, and picked when the program starts: the row products
 // run 8 floats at a time where the processor can. No FMA contraction (ISO C++ mode), so both
-// give the same floats.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+// give the same floats. Not under ThreadSanitizer: gcc instruments the clone resolver, which runs
+// before TSan's runtime is up, and the program dies before main.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
 __attribute__((target_clones("avx2", "default")))
 #endif
 HematoxylinDab deconvolve_for_cells(const cv::Mat& rgb, const StainVectors& stains, double residual_weight) {
