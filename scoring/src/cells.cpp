@@ -1,5 +1,7 @@
 #include "ihc/scoring/cells.hpp"
 
+#include "ihc/scoring/artefacts.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -226,6 +228,8 @@ std::vector<Cell> detect_cells_half_h(const cv::Mat& h_half, const cv::Mat& dab,
   const float* dab_data = dab_fine.ptr<float>(0);
   std::vector<Cell> cells;
   std::vector<float> stained_peaks, ray_peak(static_cast<std::size_t>(std::max(1, p.rays)));
+  std::vector<float> ray_cytoplasm(static_cast<std::size_t>(std::max(1, p.rays)));
+  const int cytoplasm_gap_steps = static_cast<int>(std::lround(p.cytoplasm_gap_um / mpp / 0.5));
   const int min_arc_rays = std::max(1, static_cast<int>(std::ceil(p.min_arc_degrees / (360.0 / std::max(1, p.rays)) - 1e-9)));
   for (std::size_t k = 0; k < seeds.size(); ++k) {
     const Seed& s = seeds[k];
@@ -297,7 +301,7 @@ std::vector<Cell> detect_cells_half_h(const cv::Mat& h_half, const cv::Mat& dab,
     const bool inside = s.x - rays.steps > vx0 && s.y - rays.steps > vy0 && s.x + rays.steps < vx1 &&
                         s.y + rays.steps < vy1;
     float inner_sum = 0.0f;
-    int valid_rays = 0;
+    int valid_rays = 0, cytoplasm_rays = 0;
     for (int a = 0; a < p.rays; ++a) {
       const cv::Point* off = &rays.offsets[static_cast<std::size_t>(a * rays.steps)];
       int n = 0, k_end = -1;
@@ -324,6 +328,10 @@ std::vector<Cell> detect_cells_half_h(const cv::Mat& h_half, const cv::Mat& dab,
           peak = samples[static_cast<std::size_t>(st)];
           s_peak = st;
         }
+      if (s_peak >= 0) {
+        const float c = ray_cytoplasm_od(samples.data(), first_step, s_peak - cytoplasm_gap_steps);
+        if (c >= 0) ray_cytoplasm[static_cast<std::size_t>(cytoplasm_rays++)] = c;
+      }
       bool stained = false;
       if (s_peak >= 0 && peak >= p.faint_od) {
         float inner = peak, outer = peak;
@@ -342,6 +350,11 @@ std::vector<Cell> detect_cells_half_h(const cv::Mat& h_half, const cv::Mat& dab,
       }
     }
     cell.cytoplasm_od = inner_sum / static_cast<float>(std::max(1, p.rays));
+    if (cytoplasm_rays * 4 >= p.rays) {
+      const auto mid = ray_cytoplasm.begin() + cytoplasm_rays / 2;
+      std::nth_element(ray_cytoplasm.begin(), mid, ray_cytoplasm.begin() + cytoplasm_rays);
+      cell.cytoplasm_mean_od = *mid;
+    }
     // Membrane staining is continuous: stained directions count only in arcs of at least
     // min_arc_degrees; isolated ones are noise (JPEG blocks, grain, stain bleed).
     const int n_rays = p.rays;
@@ -374,6 +387,7 @@ std::vector<Cell> detect_cells_half_h(const cv::Mat& h_half, const cv::Mat& dab,
                    cell.nucleus_elongation <= p.max_nucleus_elongation && valid_rays * 2 >= p.rays;
     cells.push_back(std::move(cell));
   }
+  apply_cytoplasmic_pattern(cells, p);
   return cells;
 }
 
