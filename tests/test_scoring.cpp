@@ -195,7 +195,7 @@ TEST_CASE("the pipeline's fused deconvolution gives the same numbers and cells a
   }
 }
 
-TEST_CASE("a tile of membrane-positive cells with dark cytoplasm is a cytoplasmic pattern; clear cytoplasm is not",
+TEST_CASE("a tile of membrane-positive cells with dark cytoplasm is a cytoplasmic pattern, one with clear cytoplasm is not",
           "[scoring][artefacts]") {
   const CellParams p;
   auto cell = [](float membrane, float cytoplasm, CellClass cls) {
