@@ -235,6 +235,14 @@ TEST_CASE("a tile of membrane-positive cells with dark cytoplasm is a cytoplasmi
   for (int i = 0; i < p.cytoplasmic_min_cells - 1; ++i) few.push_back(cell(0.8f, 0.5f, CellClass::ThreePlus));
   for (int i = 0; i < 50; ++i) few.push_back(cell(0.0f, 0.5f, CellClass::Negative));
   CHECK_FALSE(apply_cytoplasmic_pattern(few, p).pattern);
+  // Faint membranes (0.12) over a colourless cytoplasm (0.05, JPEG and stain-vector noise) have a
+  // high ratio but no cytoplasmic staining: not a pattern.
+  std::vector<Cell> faint;
+  for (int i = 0; i < 30; ++i) faint.push_back(cell(0.12f, 0.05f, CellClass::OnePlus));
+  const auto faint_found = apply_cytoplasmic_pattern(faint, p);
+  CHECK(faint_found.median_ratio > p.cytoplasmic_tile_ratio);
+  CHECK_FALSE(faint_found.pattern);
+  CHECK(faint_found.flagged == 0);
   // Configurable: a lab may switch the rule off with a ratio above any real one.
   CellParams off = p;
   off.cytoplasmic_tile_ratio = 10.0;

@@ -35,6 +35,7 @@ void for_each_cell_param(scoring::CellParams& c, F&& f) {
   f("neighbourhood_um", c.neighbourhood_um);
   f("cytoplasm_gap_um", c.cytoplasm_gap_um);
   f("cytoplasmic_tile_ratio", c.cytoplasmic_tile_ratio);
+  f("cytoplasmic_tile_min_od", c.cytoplasmic_tile_min_od);
   f("cytoplasmic_cell_ratio", c.cytoplasmic_cell_ratio);
   f("cytoplasmic_min_od", c.cytoplasmic_min_od);
 }

@@ -10,8 +10,9 @@
 // cytoplasm DAB is sampled along each ray away from the blurred membrane (from the nucleus to
 // cytoplasm_gap_um inside the membrane peak) and compared with the membrane intensity. Per
 // tile, when the membrane-positive cells' median ratio cytoplasm / membrane reaches
-// cytoplasmic_tile_ratio (over at least cytoplasmic_min_cells of them), the tile's pattern is
-// cytoplasmic and each of its membrane-positive cells whose own cytoplasm is visibly stained
+// cytoplasmic_tile_ratio (over at least cytoplasmic_min_cells of them) and their median cytoplasm
+// is visibly stained (cytoplasmic_tile_min_od: faint membranes over JPEG and stain-vector noise
+// give high ratios with a colourless cytoplasm), the tile's pattern is cytoplasmic and each of its membrane-positive cells whose own cytoplasm is visibly stained
 // (cytoplasmic_min_od) and at least cytoplasmic_cell_ratio of its membrane, or whose cytoplasm
 // could not be sampled, is flagged `cytoplasmic` and scored 0: its membrane is not
 // distinguishable from its cytoplasm. The tile
@@ -36,6 +37,7 @@ float ray_cytoplasm_od(const float* samples, int first, int last);
 struct CytoplasmicPattern {
   int assessed = 0;          // counted membrane-positive cells with a cytoplasm measurement
   double median_ratio = 0;   // their median cytoplasm_mean_od / intensity_od
+  double median_cytoplasm_od = 0;  // their median cytoplasm_mean_od
   bool pattern = false;      // the tile's staining is cytoplasmic
   int flagged = 0;           // cells set to cytoplasmic (class 0)
 };

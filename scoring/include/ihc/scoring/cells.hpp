@@ -55,6 +55,7 @@ struct CellParams {
   double cytoplasm_gap_um = 2.0;
   double cytoplasmic_tile_ratio = 0.38;  // median cytoplasm / membrane DAB making a tile cytoplasmic
   int cytoplasmic_min_cells = 20;        // ... over at least this many membrane-positive cells
+  double cytoplasmic_tile_min_od = 0.10; // ... whose median cytoplasm DAB is at least this (visible)
   double cytoplasmic_cell_ratio = 0.10;  // in such a tile a cell with cytoplasm >= this x membrane
   double cytoplasmic_min_od = 0.05;      // ... and cytoplasm DAB >= this is cytoplasmic (class 0)
   bool keep_outlines = false;            // fill Cell::outline (for markup and GeoJSON)
