@@ -139,6 +139,7 @@ struct CellSpec {
   std::vector<Arc> arcs;
   std::array<double, 6> mod{};         // along-outline modulation: 3 harmonics (amp, phase)
   bool blush = false;
+  bool cytoplasmic_stain = false;
   scoring::CellClass cls = scoring::CellClass::Negative;
 };
 
@@ -494,6 +495,18 @@ AltImage generate_alt_field(const AltOptions& o) {
       c.mod[2 * k] = uniform(rng, 0.0, 0.10);
       c.mod[2 * k + 1] = uniform(rng, 0, 2 * kPi);
     }
+    // (Drawn only when asked for, so designs without it keep their random sequence.)
+    if (o.cytoplasmic_fraction > 0 && uniform(rng, 0, 1) < o.cytoplasmic_fraction) {
+      c.cls = scoring::CellClass::Negative;
+      c.cytoplasmic_stain = true;
+      c.dab_cyto = uniform(rng, o.cytoplasmic_od[0], o.cytoplasmic_od[1]);
+      c.thickness_sub = stroke_thickness_for(1.0 / sub_um);
+      c.membrane_peak = c.dab_cyto * o.cytoplasmic_border_gain;
+      c.membrane_amp = 1.0;
+      c.coverage = 1.0;
+      c.arcs = {{0.0, 360.0}};
+      continue;
+    }
     const int k = static_cast<int>(c.cls);
     if (k == 0) {
       c.blush = o.blush_fraction > 0 && uniform(rng, 0, 1) < o.blush_fraction;
@@ -507,12 +520,12 @@ AltImage generate_alt_field(const AltOptions& o) {
     if (k == 1) {
       c.coverage = uniform(rng, o.partial_coverage[0], o.partial_coverage[1]);
       c.arcs = make_arcs(c.coverage, uniform(rng, 0, 1) < 0.5 ? 1 : 2, rng);
-      c.dab_cyto = uniform(rng, 0.0, 0.015);
+      c.dab_cyto = uniform(rng, o.cyto_od_1[0], o.cyto_od_1[1]);
     } else {
       const double gap = uniform(rng, 0.0, o.complete_gap_max);
       c.coverage = gap < 0.015 ? 1.0 : 1.0 - gap;
       c.arcs = make_arcs(c.coverage, uniform(rng, 0, 1) < 0.5 ? 1 : 2, rng);
-      c.dab_cyto = uniform(rng, 0.0, 0.03);
+      c.dab_cyto = uniform(rng, o.cyto_od_23[0], o.cyto_od_23[1]);
     }
   }
 
@@ -630,6 +643,10 @@ AltImage generate_alt_field(const AltOptions& o) {
     const cv::Mat ncov = downsample(sub, g);
     cv::Mat hn = h_nuc(roi_rect);
     cv::max(hn, ncov * c.h_nucleus, hn);
+    if (c.cytoplasmic_stain) {  // a cytoplasmic antigen spares most of the nucleus
+      const cv::Mat keep = 1.0 - 0.8 * ncov;
+      cell_dab = cell_dab.mul(keep);
+    }
 
     // Membrane: the ellipse outline (or arcs), modulated along its length.
     if (c.membrane_amp > 0) {
@@ -728,6 +745,7 @@ AltImage generate_alt_field(const AltOptions& o) {
     a.membrane_peak_od = static_cast<float>(c.membrane_peak);
     a.coverage = static_cast<float>(c.coverage);
     a.blush = c.blush;
+    a.cytoplasmic_stain = c.cytoplasmic_stain;
     a.cell_class = c.cls;
     a.in_image = c.nx_um >= 0 && c.nx_um < W && c.ny_um >= 0 && c.ny_um < H;
     if (a.in_image) ++truth.counts.by_class[static_cast<int>(c.cls)];

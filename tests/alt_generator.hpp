@@ -60,6 +60,15 @@ struct AltOptions {
   // Extra content
   double blush_fraction = 0.0;     // share of 0 cells with diffuse cytoplasmic DAB
   std::array<double, 2> blush_od{0.05, 0.10};
+  std::array<double, 2> cyto_od_1{0.0, 0.015};   // cytoplasmic DAB of 1+ cells
+  std::array<double, 2> cyto_od_23{0.0, 0.03};   // ... of 2+ and 3+ cells
+  // A cytoplasmic stain (a cytoplasmic antigen, not HER2-like): this share of tumour cells has
+  // DAB filling the cytoplasm (cytoplasmic_od, nucleus mostly spared) with the border
+  // accentuated (a 1 µm line at cytoplasmic_border_gain x the cytoplasm). Membrane class 0
+  // whatever the mix: the membrane is not distinguishable from the cytoplasm.
+  double cytoplasmic_fraction = 0.0;
+  std::array<double, 2> cytoplasmic_od{0.30, 0.55};
+  double cytoplasmic_border_gain = 1.6;
   double stroma_fraction = 0.12;   // share of the field that is stroma (spindle nuclei, no DAB)
   double stroma_spacing_um = 13.0; // minimum distance between spindle nuclei (cellular stroma)
   double lumen_fraction = 0.04;    // share of the field in empty lumina
@@ -74,6 +83,7 @@ struct AltCell {
   float membrane_peak_od = 0;    // designed peak at the reference resolution (0 for class 0)
   float coverage = 0;            // designed fraction of the outline stained
   bool blush = false;
+  bool cytoplasmic_stain = false;  // drawn as a cytoplasmic stain (cytoplasmic_fraction)
   bool in_image = false;         // nucleus centre inside the image (counted in the truth)
   scoring::CellClass cell_class = scoring::CellClass::Negative;
 };

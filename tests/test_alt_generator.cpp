@@ -505,3 +505,37 @@ TEST_CASE("alt explore", "[.][alt-explore]") {
   diagnose(img, o);
   run_alt("explore", o, dir);
 }
+
+TEST_CASE("alt: a cytoplasmic stain (DAB filling the cells, borders accentuated) is not scored as membrane", "[alt][artefacts]") {
+  const Scratch scratch("alt-cytoplasmic");
+  const auto& dir = scratch.dir;
+  for (const double mpp : {0.5, 0.25}) {
+    auto o = design(kMixThree, mpp, mpp < 0.4 ? 72 : 71);
+    o.cytoplasmic_fraction = 1.0;
+    const auto r = run_alt(mpp < 0.4 ? "cytoplasmic-40x" : "cytoplasmic-20x", o, dir);
+    INFO(row(r) << "\ncytoplasmic cells " << r.result.cells_cytoplasmic << " in " << r.result.tiles_cytoplasmic << " tiles");
+    REQUIRE(r.truth.score_2018 == scoring::SlideScore::Zero);  // every tumour cell is a cytoplasmic stain
+    CHECK(static_cast<int>(r.result.score) <= static_cast<int>(scoring::SlideScore::OnePlus));
+    CHECK(r.result.percent.complete() <= 10.0);
+    CHECK(r.result.percent.complete_intense() <= 5.0);
+    // The cells are still found and counted (as 0), and most of them are reported as cytoplasmic.
+    CHECK(static_cast<double>(r.result.counts.total()) >= static_cast<double>(r.truth.counts.total()) * 0.7);
+    CHECK(static_cast<double>(r.result.cells_cytoplasmic) >= 0.5 * static_cast<double>(r.result.counts.total()));
+  }
+}
+
+TEST_CASE("alt: 3+ and 2+ membranes over a cytoplasmic blush keep their score", "[alt][artefacts]") {
+  const Scratch scratch("alt-membrane-blush");
+  const auto& dir = scratch.dir;
+  auto three = design(kMixThree, 0.5, 81);
+  three.cyto_od_23 = {0.10, 0.20};  // visible cytoplasm, membrane 0.7-1.1: about 5x darker
+  const auto r3 = run_alt("three-cyto-20x", three, dir);
+  check_clear(r3, "3+");
+  CHECK(r3.result.cells_cytoplasmic <= r3.result.counts.total() / 20);
+  auto three40 = design(kMixThree, 0.25, 82);
+  three40.cyto_od_23 = {0.10, 0.20};
+  check_clear(run_alt("three-cyto-40x", three40, dir), "3+");
+  auto two = design(kMixTwo, 0.5, 83);
+  two.cyto_od_23 = {0.04, 0.08};  // membrane 0.25-0.45: at least about 3x darker
+  check_clear(run_alt("two-cyto-20x", two, dir), "2+");
+}

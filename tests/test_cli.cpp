@@ -174,3 +174,23 @@ TEST_CASE("a slide with no tissue is not evaluable, with the reason", "[cli]") {
   CHECK(j["cells"]["total"] == 0);
   CHECK_FALSE(j["not_evaluable_reason"].get<std::string>().empty());
 }
+
+TEST_CASE("a cytoplasmic stain (FHL2 on real colon) is not scored as membranous 2+ or 3+, and says why",
+          "[cli][real][artefacts]") {
+  const auto dir = scratch_dir("fhl2-cytoplasmic");
+  // FHL2 is a cytoplasmic protein: the cells are filled with DAB, their borders only accentuated.
+  const auto j = score_json("../shared/data/images/ihc-fhl2-colon.png --mpp 0.5", dir, "fhl2");
+  INFO(j.dump());
+  CHECK((j["score"] == "0" || j["score"] == "1+"));
+  CHECK(j["percent"]["complete"].get<double>() <= 10.0);
+  CHECK(j["cells"]["cytoplasmic"].get<int>() > 0);
+  CHECK(j["tiles"]["cytoplasmic_pattern"].get<int>() >= 1);
+  REQUIRE(j.contains("warnings"));
+  CHECK(j["warnings"][0].get<std::string>().find("cytoplasmic") != std::string::npos);
+  // The rule is a threshold like the others: a configuration can switch it off.
+  { std::ofstream(dir / "rule-off.json") << R"({"cells": {"cytoplasmic_tile_ratio": 10}})"; }
+  const auto off = score_json("../shared/data/images/ihc-fhl2-colon.png --mpp 0.5 --config '" + (dir / "rule-off.json").string() + "'", dir, "off");
+  CHECK(off["cells"]["cytoplasmic"].get<int>() == 0);
+  CHECK_FALSE(off.contains("warnings"));
+  CHECK(off["config"]["cells"]["cytoplasmic_tile_ratio"].get<double>() == 10.0);
+}

@@ -6,6 +6,7 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include "ihc/scoring/artefacts.hpp"
 #include "ihc/scoring/cells.hpp"
 #include "ihc/scoring/stains.hpp"
 #include "ihc/scoring/tissue.hpp"
@@ -191,5 +192,90 @@ TEST_CASE("the pipeline's fused deconvolution gives the same numbers and cells a
     CHECK(a[k].centre == b[k].centre);
     CHECK(a[k].completeness == b[k].completeness);
     CHECK(a[k].intensity_od == b[k].intensity_od);
+  }
+}
+
+TEST_CASE("a tile of membrane-positive cells with dark cytoplasm is a cytoplasmic pattern, one with clear cytoplasm is not",
+          "[scoring][artefacts]") {
+  const CellParams p;
+  auto cell = [](float membrane, float cytoplasm, CellClass cls) {
+    Cell c;
+    c.counted = true;
+    c.intensity_od = membrane;
+    c.cytoplasm_mean_od = cytoplasm;
+    c.completeness = 1.0f;
+    c.cell_class = cls;
+    return c;
+  };
+  // 30 cells with membrane 0.8 over cytoplasm 0.45 (ratio 0.56, like a cytoplasmic antigen) and
+  // 10 with a clean membrane (0.9 over 0.05): the tile is cytoplasmic, only the 30 are demoted.
+  std::vector<Cell> tile;
+  for (int i = 0; i < 30; ++i) tile.push_back(cell(0.8f, 0.45f, CellClass::ThreePlus));
+  for (int i = 0; i < 10; ++i) tile.push_back(cell(0.9f, 0.05f, CellClass::ThreePlus));
+  const auto found = apply_cytoplasmic_pattern(tile, p);
+  CHECK(found.pattern);
+  CHECK(found.assessed == 40);
+  CHECK(found.median_ratio == Approx(0.45 / 0.8).margin(1e-6));
+  CHECK(found.flagged == 30);
+  for (int i = 0; i < 40; ++i) {
+    CHECK(tile[static_cast<std::size_t>(i)].cytoplasmic == (i < 30));
+    CHECK(tile[static_cast<std::size_t>(i)].cell_class == (i < 30 ? CellClass::Negative : CellClass::ThreePlus));
+  }
+  // A membranous tumour where some cells also have cytoplasmic DAB: the median ratio stays low
+  // and no cell is demoted, not even the ones with dark cytoplasm.
+  std::vector<Cell> membranous;
+  for (int i = 0; i < 30; ++i) membranous.push_back(cell(0.9f, 0.1f, CellClass::ThreePlus));
+  for (int i = 0; i < 10; ++i) membranous.push_back(cell(0.6f, 0.4f, CellClass::TwoPlus));
+  const auto clean = apply_cytoplasmic_pattern(membranous, p);
+  CHECK_FALSE(clean.pattern);
+  CHECK(clean.flagged == 0);
+  for (const auto& c : membranous) CHECK_FALSE(c.cytoplasmic);
+  // Too few membrane-positive cells to call a pattern; cells without staining are not assessed.
+  std::vector<Cell> few;
+  for (int i = 0; i < p.cytoplasmic_min_cells - 1; ++i) few.push_back(cell(0.8f, 0.5f, CellClass::ThreePlus));
+  for (int i = 0; i < 50; ++i) few.push_back(cell(0.0f, 0.5f, CellClass::Negative));
+  CHECK_FALSE(apply_cytoplasmic_pattern(few, p).pattern);
+  // Faint membranes (0.12) over a colourless cytoplasm (0.05, JPEG and stain-vector noise) have a
+  // high ratio but no cytoplasmic staining: not a pattern.
+  std::vector<Cell> faint;
+  for (int i = 0; i < 30; ++i) faint.push_back(cell(0.12f, 0.05f, CellClass::OnePlus));
+  const auto faint_found = apply_cytoplasmic_pattern(faint, p);
+  CHECK(faint_found.median_ratio > p.cytoplasmic_tile_ratio);
+  CHECK_FALSE(faint_found.pattern);
+  CHECK(faint_found.flagged == 0);
+  // Configurable: a lab may switch the rule off with a ratio above any real one.
+  CellParams off = p;
+  off.cytoplasmic_tile_ratio = 10.0;
+  std::vector<Cell> again;
+  for (int i = 0; i < 30; ++i) again.push_back(cell(0.8f, 0.45f, CellClass::ThreePlus));
+  CHECK(apply_cytoplasmic_pattern(again, off).flagged == 0);
+}
+
+TEST_CASE("a drawn cell's cytoplasm DAB is measured away from its membrane", "[scoring][artefacts]") {
+  // 0.5 µm/px, nucleus 3.5 µm, membrane at 9 µm, 1 µm wide at 1.0 OD: clear cytoplasm reads near
+  // 0 although the membrane is intense; the same cell with 0.3 OD of cytoplasm reads 0.2-0.33.
+  const auto s = StainVectors::defaults();
+  for (const double cyto : {0.0, 0.3}) {
+    cv::Mat h(100, 100, CV_32F, cv::Scalar(0)), dab(100, 100, CV_32F, cv::Scalar(0));
+    for (int y = 0; y < 100; ++y)
+      for (int x = 0; x < 100; ++x) {
+        const double r = std::hypot(x - 50.0, y - 50.0) * 0.5;
+        if (r <= 3.5) h.at<float>(y, x) = 0.6f;
+        else if (r <= 9.0) {
+          h.at<float>(y, x) = 0.05f;
+          dab.at<float>(y, x) = static_cast<float>(cyto);
+        }
+        dab.at<float>(y, x) = std::max(dab.at<float>(y, x), static_cast<float>(std::exp(-0.5 * std::pow((r - 9.0) / 0.5, 2))));
+      }
+    const auto dec = deconvolve(render(h, dab, s), s);
+    CellParams p;
+    p.min_neighbours = 0;
+    const auto cells = detect_cells(dec.hematoxylin, dec.dab, 0.5, cv::Rect(0, 0, 100, 100), p);
+    REQUIRE(cells.size() == 1);
+    INFO("cytoplasm " << cyto << " measured " << cells[0].cytoplasm_mean_od << " membrane " << cells[0].intensity_od);
+    CHECK(cells[0].intensity_od > 0.8);
+    // The sample starts at 0.8 nucleus radii, so the rim of the nucleus (no DAB) is in it.
+    if (cyto == 0.0) CHECK(cells[0].cytoplasm_mean_od < 0.05);
+    else CHECK((cells[0].cytoplasm_mean_od > 0.2 && cells[0].cytoplasm_mean_od < 0.33));
   }
 }

@@ -33,6 +33,11 @@ void for_each_cell_param(scoring::CellParams& c, F&& f) {
   f("partial_min_fraction", c.partial_min_fraction);
   f("intense_incomplete_fraction", c.intense_incomplete_fraction);
   f("neighbourhood_um", c.neighbourhood_um);
+  f("cytoplasm_gap_um", c.cytoplasm_gap_um);
+  f("cytoplasmic_tile_ratio", c.cytoplasmic_tile_ratio);
+  f("cytoplasmic_tile_min_od", c.cytoplasmic_tile_min_od);
+  f("cytoplasmic_cell_ratio", c.cytoplasmic_cell_ratio);
+  f("cytoplasmic_min_od", c.cytoplasmic_min_od);
 }
 
 double number(const json& v, const std::string& name, const std::string& key) {
@@ -72,6 +77,9 @@ void apply_config(const json& config, const std::string& name, ScoreOptions& o) 
         });
         if (k == "min_neighbours") {
           o.cells.min_neighbours = static_cast<int>(std::min(number(v, name, k), 1e6));  // no int overflow
+          known = true;
+        } else if (k == "cytoplasmic_min_cells") {
+          o.cells.cytoplasmic_min_cells = static_cast<int>(std::min(number(v, name, k), 1e6));
           known = true;
         } else if (k == "rays") {
           o.cells.rays = std::max(8, static_cast<int>(std::min(number(v, name, k), 1e6)));
@@ -121,6 +129,7 @@ json config_json(const ScoreOptions& options) {
   for_each_cell_param(o.cells, [&](const char* n, double& field) { cells[n] = field; });
   cells["min_neighbours"] = o.cells.min_neighbours;
   cells["rays"] = o.cells.rays;
+  cells["cytoplasmic_min_cells"] = o.cells.cytoplasmic_min_cells;
   return {{"cells", cells},
           {"rules", {{"noise_floor_percent", o.rules.noise_floor_percent}}},
           {"counterstain_residual_weight", o.counterstain_residual_weight}};

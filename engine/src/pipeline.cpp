@@ -192,6 +192,7 @@ std::vector<SlideCell> analyse_tile(const tiling::Slide& slide, const TilePlan& 
     sc.nucleus_area_um2 = c.nucleus_area_um2;
     sc.cell_class = c.cell_class;
     sc.counted = c.counted;
+    sc.cytoplasmic = c.cytoplasmic;
     for (const auto& pt : c.outline)
       sc.outline.emplace_back(static_cast<float>(std::clamp(g.x0 + (pt.x + 0.5) * d, 0.0, max_x)),
                               static_cast<float>(std::clamp(g.y0 + (pt.y + 0.5) * d, 0.0, max_y)));
@@ -255,6 +256,7 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
       ++t.cells_detected;
       if (!c.counted || (!options.roi.empty() && !options.roi.contains(c.x, c.y))) continue;
       ++t.counts.by_class[static_cast<std::size_t>(c.cell_class)];
+      t.cells_cytoplasmic += c.cytoplasmic ? 1 : 0;
       if (options.keep_cells) t.cells.push_back(std::move(c));
     }
   };
@@ -281,6 +283,8 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
     ++result.tiles_analysed;
     result.counts += t.counts;
     result.cells_detected += t.cells_detected;
+    result.cells_cytoplasmic += t.cells_cytoplasmic;
+    result.tiles_cytoplasmic += t.cells_cytoplasmic > 0 ? 1 : 0;
   }
   apply_guideline(result, options);
   result.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -3,6 +3,7 @@
 #include "ihc/engine/confidence.hpp"
 #include "ihc/engine/config.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -20,6 +21,19 @@ nlohmann::json rgb_json(const scoring::Rgb3& v) {
   return nlohmann::json::array({round_to(v[0], 6), round_to(v[1], 6), round_to(v[2], 6)});
 }
 }  // namespace
+
+std::string cytoplasmic_warning(const SlideResult& r, const ScoreOptions& o) {
+  if (r.cells_cytoplasmic == 0) return {};
+  const double total = static_cast<double>(std::max<std::int64_t>(1, r.counts.total()));
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "cytoplasmic DAB pattern in %lld tile(s): %lld counted cells (%.1f %%) had cytoplasm DAB at least "
+                "%.2f of their membrane DAB and were scored 0, not membrane-positive; HER2 is read on the membrane "
+                "only: check the antibody, the controls and the field",
+                static_cast<long long>(r.tiles_cytoplasmic), static_cast<long long>(r.cells_cytoplasmic),
+                100.0 * static_cast<double>(r.cells_cytoplasmic) / total, o.cells.cytoplasmic_cell_ratio);
+  return buf;
+}
 
 nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
   using nlohmann::json;
@@ -52,6 +66,7 @@ nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
                 {"area_mm2", round_to(o.roi.area() * r.mpp_slide * r.mpp_slide / 1e6, 4)}};
   j["cells"] = {{"total", r.counts.total()},
                 {"detected", r.cells_detected},
+                {"cytoplasmic", r.cells_cytoplasmic},
                 {"by_class",
                  {{"0", r.counts.by_class[0]}, {"1+", r.counts.by_class[1]}, {"2+", r.counts.by_class[2]},
                   {"3+", r.counts.by_class[3]}}}};
@@ -66,6 +81,7 @@ nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
                 {"tissue", r.tiles_tissue},
                 {"analysed", r.tiles_analysed},
                 {"failed", r.tiles_failed},
+                {"cytoplasmic_pattern", r.tiles_cytoplasmic},
                 {"size_px", o.tile_px},
                 {"halo_um", o.halo_um},
                 {"read_level", r.read_level}};
@@ -89,6 +105,7 @@ nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
                      {"max_cell_radius_um", c.max_cell_radius_um},
                      {"neighbourhood_um", c.neighbourhood_um},
                      {"min_neighbours", c.min_neighbours}};
+  if (const std::string w = cytoplasmic_warning(r, o); !w.empty()) j["warnings"] = json::array({w});
   j["config"] = config_json(o);
   if (!o.config_source.empty()) {
     j["config"]["file"] = o.config_source;
@@ -114,6 +131,7 @@ std::string report_summary(const SlideResult& r, const ScoreOptions& o) {
     out += buf;
   }
   if (r.score == scoring::SlideScore::TwoPlus) out += "  equivocal: reflex ISH testing recommended\n";
+  if (const std::string w = cytoplasmic_warning(r, o); !w.empty()) out += "  warning: " + w + "\n";
   std::snprintf(buf, sizeof buf,
                 "  tumour cells: %lld   0: %.1f%%  1+: %.1f%%  2+: %.1f%%  3+: %.1f%%\n"
                 "  complete membrane: %.1f%%   complete and intense: %.1f%%\n"

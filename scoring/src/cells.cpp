@@ -1,5 +1,7 @@
 #include "ihc/scoring/cells.hpp"
 
+#include "ihc/scoring/artefacts.hpp"
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -248,7 +250,7 @@ std::vector<Cell> detect_cells_half_h(const cv::Mat& h_half, const cv::Mat& dab,
   const double ridge_px = p.ridge_um / mpp;
   const int ridge_steps = std::max(1, static_cast<int>(std::lround(ridge_px / 0.5)));
   const RayTable rays(p.rays, max_r + 2.0 + ridge_px, 0.5);
-  std::vector<float> samples(static_cast<std::size_t>(rays.steps));
+  std::vector<float> samples(static_cast<std::size_t>(rays.steps)), running_sum(samples.size());
   int first_step = 0;
   while (first_step < rays.steps && rays.radius[static_cast<std::size_t>(first_step)] < nucleus_r * 0.8) ++first_step;
   const float* dab_data = dab_fine.ptr<float>(0);
@@ -272,6 +274,8 @@ std::vector<Cell> detect_cells_half_h(const cv::Mat& h_half, const cv::Mat& dab,
   ++reach;
   std::vector<Cell> cells;
   std::vector<float> stained_peaks, ray_peak(static_cast<std::size_t>(std::max(1, p.rays)));
+  std::vector<float> ray_cytoplasm(static_cast<std::size_t>(std::max(1, p.rays)));
+  const int cytoplasm_gap_steps = static_cast<int>(std::lround(p.cytoplasm_gap_um / mpp / 0.5));
   const int min_arc_rays = std::max(1, static_cast<int>(std::ceil(p.min_arc_degrees / (360.0 / std::max(1, p.rays)) - 1e-9)));
   for (std::size_t k = 0; k < seeds.size(); ++k) {
     const Seed& s = seeds[k];
@@ -342,7 +346,7 @@ std::vector<Cell> detect_cells_half_h(const cv::Mat& h_half, const cv::Mat& dab,
     // say nothing about it: completeness is the stained share of the rays that could see.
     const bool inside = s.x - reach >= vx0 && s.y - reach >= vy0 && s.x + reach < vx1 && s.y + reach < vy1;
     float inner_sum = 0.0f;
-    int valid_rays = 0;
+    int valid_rays = 0, cytoplasm_rays = 0;
     const int parity = (s.y & 1) * 2 + (s.x & 1);
     const int* own_labels = half_label_data + static_cast<std::ptrdiff_t>(s.y >> 1) * hw + (s.x >> 1);
     const float* own_dab = dab_data + static_cast<std::ptrdiff_t>(s.y) * w + s.x;
@@ -380,7 +384,7 @@ std::vector<Cell> detect_cells_half_h(const cv::Mat& h_half, const cv::Mat& dab,
       const int search_end = std::min(n - 1, k_end < 0 ? n - 1 : k_end + 3);
       // The peak (first maximum) and, in the same pass, the lowest DAB between the nucleus and
       // it: branch-free, as where the peak lies is unpredictable.
-      float peak = 0.0f, inner = 0.0f, lowest = std::numeric_limits<float>::max();
+      float peak = 0.0f, inner = 0.0f, lowest = std::numeric_limits<float>::max(), running = 0.0f;
       int s_peak = -1;
       for (int st = first_step; st <= search_end; ++st) {
         const float v = samples[static_cast<std::size_t>(st)];
@@ -389,7 +393,16 @@ std::vector<Cell> detect_cells_half_h(const cv::Mat& h_half, const cv::Mat& dab,
         peak = higher ? v : peak;
         s_peak = higher ? st : s_peak;
         lowest = std::min(lowest, v);
+        running += v;
+        running_sum[static_cast<std::size_t>(st)] = running;
       }
+      // Cytoplasm on this ray (artefacts.hpp): mean DAB from the nucleus to cytoplasm_gap_um
+      // inside the peak, from the running sums; none when the membrane is too close to the
+      // nucleus to leave a sample.
+      const int cytoplasm_last = s_peak - cytoplasm_gap_steps;
+      if (s_peak >= 0 && cytoplasm_last >= first_step)
+        ray_cytoplasm[static_cast<std::size_t>(cytoplasm_rays++)] =
+            running_sum[static_cast<std::size_t>(cytoplasm_last)] / static_cast<float>(cytoplasm_last - first_step + 1);
       bool stained = false;
       if (s_peak >= 0 && peak >= p.faint_od) {
         float outer = peak;
@@ -407,6 +420,11 @@ std::vector<Cell> detect_cells_half_h(const cv::Mat& h_half, const cv::Mat& dab,
       }
     }
     cell.cytoplasm_od = inner_sum / static_cast<float>(std::max(1, p.rays));
+    if (cytoplasm_rays * 4 >= p.rays) {
+      const auto mid = ray_cytoplasm.begin() + cytoplasm_rays / 2;
+      std::nth_element(ray_cytoplasm.begin(), mid, ray_cytoplasm.begin() + cytoplasm_rays);
+      cell.cytoplasm_mean_od = *mid;
+    }
     // Membrane staining is continuous: stained directions count only in arcs of at least
     // min_arc_degrees; isolated ones are noise (JPEG blocks, grain, stain bleed).
     const int n_rays = p.rays;
@@ -439,6 +457,7 @@ std::vector<Cell> detect_cells_half_h(const cv::Mat& h_half, const cv::Mat& dab,
                    cell.nucleus_elongation <= p.max_nucleus_elongation && valid_rays * 2 >= p.rays;
     cells.push_back(std::move(cell));
   }
+  apply_cytoplasmic_pattern(cells, p);
   return cells;
 }
 

@@ -50,6 +50,7 @@ struct SlideCell {
   float completeness = 0, intensity_od = 0, nucleus_area_um2 = 0;
   scoring::CellClass cell_class = scoring::CellClass::Negative;
   bool counted = false;  // passes the tumour-cell rules
+  bool cytoplasmic = false;  // membrane-positive but in a cytoplasmic pattern: scored 0 (artefacts.hpp)
   std::vector<cv::Point2f> outline;
 };
 
@@ -60,6 +61,7 @@ struct TileResult {
   bool failed = false;
   std::string error;
   std::vector<SlideCell> cells;  // only with keep_cells
+  std::int64_t cells_cytoplasmic = 0;  // counted cells scored 0 for a cytoplasmic pattern
 };
 
 struct SlideResult {
@@ -76,6 +78,8 @@ struct SlideResult {
   std::vector<TileResult> tiles;    // tissue tiles, in grid order
   scoring::CellCounts counts;
   std::int64_t cells_detected = 0;
+  std::int64_t cells_cytoplasmic = 0;   // counted cells scored 0 for a cytoplasmic pattern
+  std::int64_t tiles_cytoplasmic = 0;   // tiles where that happened
   scoring::ClassPercent percent;
   scoring::SlideScore score = scoring::SlideScore::NotEvaluable;
   scoring::Her2Category category = scoring::Her2Category::NotEvaluable;

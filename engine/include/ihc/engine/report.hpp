@@ -16,6 +16,10 @@ nlohmann::json report_json(const SlideResult& result, const ScoreOptions& option
 // Human summary, a few lines, for stdout.
 std::string report_summary(const SlideResult& result, const ScoreOptions& options);
 
+// The warning for cells scored 0 for a cytoplasmic pattern (report "warnings", summary); empty
+// when there were none.
+std::string cytoplasmic_warning(const SlideResult& result, const ScoreOptions& options);
+
 // Rounds to `digits` decimals so reports are stable and readable.
 double round_to(double value, int digits);
 

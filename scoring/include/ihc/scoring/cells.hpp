@@ -13,6 +13,8 @@
 //     cytoplasmic DAB is not membrane). A membrane shared by two cells counts for both: each
 //     cell's own outline is what a pathologist judges.
 //  4. completeness = stained fraction of directions; intensity = median peak on stained ones.
+//  5. Cytoplasmic pattern (artefacts.hpp): in a tile whose membrane-positive cells have dark
+//     cytoplasm compared with their membrane, those cells are flagged `cytoplasmic`, class 0.
 #include <cstdint>
 #include <vector>
 
@@ -48,6 +50,14 @@ struct CellParams {
   // neighbourhood_um is taken for stroma / a sparse non-epithelial cell and not counted.
   double neighbourhood_um = 20.0;
   int min_neighbours = 3;
+  // Cytoplasmic pattern (see artefacts.hpp). Cytoplasm DAB is sampled on each ray from the
+  // nucleus to cytoplasm_gap_um inside the membrane peak (beyond the blur of a 2 µm membrane).
+  double cytoplasm_gap_um = 2.0;
+  double cytoplasmic_tile_ratio = 0.38;  // median cytoplasm / membrane DAB making a tile cytoplasmic
+  int cytoplasmic_min_cells = 20;        // ... over at least this many membrane-positive cells
+  double cytoplasmic_tile_min_od = 0.10; // ... whose median cytoplasm DAB is at least this (visible)
+  double cytoplasmic_cell_ratio = 0.10;  // in such a tile a cell with cytoplasm >= this x membrane
+  double cytoplasmic_min_od = 0.05;      // ... and cytoplasm DAB >= this is cytoplasmic (class 0)
   bool keep_outlines = false;            // fill Cell::outline (for markup and GeoJSON)
 };
 
@@ -58,6 +68,10 @@ struct Cell {
   float completeness = 0;        // 0..1
   float intensity_od = 0;        // median DAB peak on stained directions (0 when none)
   float cytoplasm_od = 0;        // mean lowest DAB between nucleus and membrane, over directions
+  // Median over directions of the mean DAB from the nucleus to cytoplasm_gap_um inside the
+  // membrane peak; -1 when fewer than a quarter of the directions leave room for it.
+  float cytoplasm_mean_od = -1;
+  bool cytoplasmic = false;      // membrane-positive but in a cytoplasmic pattern: class set to 0
   int neighbours = 0;
   bool counted = false;          // passes the tumour-cell rules
   CellClass cell_class = CellClass::Negative;
