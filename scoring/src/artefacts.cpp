@@ -6,12 +6,11 @@ namespace ihc::scoring {
 
 CytoplasmicPattern apply_cytoplasmic_pattern(std::vector<Cell>& cells, const CellParams& p) {
   CytoplasmicPattern out;
-  auto assessable = [](const Cell& c) {
-    return c.counted && c.cell_class != CellClass::Negative && c.cytoplasm_mean_od >= 0 && c.intensity_od > 0;
-  };
+  auto membrane_positive = [](const Cell& c) { return c.counted && c.cell_class != CellClass::Negative; };
+  auto measured = [](const Cell& c) { return c.cytoplasm_mean_od >= 0 && c.intensity_od > 0; };
   std::vector<float> ratios, cytoplasm;
   for (const auto& c : cells)
-    if (assessable(c)) {
+    if (membrane_positive(c) && measured(c)) {
       ratios.push_back(c.cytoplasm_mean_od / c.intensity_od);
       cytoplasm.push_back(c.cytoplasm_mean_od);
     }
@@ -29,9 +28,8 @@ CytoplasmicPattern apply_cytoplasmic_pattern(std::vector<Cell>& cells, const Cel
   // In a cytoplasmic tile a cell keeps its membrane class only with a demonstrably clear
   // cytoplasm: one whose membrane lies too close to the nucleus for a sample shows none.
   for (auto& c : cells) {
-    if (!c.counted || c.cell_class == CellClass::Negative) continue;
-    const bool measured = c.cytoplasm_mean_od >= 0 && c.intensity_od > 0;
-    if (measured && (c.cytoplasm_mean_od < p.cytoplasmic_min_od ||
+    if (!membrane_positive(c)) continue;
+    if (measured(c) && (c.cytoplasm_mean_od < p.cytoplasmic_min_od ||
                      c.cytoplasm_mean_od < p.cytoplasmic_cell_ratio * c.intensity_od))
       continue;
     c.cytoplasmic = true;

@@ -345,7 +345,6 @@ std::vector<Cell> detect_cells_half_h(const cv::Mat& h_half, const cv::Mat& dab,
     // Rays that leave the valid region (the image or slide ends) before reaching the membrane
     // say nothing about it: completeness is the stained share of the rays that could see.
     const bool inside = s.x - reach >= vx0 && s.y - reach >= vy0 && s.x + reach < vx1 && s.y + reach < vy1;
-    float inner_sum = 0.0f;
     int valid_rays = 0, cytoplasm_rays = 0;
     const int parity = (s.y & 1) * 2 + (s.x & 1);
     const int* own_labels = half_label_data + static_cast<std::ptrdiff_t>(s.y >> 1) * hw + (s.x >> 1);
@@ -409,7 +408,6 @@ std::vector<Cell> detect_cells_half_h(const cv::Mat& h_half, const cv::Mat& dab,
         for (int st = s_peak + 1; st <= std::min(n - 1, s_peak + ridge_steps); ++st)
           outer = std::min(outer, samples[static_cast<std::size_t>(st)]);
         if (s_peak + 1 > n - 1) outer = inner;  // the image ends: judge by the inner side alone
-        inner_sum += inner;
         stained = peak - std::max(inner, outer) >= p.min_membrane_contrast_od;
       }
       ray_peak[static_cast<std::size_t>(a)] = stained ? peak : -1.0f;
@@ -419,7 +417,6 @@ std::vector<Cell> detect_cells_half_h(const cv::Mat& h_half, const cv::Mat& dab,
         cell.outline.emplace_back(static_cast<float>(s.x + off[at].x), static_cast<float>(s.y + off[at].y));
       }
     }
-    cell.cytoplasm_od = inner_sum / static_cast<float>(std::max(1, p.rays));
     if (cytoplasm_rays * 4 >= p.rays) {
       const auto mid = ray_cytoplasm.begin() + cytoplasm_rays / 2;
       std::nth_element(ray_cytoplasm.begin(), mid, ray_cytoplasm.begin() + cytoplasm_rays);

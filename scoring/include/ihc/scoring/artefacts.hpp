@@ -12,11 +12,12 @@
 // tile, when the membrane-positive cells' median ratio cytoplasm / membrane reaches
 // cytoplasmic_tile_ratio (over at least cytoplasmic_min_cells of them) and their median cytoplasm
 // is visibly stained (cytoplasmic_tile_min_od: faint membranes over JPEG and stain-vector noise
-// give high ratios with a colourless cytoplasm), the tile's pattern is cytoplasmic and each of its membrane-positive cells whose own cytoplasm is visibly stained
-// (cytoplasmic_min_od) and at least cytoplasmic_cell_ratio of its membrane, or whose cytoplasm
-// could not be sampled, is flagged `cytoplasmic` and scored 0: its membrane is not
-// distinguishable from its cytoplasm. The tile
-// gate keeps the occasional cytoplasmic cell of a true membranous tumour from being demoted.
+// give high ratios with a colourless cytoplasm), the tile's pattern is cytoplasmic. Then each
+// of its membrane-positive cells whose own cytoplasm is visibly stained (cytoplasmic_min_od) and
+// at least cytoplasmic_cell_ratio of its membrane, or whose cytoplasm could not be sampled, is
+// flagged `cytoplasmic` and scored 0: its membrane is not distinguishable from its cytoplasm.
+// The tile gate keeps the occasional cytoplasmic cell of a true membranous tumour from being
+// demoted.
 // Tile medians measured with the defaults (one tile each): FHL2 colon 0.52; the real HER2 2+ and
 // 3+ patches 0.30 and 0.26; the independent generator's membranes 0.07-0.10, its 3+ over a
 // 0.1-0.2 OD cytoplasmic blush about 0.21-0.25, its cytoplasmic-stain design 0.41 (the window

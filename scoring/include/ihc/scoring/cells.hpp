@@ -67,7 +67,6 @@ struct Cell {
   float nucleus_elongation = 1;  // principal-axis ratio
   float completeness = 0;        // 0..1
   float intensity_od = 0;        // median DAB peak on stained directions (0 when none)
-  float cytoplasm_od = 0;        // mean lowest DAB between nucleus and membrane, over directions
   // Median over directions of the mean DAB from the nucleus to cytoplasm_gap_um inside the
   // membrane peak; -1 when fewer than a quarter of the directions leave room for it.
   float cytoplasm_mean_od = -1;
