@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -110,9 +111,23 @@ cv::Mat grow_cells(const cv::Mat& dab_full, const std::vector<Seed>& seeds, doub
   // a linked-list bucket queue.
   std::vector<std::vector<std::uint32_t>> queue(kBuckets);
   {  // Room for about what each bucket will take (a pixel is queued at or above its own bucket).
-    std::vector<std::uint32_t> count(kBuckets, 0);
-    for (const std::uint32_t v : px) ++count[v];
-    for (int b = 0; b < kBuckets; ++b) queue[static_cast<std::size_t>(b)].reserve(count[static_cast<std::size_t>(b)] + 16);
+    // Four histograms: runs of equal buckets (most of a tile is near 0 OD) would otherwise
+    // make each increment wait for the one before.
+    std::vector<std::uint32_t> count(4 * kBuckets, 0);
+    const std::size_t n_px = px.size();
+    std::size_t i = 0;
+    for (; i + 4 <= n_px; i += 4) {
+      ++count[px[i]];
+      ++count[kBuckets + px[i + 1]];
+      ++count[2 * kBuckets + px[i + 2]];
+      ++count[3 * kBuckets + px[i + 3]];
+    }
+    for (; i < n_px; ++i) ++count[px[i]];
+    for (int b = 0; b < kBuckets; ++b) {
+      const auto c = count[static_cast<std::size_t>(b)] + count[static_cast<std::size_t>(kBuckets + b)] +
+                     count[static_cast<std::size_t>(2 * kBuckets + b)] + count[static_cast<std::size_t>(3 * kBuckets + b)];
+      queue[static_cast<std::size_t>(b)].reserve(c + 16);
+    }
   }
   auto pack = [](int x, int y) { return static_cast<std::uint32_t>(y) << 16 | static_cast<std::uint32_t>(x); };
   std::uint32_t* pix = px.data();
@@ -167,6 +182,41 @@ struct RayTable {
         offsets.emplace_back(static_cast<int>(std::lround(std::cos(theta) * k * step)),
                              static_cast<int>(std::lround(std::sin(theta) * k * step)));
     }
+  }
+};
+
+// The ray table with consecutive steps on the same pixel merged into one run (half-pixel steps
+// visit most pixels two or three times): each run is loaded and compared once. Steps stay the
+// unit of distance; a run covers steps first_step[r] .. last_step[r]. Offsets are linear, into
+// an image `width` wide (DAB) and into the half-resolution labels (`half_width` wide) for each
+// parity of the seed's (x, y): floor((2 * hx + px + ox) / 2) = hx + ((px + ox) >> 1).
+struct RayRuns {
+  std::vector<int> begin;        // rays + 1: ray a's runs are begin[a] .. begin[a + 1] - 1
+  std::vector<int> first_step, last_step, dab_offset;
+  std::vector<cv::Point> offset;
+  std::array<std::vector<int>, 4> label_offset;
+  std::vector<int> run_of_step;  // rays * steps: the run (counted from the ray's first) of each step
+  RayRuns(const RayTable& t, int width, int half_width) {
+    run_of_step.resize(t.offsets.size());
+    for (int a = 0; a < t.rays; ++a) {
+      begin.push_back(static_cast<int>(first_step.size()));
+      for (int st = 0; st < t.steps; ++st) {
+        const cv::Point o = t.offsets[static_cast<std::size_t>(a * t.steps + st)];
+        if (st == 0 || o != offset.back()) {
+          first_step.push_back(st);
+          last_step.push_back(st);
+          offset.push_back(o);
+          dab_offset.push_back(o.y * width + o.x);
+          for (int parity = 0; parity < 4; ++parity)
+            label_offset[static_cast<std::size_t>(parity)].push_back(((parity / 2 + o.y) >> 1) * half_width +
+                                                                      ((parity % 2 + o.x) >> 1));
+        } else {
+          last_step.back() = st;
+        }
+        run_of_step[static_cast<std::size_t>(a * t.steps + st)] = static_cast<int>(first_step.size()) - 1 - begin.back();
+      }
+    }
+    begin.push_back(static_cast<int>(first_step.size()));
   }
 };
 
@@ -250,22 +300,15 @@ std::vector<Cell> detect_cells_half_h(const cv::Mat& h_half, const cv::Mat& dab,
   const double ridge_px = p.ridge_um / mpp;
   const int ridge_steps = std::max(1, static_cast<int>(std::lround(ridge_px / 0.5)));
   const RayTable rays(p.rays, max_r + 2.0 + ridge_px, 0.5);
-  std::vector<float> samples(static_cast<std::size_t>(rays.steps)), running_sum(samples.size());
   int first_step = 0;
   while (first_step < rays.steps && rays.radius[static_cast<std::size_t>(first_step)] < nucleus_r * 0.8) ++first_step;
   const float* dab_data = dab_fine.ptr<float>(0);
-  // The ray table as linear offsets: into the DAB image, and into the half-resolution labels
-  // for each parity of the seed's (x, y) (floor((2 * hx + px + ox) / 2) = hx + ((px + ox) >> 1)).
-  // Used for cells whose rays stay inside the valid region, which then need no bounds checks.
-  std::vector<int> dab_offset(rays.offsets.size());
-  std::array<std::vector<int>, 4> label_offset;
-  for (auto& v : label_offset) v.resize(rays.offsets.size());
-  for (std::size_t i = 0; i < rays.offsets.size(); ++i) {
-    const cv::Point o = rays.offsets[i];
-    dab_offset[i] = o.y * w + o.x;
-    for (int parity = 0; parity < 4; ++parity)
-      label_offset[static_cast<std::size_t>(parity)][i] = ((parity / 2 + o.y) >> 1) * hw + ((parity % 2 + o.x) >> 1);
-  }
+  const RayRuns runs(rays, w, hw);
+  std::vector<float> run_value(static_cast<std::size_t>(rays.steps));
+  // Steps of each run from first_step on: a run's weight in a ray's mean over steps.
+  std::vector<float> run_weight(runs.first_step.size());
+  for (std::size_t r = 0; r < run_weight.size(); ++r)
+    run_weight[r] = static_cast<float>(std::max(0, runs.last_step[r] - std::max(runs.first_step[r], first_step) + 1));
   // How far (pixels, either axis) a ray reaches: a cell within that of the valid region's edges
   // sees all of its rays there, and the half-resolution label of any ray pixel is inside the
   // label image (x / 2 < w / 2 for x <= w - 2: reach is at least 1).
@@ -352,61 +395,90 @@ std::vector<Cell> detect_cells_half_h(const cv::Mat& h_half, const cv::Mat& dab,
     for (int a = 0; a < p.rays; ++a) {
       const std::size_t ray_begin = static_cast<std::size_t>(a) * static_cast<std::size_t>(rays.steps);
       const cv::Point* off = &rays.offsets[ray_begin];
+      // This ray's runs of steps on one pixel (RayRuns); r counts runs from the ray's first.
+      const int r0 = runs.begin[static_cast<std::size_t>(a)];
+      const int n_runs = runs.begin[static_cast<std::size_t>(a) + 1] - r0;
+      const int* run_first = &runs.first_step[static_cast<std::size_t>(r0)];
+      const int* run_last = &runs.last_step[static_cast<std::size_t>(r0)];
+      const int* run_of = &runs.run_of_step[ray_begin];
+      const int first_run = first_step < rays.steps ? run_of[first_step] : n_runs;
       // Samples run to ridge_steps past 3 steps beyond the outline (k_end: the first step
-      // outside this cell), or to the ray's end; samples inside the nucleus (before first_step)
-      // are never looked at, so never loaded.
+      // outside this cell), or to the ray's end: steps 0 .. n - 1. Runs that lie wholly inside
+      // the nucleus (before first_step) are never looked at, so never loaded.
       int n = 0, k_end = -1;
       bool cut = false;
       if (inside) {
-        const int* lo = &label_offset[static_cast<std::size_t>(parity)][ray_begin];
-        const int* dof = &dab_offset[ray_begin];
-        int st = 0;
-        while (st < rays.steps && own_labels[lo[st]] == own) ++st;
-        k_end = st < rays.steps ? st : -1;
+        const int* lo = &runs.label_offset[static_cast<std::size_t>(parity)][static_cast<std::size_t>(r0)];
+        const int* dof = &runs.dab_offset[static_cast<std::size_t>(r0)];
+        int r = 0;
+        while (r < n_runs && own_labels[lo[r]] == own) ++r;
+        k_end = r < n_runs ? run_first[r] : -1;
         n = k_end < 0 ? rays.steps : std::min(rays.steps, k_end + 4 + ridge_steps);
-        for (st = first_step; st < n; ++st) samples[static_cast<std::size_t>(st)] = own_dab[dof[st]];
+        const int end_run = run_of[n - 1] + 1;
+        for (r = first_run; r < end_run; ++r) run_value[static_cast<std::size_t>(r)] = own_dab[dof[r]];
       } else {
-        for (int st = 0; st < rays.steps; ++st) {
-          const int x = s.x + off[st].x, y = s.y + off[st].y;
+        for (int r = 0; r < n_runs; ++r) {
+          const cv::Point o = runs.offset[static_cast<std::size_t>(r0 + r)];
+          const int x = s.x + o.x, y = s.y + o.y;
           if (x < vx0 || y < vy0 || x >= vx1 || y >= vy1) {
-            cut = k_end < 0 || st <= k_end + 3;
+            cut = k_end < 0 || run_first[r] <= k_end + 3;
             break;
           }
-          if (st >= first_step)
-            samples[static_cast<std::size_t>(st)] =
+          if (run_last[r] >= first_step)
+            run_value[static_cast<std::size_t>(r)] =
                 dab_data[static_cast<std::size_t>(y) * static_cast<std::size_t>(w) + static_cast<std::size_t>(x)];
-          ++n;
-          if (k_end < 0 && label_at(x, y) != own) k_end = st;
-          if (k_end >= 0 && st >= k_end + 3 + ridge_steps) break;
+          n = run_last[r] + 1;
+          if (k_end < 0 && label_at(x, y) != own) k_end = run_first[r];
+          if (k_end >= 0 && run_last[r] >= k_end + 3 + ridge_steps) {
+            n = k_end + 4 + ridge_steps;
+            break;
+          }
         }
       }
       const int search_end = std::min(n - 1, k_end < 0 ? n - 1 : k_end + 3);
       // The peak (first maximum) and, in the same pass, the lowest DAB between the nucleus and
       // it: branch-free, as where the peak lies is unpredictable.
-      float peak = 0.0f, inner = 0.0f, lowest = std::numeric_limits<float>::max(), running = 0.0f;
-      int s_peak = -1;
-      for (int st = first_step; st <= search_end; ++st) {
-        const float v = samples[static_cast<std::size_t>(st)];
-        const bool higher = v > peak;
-        inner = higher ? std::min(lowest, v) : inner;
-        peak = higher ? v : peak;
-        s_peak = higher ? st : s_peak;
-        lowest = std::min(lowest, v);
-        running += v;
-        running_sum[static_cast<std::size_t>(st)] = running;
+      float peak = 0.0f, inner = 0.0f, lowest = std::numeric_limits<float>::max();
+      int r_peak = -1;
+      if (search_end >= first_step) {
+        const int last_run = run_of[search_end];
+        // Selects by mask: written as ?: gcc branches on `higher`, which mispredicts.
+        for (int r = first_run; r <= last_run; ++r) {
+          const float v = run_value[static_cast<std::size_t>(r)];
+          const std::uint32_t higher = 0u - static_cast<std::uint32_t>(v > peak);
+          inner = std::bit_cast<float>((std::bit_cast<std::uint32_t>(std::min(lowest, v)) & higher) |
+                                       (std::bit_cast<std::uint32_t>(inner) & ~higher));
+          r_peak = static_cast<int>((static_cast<std::uint32_t>(r) & higher) | (static_cast<std::uint32_t>(r_peak) & ~higher));
+          peak = std::max(peak, v);
+          lowest = std::min(lowest, v);
+        }
       }
-      // Cytoplasm on this ray (artefacts.hpp): mean DAB from the nucleus to cytoplasm_gap_um
-      // inside the peak, from the running sums; none when the membrane is too close to the
-      // nucleus to leave a sample.
+      const int s_peak = r_peak < 0 ? -1 : std::max(run_first[r_peak], first_step);
+      // Cytoplasm on this ray (artefacts.hpp): mean DAB over the steps from the nucleus to
+      // cytoplasm_gap_um inside the peak; none when the membrane is too close to the nucleus to
+      // leave a sample. Two sums, so that the additions do not wait on each other.
       const int cytoplasm_last = s_peak - cytoplasm_gap_steps;
-      if (s_peak >= 0 && cytoplasm_last >= first_step)
+      if (s_peak >= 0 && cytoplasm_last >= first_step) {
+        const int rc = run_of[cytoplasm_last];
+        const float* weight = &run_weight[static_cast<std::size_t>(r0)];
+        float sum0 = run_value[static_cast<std::size_t>(rc)] *
+                     static_cast<float>(cytoplasm_last - std::max(run_first[rc], first_step) + 1);
+        float sum1 = 0.0f;
+        int r = first_run;
+        for (; r + 1 < rc; r += 2) {
+          sum0 += run_value[static_cast<std::size_t>(r)] * weight[r];
+          sum1 += run_value[static_cast<std::size_t>(r) + 1] * weight[r + 1];
+        }
+        if (r < rc) sum0 += run_value[static_cast<std::size_t>(r)] * weight[r];
         ray_cytoplasm[static_cast<std::size_t>(cytoplasm_rays++)] =
-            running_sum[static_cast<std::size_t>(cytoplasm_last)] / static_cast<float>(cytoplasm_last - first_step + 1);
+            (sum0 + sum1) / static_cast<float>(cytoplasm_last - first_step + 1);
+      }
       bool stained = false;
       if (s_peak >= 0 && peak >= p.faint_od) {
         float outer = peak;
-        for (int st = s_peak + 1; st <= std::min(n - 1, s_peak + ridge_steps); ++st)
-          outer = std::min(outer, samples[static_cast<std::size_t>(st)]);
+        const int outer_end = std::min(n - 1, s_peak + ridge_steps);
+        if (s_peak + 1 <= outer_end)
+          for (int r = run_of[s_peak + 1]; r <= run_of[outer_end]; ++r) outer = std::min(outer, run_value[static_cast<std::size_t>(r)]);
         if (s_peak + 1 > n - 1) outer = inner;  // the image ends: judge by the inner side alone
         stained = peak - std::max(inner, outer) >= p.min_membrane_contrast_od;
       }
