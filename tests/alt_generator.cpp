@@ -681,6 +681,54 @@ AltImage generate_alt_field(const AltOptions& o) {
     cv::max(d, cell_dab, d);
   }
 
+  // Pigment granules (own random sequence, so designs without pigment are unchanged).
+  cv::Mat pigment(msize, CV_32F, cv::Scalar(0));
+  if (o.pigment_fraction > 0) {
+    Rng prng(o.seed ^ 0x9161E47ULL);
+    auto granule = [&](double x_um, double y_um) {
+      const double r = uniform(prng, o.pigment_radius_um[0], o.pigment_radius_um[1]) / mpp;
+      const double od = uniform(prng, o.pigment_od[0], o.pigment_od[1]);
+      const double gx = to_px_x(x_um), gy = to_px_y(y_um);
+      const int x0 = std::max(0, static_cast<int>(std::floor(gx - r - 1))), x1 = std::min(msize.width - 1, static_cast<int>(std::ceil(gx + r + 1)));
+      const int y0 = std::max(0, static_cast<int>(std::floor(gy - r - 1))), y1 = std::min(msize.height - 1, static_cast<int>(std::ceil(gy + r + 1)));
+      for (int y = y0; y <= y1; ++y)
+        for (int x = x0; x <= x1; ++x) {
+          const double d = std::hypot(x + 0.5 - gx, y + 0.5 - gy);
+          const double cover = std::clamp(r - d + 0.5, 0.0, 1.0);  // about the pixel's share of the disc
+          float& v = pigment.at<float>(y, x);
+          v = std::max(v, static_cast<float>(od * cover));
+        }
+    };
+    for (const auto& c : cells) {
+      if (uniform(prng, 0, 1) >= o.pigment_fraction) continue;
+      const double ca = std::cos(c.angle_rad), sa = std::sin(c.angle_rad);
+      if (o.pigment_on_outline) {
+        // Walk the outline by arc length; granules at spacing x [0.6, 1.4].
+        const double step_t = 0.01;
+        double next = uniform(prng, 0.0, o.pigment_spacing_um), run = 0;
+        double px = c.a_um, py = 0;
+        for (double t = step_t; t <= 2 * kPi + 1e-9; t += step_t) {
+          const double ux = c.a_um * std::cos(t), uy = c.b_um * std::sin(t);
+          run += std::hypot(ux - px, uy - py);
+          px = ux;
+          py = uy;
+          if (run < next) continue;
+          run = 0;
+          next = o.pigment_spacing_um * uniform(prng, 0.6, 1.4);
+          granule(c.cx_um + ux * ca - uy * sa, c.cy_um + ux * sa + uy * ca);
+        }
+      } else {
+        const double area = kPi * c.a_um * c.b_um;
+        const int n = static_cast<int>(std::lround(area / (o.pigment_spacing_um * o.pigment_spacing_um * 4)));
+        for (int k = 0; k < n; ++k) {
+          const double rr = std::sqrt(uniform(prng, 0.15, 0.8)), t = uniform(prng, 0, 2 * kPi);
+          const double ux = c.a_um * rr * std::cos(t), uy = c.b_um * rr * std::sin(t);
+          granule(c.cx_um + ux * ca - uy * sa, c.cy_um + ux * sa + uy * ca);
+        }
+      }
+    }
+  }
+
   // Chromatin texture on nuclei, then the optical blur.
   {
     cv::Mat tex(msize, CV_32F);
@@ -698,6 +746,13 @@ AltImage generate_alt_field(const AltOptions& o) {
     const double s = o.blur_sigma_um / mpp;
     cv::GaussianBlur(hmap, hmap, cv::Size(0, 0), s);
     cv::GaussianBlur(dab, dab, cv::Size(0, 0), s);
+    if (o.pigment_fraction > 0) cv::GaussianBlur(pigment, pigment, cv::Size(0, 0), s);
+  }
+  const cv::Mat pigment_field = pigment(cv::Rect(mpx, mpx, o.width, o.height));
+  std::array<double, 3> pig_vec{};
+  {
+    const double n = std::hypot(o.pigment_vector[0], o.pigment_vector[1], o.pigment_vector[2]);
+    for (int c = 0; c < 3; ++c) pig_vec[static_cast<std::size_t>(c)] = o.pigment_vector[static_cast<std::size_t>(c)] / std::max(1e-9, n);
   }
   const cv::Rect crop(mpx, mpx, o.width, o.height);
   out.hematoxylin = hmap(crop).clone();
@@ -709,10 +764,11 @@ AltImage generate_alt_field(const AltOptions& o) {
     for (int y = 0; y < o.height; ++y) {
       const float* hp = out.hematoxylin.ptr<float>(y);
       const float* dp = out.dab.ptr<float>(y);
+      const float* pp = pigment_field.ptr<float>(y);
       cv::Vec3f* ip = img.ptr<cv::Vec3f>(y);
       for (int x = 0; x < o.width; ++x)
         for (int ch = 0; ch < 3; ++ch) {
-          const double od = hp[x] * truth.stain_h[ch] + dp[x] * truth.stain_dab[ch];
+          const double od = hp[x] * truth.stain_h[ch] + dp[x] * truth.stain_dab[ch] + pp[x] * pig_vec[static_cast<std::size_t>(ch)];
           ip[x][ch] = static_cast<float>(o.background[ch] * std::pow(10.0, -od));
         }
     }

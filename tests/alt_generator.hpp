@@ -69,6 +69,17 @@ struct AltOptions {
   double cytoplasmic_fraction = 0.0;
   std::array<double, 2> cytoplasmic_od{0.30, 0.55};
   double cytoplasmic_border_gain = 1.6;
+  // Pigment (melanin, haemosiderin, formalin pigment): dark granules that are not stain. This
+  // share of tumour cells carries round granules (radius pigment_radius_um, peak optical density
+  // pigment_od along pigment_vector before the optical blur) spaced about pigment_spacing_um
+  // apart along its outline, or scattered over its cytoplasm when !pigment_on_outline. The truth
+  // is unchanged: pigment is not membrane staining.
+  double pigment_fraction = 0.0;
+  std::array<double, 2> pigment_od{0.5, 1.2};
+  std::array<double, 2> pigment_radius_um{0.35, 0.8};
+  double pigment_spacing_um = 2.5;
+  std::array<double, 3> pigment_vector{0.52, 0.60, 0.61};  // brown-black (normalised when used)
+  bool pigment_on_outline = true;
   double stroma_fraction = 0.12;   // share of the field that is stroma (spindle nuclei, no DAB)
   double stroma_spacing_um = 13.0; // minimum distance between spindle nuclei (cellular stroma)
   double lumen_fraction = 0.04;    // share of the field in empty lumina

@@ -473,7 +473,8 @@ TEST_CASE("alt sample images", "[.][alt-png]") {
 
 // One case from environment variables (hidden), scored and diagnosed per cell:
 // ALT_MIX=p0,p1,p2,p3 ALT_MPP ALT_SEED ALT_SIZE_UM ALT_ROT ALT_Q ALT_BLUR ALT_NOISE ALT_BLUSH
-// ALT_BG=r,g,b ALT_STROMA ALT_STROMA_SPACING ALT_GLASS ALT_LUMEN ALT_CLUSTER.
+// ALT_BG=r,g,b ALT_STROMA ALT_STROMA_SPACING ALT_GLASS ALT_LUMEN ALT_CLUSTER ALT_PIGMENT (share of
+// cells) ALT_PIGMENT_SPACING ALT_PIGMENT_OUTLINE (0: in the cytoplasm) ALT_PIGMENT_OD_LO/HI ALT_PIGMENT_VEC.
 TEST_CASE("alt explore", "[.][alt-explore]") {
   auto num = [](const char* name, double fallback) {
     const char* v = std::getenv(name);
@@ -496,6 +497,11 @@ TEST_CASE("alt explore", "[.][alt-explore]") {
   o.glass_fraction = num("ALT_GLASS", o.glass_fraction);
   o.lumen_fraction = num("ALT_LUMEN", o.lumen_fraction);
   o.cluster_um = num("ALT_CLUSTER", o.cluster_um);
+  o.pigment_fraction = num("ALT_PIGMENT", 0);
+  o.pigment_spacing_um = num("ALT_PIGMENT_SPACING", o.pigment_spacing_um);
+  o.pigment_on_outline = num("ALT_PIGMENT_OUTLINE", 1) != 0;
+  o.pigment_od = {num("ALT_PIGMENT_OD_LO", o.pigment_od[0]), num("ALT_PIGMENT_OD_HI", o.pigment_od[1])};
+  triple("ALT_PIGMENT_VEC", o.pigment_vector);
   triple("ALT_BG", o.background);
   const Scratch scratch("alt-explore");
   const auto& dir = scratch.dir;

@@ -38,6 +38,9 @@ void for_each_cell_param(scoring::CellParams& c, F&& f) {
   f("cytoplasmic_tile_min_od", c.cytoplasmic_tile_min_od);
   f("cytoplasmic_cell_ratio", c.cytoplasmic_cell_ratio);
   f("cytoplasmic_min_od", c.cytoplasmic_min_od);
+  f("pigment_h_ratio", c.pigment_h_ratio);
+  f("pigment_ring_um", c.pigment_ring_um);
+  f("pigment_cell_fraction", c.pigment_cell_fraction);
 }
 
 double number(const json& v, const std::string& name, const std::string& key) {
@@ -80,6 +83,9 @@ void apply_config(const json& config, const std::string& name, ScoreOptions& o) 
           known = true;
         } else if (k == "cytoplasmic_min_cells") {
           o.cells.cytoplasmic_min_cells = static_cast<int>(std::min(number(v, name, k), 1e6));
+          known = true;
+        } else if (k == "pigment_min_rays") {
+          o.cells.pigment_min_rays = static_cast<int>(std::min(number(v, name, k), 1e6));
           known = true;
         } else if (k == "rays") {
           o.cells.rays = std::max(8, static_cast<int>(std::min(number(v, name, k), 1e6)));
@@ -130,6 +136,7 @@ json config_json(const ScoreOptions& options) {
   cells["min_neighbours"] = o.cells.min_neighbours;
   cells["rays"] = o.cells.rays;
   cells["cytoplasmic_min_cells"] = o.cells.cytoplasmic_min_cells;
+  cells["pigment_min_rays"] = o.cells.pigment_min_rays;
   return {{"cells", cells},
           {"rules", {{"noise_floor_percent", o.rules.noise_floor_percent}}},
           {"counterstain_residual_weight", o.counterstain_residual_weight}};

@@ -7,6 +7,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <numbers>
 
@@ -281,6 +282,39 @@ std::vector<Cell> detect_cells_half_h(const cv::Mat& h_half, const cv::Mat& dab,
   // row or column takes the one before it.
   const int hw = half_labels.cols, hh = half_labels.rows;
   const int* half_label_data = half_labels.ptr<int>(0);
+  // Pigment is brown-black: its peak carries haematoxylin (at least pigment_h_ratio x its DAB);
+  // a DAB membrane's peak mostly does not, and is then not tested further.
+  const float* h_half_data = h_half.ptr<float>(0);
+  const auto pigment_h_ratio = static_cast<float>(p.pigment_h_ratio);
+  // Granule test: from a peak, move twice to the highest of the 8 neighbours, then look for a point at
+  // half that DAB or more on a ring of radius pigment_ring_um around it. A membrane crosses the
+  // ring (twice); an isolated granule does not.
+  const int ring_px = std::max(1, static_cast<int>(std::lround(p.pigment_ring_um / mpp)));
+  const int pigment_margin = ring_px + 3;
+  std::array<int, 8> neighbour_offset{};
+  {
+    int k = 0;
+    for (int dy = -1; dy <= 1; ++dy)
+      for (int dx = -1; dx <= 1; ++dx)
+        if (dx != 0 || dy != 0) neighbour_offset[static_cast<std::size_t>(k++)] = dy * dab.cols + dx;
+  }
+  std::array<int, 12> ring_offset{};
+  for (std::size_t k = 0; k < ring_offset.size(); ++k) {
+    const double t = 2.0 * std::numbers::pi * static_cast<double>(k) / static_cast<double>(ring_offset.size());
+    ring_offset[k] = static_cast<int>(std::lround(ring_px * std::sin(t))) * dab.cols +
+                     static_cast<int>(std::lround(ring_px * std::cos(t)));
+  }
+  auto is_granule = [&](const float* at) {
+    const float* top = at;
+    for (int climb = 0; climb < 2; ++climb) {
+      const float* from = top;
+      for (const int o : neighbour_offset) top = from[o] > *top ? from + o : top;
+    }
+    const float half = 0.5f * *top;
+    for (const int o : ring_offset)
+      if (top[o] >= half) return false;
+    return true;
+  };
   auto label_at = [&](int x, int y) {
     return half_label_data[static_cast<std::size_t>(std::min(y >> 1, hh - 1)) * static_cast<std::size_t>(hw) +
                            static_cast<std::size_t>(std::min(x >> 1, hw - 1))];
@@ -436,14 +470,18 @@ std::vector<Cell> detect_cells_half_h(const cv::Mat& h_half, const cv::Mat& dab,
         }
       }
       const int search_end = std::min(n - 1, k_end < 0 ? n - 1 : k_end + 3);
-      // The peak (first maximum) and, in the same pass, the lowest DAB between the nucleus and
-      // it: branch-free, as where the peak lies is unpredictable.
-      float peak = 0.0f, inner = 0.0f, lowest = std::numeric_limits<float>::max();
+      const int last_run = search_end >= first_step ? run_of[search_end] : -1;
+      // The peak (first maximum) among runs from_run .. last_run and, in the same pass, the
+      // lowest DAB between from_run and it: branch-free, as where the peak lies is unpredictable.
+      float peak = 0.0f, inner = 0.0f;
       int r_peak = -1;
-      if (search_end >= first_step) {
-        const int last_run = run_of[search_end];
+      const auto find_peak = [&](int from_run) {
+        float lowest = std::numeric_limits<float>::max();
+        peak = 0.0f;
+        inner = 0.0f;
+        r_peak = -1;
         // Selects by mask: written as ?: gcc branches on `higher`, which mispredicts.
-        for (int r = first_run; r <= last_run; ++r) {
+        for (int r = from_run; r <= last_run; ++r) {
           const float v = run_value[static_cast<std::size_t>(r)];
           const std::uint32_t higher = 0u - static_cast<std::uint32_t>(v > peak);
           inner = std::bit_cast<float>((std::bit_cast<std::uint32_t>(std::min(lowest, v)) & higher) |
@@ -452,8 +490,20 @@ std::vector<Cell> detect_cells_half_h(const cv::Mat& h_half, const cv::Mat& dab,
           peak = std::max(peak, v);
           lowest = std::min(lowest, v);
         }
-      }
-      const int s_peak = r_peak < 0 ? -1 : std::max(run_first[r_peak], first_step);
+        return r_peak < 0 ? -1 : std::max(run_first[r_peak], first_step);
+      };
+      // A membrane is a ridge: the peak stands min_membrane_contrast_od above the lowest DAB on
+      // both sides (inner: found with the peak; outer: within ridge_um beyond it).
+      const auto is_ridge = [&](int at) {
+        if (at < 0 || peak < p.faint_od) return false;
+        float outer = peak;
+        const int outer_end = std::min(n - 1, at + ridge_steps);
+        if (at + 1 <= outer_end)
+          for (int r = run_of[at + 1]; r <= run_of[outer_end]; ++r) outer = std::min(outer, run_value[static_cast<std::size_t>(r)]);
+        if (at + 1 > n - 1) outer = inner;  // the image ends: judge by the inner side alone
+        return peak - std::max(inner, outer) >= p.min_membrane_contrast_od;
+      };
+      int s_peak = find_peak(first_run);
       // Cytoplasm on this ray (artefacts.hpp): mean DAB over the steps from the nucleus to
       // cytoplasm_gap_um inside the peak; none when the membrane is too close to the nucleus to
       // leave a sample. Two sums, so that the additions do not wait on each other.
@@ -473,15 +523,28 @@ std::vector<Cell> detect_cells_half_h(const cv::Mat& h_half, const cv::Mat& dab,
         ray_cytoplasm[static_cast<std::size_t>(cytoplasm_rays++)] =
             (sum0 + sum1) / static_cast<float>(cytoplasm_last - first_step + 1);
       }
-      bool stained = false;
-      if (s_peak >= 0 && peak >= p.faint_od) {
-        float outer = peak;
-        const int outer_end = std::min(n - 1, s_peak + ridge_steps);
-        if (s_peak + 1 <= outer_end)
-          for (int r = run_of[s_peak + 1]; r <= run_of[outer_end]; ++r) outer = std::min(outer, run_value[static_cast<std::size_t>(r)]);
-        if (s_peak + 1 > n - 1) outer = inner;  // the image ends: judge by the inner side alone
-        stained = peak - std::max(inner, outer) >= p.min_membrane_contrast_od;
+      bool stained = is_ridge(s_peak);
+      // Pigment (artefacts.hpp): a peak that is an isolated granule is not membrane; the
+      // membrane, if any, is sought again beyond it (twice at most). A direction that ends with
+      // no membrane after a granule counts as a pigment direction.
+      bool granule_seen = false;
+      for (int retry = 0; stained && p.pigment_ring_um > 0 && retry < 3; ++retry) {
+        const int px = s.x + off[s_peak].x, py = s.y + off[s_peak].y;
+        if (px < pigment_margin || py < pigment_margin || px + pigment_margin >= w || py + pigment_margin >= h ||
+            h_half_data[static_cast<std::ptrdiff_t>(py >> 1) * hw + (px >> 1)] < pigment_h_ratio * peak ||
+            !is_granule(dab_data + static_cast<std::ptrdiff_t>(py) * w + px))
+          break;
+        granule_seen = true;
+        stained = false;
+        // Down the granule's outer flank to the valley, then the highest point beyond it.
+        int valley = run_of[s_peak];
+        while (valley < last_run && run_value[static_cast<std::size_t>(valley) + 1] <= run_value[static_cast<std::size_t>(valley)])
+          ++valley;
+        if (retry == 2 || valley >= last_run) break;
+        s_peak = find_peak(valley);
+        stained = is_ridge(s_peak);
       }
+      if (granule_seen && !stained) ++cell.pigment_rays;
       ray_peak[static_cast<std::size_t>(a)] = stained ? peak : -1.0f;
       if (!cut) ++valid_rays;
       if (p.keep_outlines) {
@@ -521,6 +584,16 @@ std::vector<Cell> detect_cells_half_h(const cv::Mat& h_half, const cv::Mat& dab,
         std::min(1.0f, static_cast<float>(stained_peaks.size()) / static_cast<float>(std::max(1, valid_rays)));
     cell.intensity_od = median_of(stained_peaks);
     cell.cell_class = classify_membrane(cell.completeness, cell.intensity_od, p);
+    // Pigment (artefacts.hpp): granules strung along an outline leave "stained" directions
+    // between them (the granules' blurred tails). When granules make up pigment_cell_fraction of
+    // the directions that looked stained, the outline is pigment-laden and the cell is scored 0.
+    if (cell.cell_class != CellClass::Negative && cell.pigment_rays >= p.pigment_min_rays) {
+      const auto stained_rays = std::count_if(ray_peak.begin(), ray_peak.begin() + n_rays, [](float v) { return v >= 0; });
+      if (cell.pigment_rays >= p.pigment_cell_fraction * static_cast<double>(cell.pigment_rays + stained_rays)) {
+        cell.pigment = true;
+        cell.cell_class = CellClass::Negative;
+      }
+    }
     cell.counted = cell.nucleus_area_um2 >= p.min_nucleus_area_um2 &&
                    cell.nucleus_area_um2 <= p.max_nucleus_area_um2 && cell.neighbours >= p.min_neighbours &&
                    cell.nucleus_elongation <= p.max_nucleus_elongation && valid_rays * 2 >= p.rays;

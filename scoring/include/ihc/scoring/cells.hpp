@@ -58,6 +58,16 @@ struct CellParams {
   double cytoplasmic_tile_min_od = 0.10; // ... whose median cytoplasm DAB is at least this (visible)
   double cytoplasmic_cell_ratio = 0.10;  // in such a tile a cell with cytoplasm >= this x membrane
   double cytoplasmic_min_od = 0.05;      // ... and cytoplasm DAB >= this is cytoplasmic (class 0)
+  // Pigment (artefacts.hpp): a stained direction whose peak is brown-black (haematoxylin at least
+  // pigment_h_ratio x its DAB) and an isolated granule (no DAB line crosses a ring of radius
+  // pigment_ring_um around it) is pigment, not membrane; the membrane is sought beyond it.
+  // pigment_ring_um 0: rule off.
+  double pigment_h_ratio = 0.25;
+  double pigment_ring_um = 1.25;
+  // A cell with at least pigment_min_rays such directions, and at least pigment_cell_fraction of
+  // its stained-looking directions, is pigment-laden: flagged `pigment` and scored 0.
+  int pigment_min_rays = 3;
+  double pigment_cell_fraction = 0.15;
   bool keep_outlines = false;            // fill Cell::outline (for markup and GeoJSON)
 };
 
@@ -70,7 +80,9 @@ struct Cell {
   // Median over directions of the mean DAB from the nucleus to cytoplasm_gap_um inside the
   // membrane peak; -1 when fewer than a quarter of the directions leave room for it.
   float cytoplasm_mean_od = -1;
+  bool pigment = false;           // pigment-laden outline: class set to 0
   bool cytoplasmic = false;      // membrane-positive but in a cytoplasmic pattern: class set to 0
+  int pigment_rays = 0;           // stained directions rejected as pigment granules
   int neighbours = 0;
   bool counted = false;          // passes the tumour-cell rules
   CellClass cell_class = CellClass::Negative;
