@@ -754,7 +754,64 @@ AltImage generate_alt_field(const AltOptions& o) {
     const double n = std::hypot(o.pigment_vector[0], o.pigment_vector[1], o.pigment_vector[2]);
     for (int c = 0; c < 3; ++c) pig_vec[static_cast<std::size_t>(c)] = o.pigment_vector[static_cast<std::size_t>(c)] / std::max(1e-9, n);
   }
+  // Artefacts (own random sequence: designs without them keep theirs). Masks in map pixels.
+  cv::Mat fold_map, blur_map;
+  double fold_cx = 0, fold_cy = 0, fold_nx = 0, fold_ny = 0;  // band centre (µm) and unit normal
+  double blur_cx = 0, blur_cy = 0, blur_a = 0, blur_b = 0, blur_ang = 0;
+  {
+    Rng arng(o.seed * 0xD1B54A32D192ED03ULL + 0xF01DULL);
+    if (o.fold_width_um > 0) {
+      const double theta = uniform(arng, 0, kPi);
+      fold_nx = std::cos(theta);
+      fold_ny = std::sin(theta);
+      fold_cx = W * uniform(arng, 0.4, 0.6);
+      fold_cy = H * uniform(arng, 0.4, 0.6);
+      fold_map = cv::Mat(msize, CV_8U, cv::Scalar(0));
+      for (int y = 0; y < msize.height; ++y) {
+        std::uint8_t* f = fold_map.ptr<std::uint8_t>(y);
+        for (int x = 0; x < msize.width; ++x) {
+          const double xu = (x + 0.5 - mpx) * mpp, yu = (y + 0.5 - mpx) * mpp;
+          if (std::abs((xu - fold_cx) * fold_nx + (yu - fold_cy) * fold_ny) <= o.fold_width_um / 2) f[x] = 255;
+        }
+      }
+      // The second layer: the field shifted across the band (the tissue beside it, folded over).
+      const double sx = fold_nx * o.fold_shift_um / mpp, sy = fold_ny * o.fold_shift_um / mpp;
+      const cv::Mat shift = (cv::Mat_<double>(2, 3) << 1, 0, sx, 0, 1, sy);
+      for (cv::Mat* m : {&hmap, &dab}) {
+        cv::Mat layer;
+        cv::warpAffine(*m, layer, shift, m->size(), cv::INTER_LINEAR, cv::BORDER_REFLECT_101);
+        cv::Mat sum = *m + layer * o.fold_gain;
+        sum.copyTo(*m, fold_map);
+      }
+    }
+    if (o.focus_radius_um > 0) {
+      blur_a = o.focus_radius_um;
+      blur_b = 0.7 * o.focus_radius_um;
+      blur_ang = uniform(arng, 0, kPi);
+      blur_cx = uniform(arng, std::min(W / 2, blur_a), std::max(W / 2, W - blur_a));
+      blur_cy = uniform(arng, std::min(H / 2, blur_a), std::max(H / 2, H - blur_a));
+      blur_map = cv::Mat(msize, CV_8U, cv::Scalar(0));
+      cv::ellipse(blur_map, cv::Point2d(blur_cx / mpp + mpx - 0.5, blur_cy / mpp + mpx - 0.5),
+                  cv::Size2d(blur_a / mpp, blur_b / mpp), blur_ang * 180.0 / kPi, 0, 360, cv::Scalar(255), cv::FILLED);
+      const double s = o.focus_blur_um / mpp;
+      for (cv::Mat* m : {&hmap, &dab}) {
+        cv::Mat blurred;
+        cv::GaussianBlur(*m, blurred, cv::Size(0, 0), s);
+        blurred.copyTo(*m, blur_map);
+      }
+    }
+  }
+  auto in_fold = [&](double x_um, double y_um) {
+    return o.fold_width_um > 0 && std::abs((x_um - fold_cx) * fold_nx + (y_um - fold_cy) * fold_ny) <= o.fold_width_um / 2;
+  };
+  auto in_blur = [&](double x_um, double y_um) {
+    return o.focus_radius_um > 0 &&
+           ellipse_contains(x_um - blur_cx, y_um - blur_cy, blur_a, blur_b, std::cos(blur_ang), std::sin(blur_ang));
+  };
+
   const cv::Rect crop(mpx, mpx, o.width, o.height);
+  if (!fold_map.empty()) truth.fold_mask = fold_map(crop).clone();
+  if (!blur_map.empty()) truth.blur_mask = blur_map(crop).clone();
   out.hematoxylin = hmap(crop).clone();
   out.dab = dab(crop).clone();
 
@@ -804,7 +861,11 @@ AltImage generate_alt_field(const AltOptions& o) {
     a.cytoplasmic_stain = c.cytoplasmic_stain;
     a.cell_class = c.cls;
     a.in_image = c.nx_um >= 0 && c.nx_um < W && c.ny_um >= 0 && c.ny_um < H;
-    if (a.in_image) ++truth.counts.by_class[static_cast<int>(c.cls)];
+    a.in_fold = in_fold(c.nx_um, c.ny_um);
+    a.in_blur = !a.in_fold && in_blur(c.nx_um, c.ny_um);
+    if (a.in_image && a.in_fold) ++truth.cells_in_fold;
+    else if (a.in_image && a.in_blur) ++truth.cells_in_blur;
+    else if (a.in_image) ++truth.counts.by_class[static_cast<int>(c.cls)];
     truth.cells.push_back(a);
   }
   truth.percent = truth.counts.percent();

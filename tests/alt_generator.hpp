@@ -84,6 +84,22 @@ struct AltOptions {
   double stroma_spacing_um = 13.0; // minimum distance between spindle nuclei (cellular stroma)
   double lumen_fraction = 0.04;    // share of the field in empty lumina
   double glass_fraction = 0.06;    // share of the field beyond a wavy tissue edge
+
+  // Artefacts that must be left out of the score (issue 4). Their geometry is drawn from a random
+  // sequence of its own, so designs without them are unchanged. Cells whose nucleus centre lies
+  // in either are left out of the truth (the truth is the score of the in-focus, unfolded cells).
+  // A tissue fold: a band fold_width_um wide across the field, at a random angle through a point
+  // near the centre, where a second layer lies on the first: the field's own H and DAB maps,
+  // shifted by fold_shift_um across the band (the tissue next to the fold, folded over) and
+  // scaled by fold_gain, are added in optical density before mixing.
+  double fold_width_um = 0.0;      // 0: no fold
+  double fold_shift_um = 60.0;
+  double fold_gain = 1.0;
+  // An out-of-focus patch: an ellipse with semi-axes focus_radius_um and 0.7 x that, at a random
+  // place and angle well inside the field, where the H and DAB maps are blurred with a Gaussian
+  // of focus_blur_um (sigma) on top of the optical blur, before mixing.
+  double focus_radius_um = 0.0;    // 0: no blurred patch
+  double focus_blur_um = 3.0;
 };
 
 struct AltCell {
@@ -95,12 +111,19 @@ struct AltCell {
   float coverage = 0;            // designed fraction of the outline stained
   bool blush = false;
   bool cytoplasmic_stain = false;  // drawn as a cytoplasmic stain (cytoplasmic_fraction)
-  bool in_image = false;         // nucleus centre inside the image (counted in the truth)
+  bool in_image = false;         // nucleus centre inside the image (counted in the truth unless
+                                 // it is also in_fold or in_blur)
+  bool in_fold = false;          // nucleus centre in the fold band (fold_width_um)
+  bool in_blur = false;          // nucleus centre in the out-of-focus patch (focus_radius_um)
   scoring::CellClass cell_class = scoring::CellClass::Negative;
 };
 
 struct AltTruth {
-  scoring::CellCounts counts;    // tumour cells with the nucleus centre in the image
+  scoring::CellCounts counts;    // tumour cells with the nucleus centre in the image, outside
+                                 // the fold and the blurred patch
+  int cells_in_fold = 0;         // tumour cells in the image with the nucleus centre in the fold
+  int cells_in_blur = 0;         // ... in the blurred patch (and not in the fold)
+  cv::Mat fold_mask, blur_mask;  // CV_8UC1, image size, 255 inside (empty when not drawn)
   scoring::ClassPercent percent;
   scoring::SlideScore score_2018 = scoring::SlideScore::NotEvaluable;
   scoring::SlideScore score_2007 = scoring::SlideScore::NotEvaluable;

@@ -43,6 +43,24 @@ void for_each_cell_param(scoring::CellParams& c, F&& f) {
   f("pigment_cell_fraction", c.pigment_cell_fraction);
 }
 
+// The quality parameters (folds, out of focus; quality.hpp) by name, numbers and switches.
+template <typename F, typename G>
+void for_each_quality_param(scoring::QualityParams& q, F&& number_param, G&& switch_param) {
+  switch_param("folds", q.folds);
+  switch_param("focus", q.focus);
+  switch_param("fold_grow_edge", q.fold_grow_edge);
+  number_param("block_um", q.block_um);
+  number_param("tissue_od", q.tissue_od);
+  number_param("min_tissue_fraction", q.min_tissue_fraction);
+  number_param("fold_floor_percentile", q.fold_floor_percentile);
+  number_param("fold_ratio", q.fold_ratio);
+  number_param("fold_min_h_od", q.fold_min_h_od);
+  number_param("fold_dab_epsilon_od", q.fold_dab_epsilon_od);
+  number_param("fold_max_imbalance", q.fold_max_imbalance);
+  number_param("focus_relative_sharpness", q.focus_relative_sharpness);
+  number_param("focus_min_contrast_od", q.focus_min_contrast_od);
+}
+
 double number(const json& v, const std::string& name, const std::string& key) {
   if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 0)
     throw CommandError(kExitInput, name + ": \"" + key + "\" must be a non-negative number");
@@ -101,6 +119,36 @@ void apply_config(const json& config, const std::string& name, ScoreOptions& o) 
         if (k != "noise_floor_percent") throw CommandError(kExitInput, name + ": unknown rule parameter \"" + k + "\"");
         o.rules.noise_floor_percent = number(v, name, k);
       }
+    } else if (key == "quality") {
+      if (!value.is_object()) throw CommandError(kExitInput, name + ": \"quality\" must be an object");
+      for (const auto& item : value.items()) {
+        const std::string& k = item.key();
+        const json& v = item.value();
+        bool known = false;
+        for_each_quality_param(
+            o.quality,
+            [&](const char* n, double& field) {
+              if (k != n) return;
+              field = number(v, name, k);
+              known = true;
+            },
+            [&](const char* n, bool& field) {
+              if (k != n) return;
+              if (!v.is_boolean()) throw CommandError(kExitInput, name + ": \"" + k + "\" must be true or false");
+              field = v.get<bool>();
+              known = true;
+            });
+        if (k == "fold_min_blocks" || k == "focus_min_blocks") {
+          (k == "fold_min_blocks" ? o.quality.fold_min_blocks : o.quality.focus_min_blocks) =
+              std::max(1, static_cast<int>(std::min(number(v, name, k), 1e6)));
+          known = true;
+        }
+        if (!known) throw CommandError(kExitInput, name + ": unknown quality parameter \"" + k + "\"");
+      }
+      if (!(o.quality.block_um >= 4 && o.quality.block_um <= 1000))
+        throw CommandError(kExitInput, name + ": \"block_um\" must be between 4 and 1000");
+      if (o.quality.fold_floor_percentile > 100)
+        throw CommandError(kExitInput, name + ": \"fold_floor_percentile\" must be at most 100");
     } else if (key == "counterstain_residual_weight") {
       o.counterstain_residual_weight = number(value, name, key);
     } else if (key == "comment" || key == "calibration") {
@@ -137,8 +185,15 @@ json config_json(const ScoreOptions& options) {
   cells["rays"] = o.cells.rays;
   cells["cytoplasmic_min_cells"] = o.cells.cytoplasmic_min_cells;
   cells["pigment_min_rays"] = o.cells.pigment_min_rays;
+  json quality = json::object();
+  for_each_quality_param(
+      o.quality, [&](const char* n, double& field) { quality[n] = field; },
+      [&](const char* n, bool& field) { quality[n] = field; });
+  quality["fold_min_blocks"] = o.quality.fold_min_blocks;
+  quality["focus_min_blocks"] = o.quality.focus_min_blocks;
   return {{"cells", cells},
           {"rules", {{"noise_floor_percent", o.rules.noise_floor_percent}}},
+          {"quality", quality},
           {"counterstain_residual_weight", o.counterstain_residual_weight}};
 }
 

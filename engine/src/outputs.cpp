@@ -61,10 +61,17 @@ cv::Mat render_heatmap(const SlideResult& r) {
       cv::rectangle(overlay, clipped, cv::Scalar(0, 0, 0), cv::FILLED);
       continue;
     }
-    if (t.counts.total() == 0) continue;
-    const auto p = t.counts.percent();
-    const cv::Vec3b c = ramp(p.complete());
-    cv::rectangle(overlay, clipped, cv::Scalar(c[0], c[1], c[2]), cv::FILLED);
+    if (t.counts.total() > 0) {
+      const auto p = t.counts.percent();
+      const cv::Vec3b c = ramp(p.complete());
+      cv::rectangle(overlay, clipped, cv::Scalar(c[0], c[1], c[2]), cv::FILLED);
+    }
+    // A tile with a tenth of its tissue or more folded or out of focus is crossed out.
+    if (t.tissue_um2 > 0 && t.fold_um2 + t.focus_um2 >= 0.1 * t.tissue_um2) {
+      cv::line(overlay, clipped.tl(), clipped.br() - cv::Point(1, 1), cv::Scalar(60, 60, 60), 1);
+      cv::line(overlay, {clipped.x, clipped.y + clipped.height - 1}, {clipped.x + clipped.width - 1, clipped.y},
+               cv::Scalar(60, 60, 60), 1);
+    }
   }
   cv::Mat blended;
   cv::addWeighted(overlay, 0.55, base, 0.45, 0.0, blended);
@@ -82,7 +89,8 @@ cv::Mat render_heatmap(const SlideResult& r) {
   put_text(out, "0%", {margin, bar_y + 32}, 0.4);
   put_text(out, "50%", {margin + bar_w / 2 - 12, bar_y + 32}, 0.4);
   put_text(out, "100%", {margin + bar_w - 34, bar_y + 32}, 0.4);
-  const std::string verdict = "score " + std::string(scoring::to_string(r.score)) + ", black = unreadable tile";
+  const std::string verdict =
+      "score " + std::string(scoring::to_string(r.score)) + ", black = unreadable tile, X = folded / out of focus";
   put_text(out, verdict, {std::min(margin + bar_w + 20, std::max(margin, out.cols - 260)), bar_y + 12}, 0.45);
   return out;
 }
@@ -122,10 +130,13 @@ void write_geojson(const std::filesystem::path& out, const SlideResult& r, bool 
         std::fprintf(f,
                      "]]},\"properties\":{\"objectType\":\"detection\",\"classification\":{\"name\":\"%s\","
                      "\"color\":[%d,%d,%d]},\"measurements\":{\"completeness\":%.3f,\"intensity_od\":%.3f,"
-                     "\"area_um2\":%.1f,\"nucleus_area_um2\":%.1f,\"cytoplasmic\":%d}}}",
+                     "\"area_um2\":%.1f,\"nucleus_area_um2\":%.1f,\"cytoplasmic\":%d,\"excluded_fold\":%d,"
+                     "\"excluded_focus\":%d}}}",
                      std::string(scoring::to_string(c.cell_class)).c_str(), col[0], col[1], col[2],
                      static_cast<double>(c.completeness), static_cast<double>(c.intensity_od), area_um2,
-                     static_cast<double>(c.nucleus_area_um2), c.cytoplasmic ? 1 : 0);
+                     static_cast<double>(c.nucleus_area_um2), c.cytoplasmic ? 1 : 0,
+                     (c.excluded & scoring::kExcludedFold) ? 1 : 0,
+                     (c.excluded & scoring::kExcludedFold) == 0 && (c.excluded & scoring::kExcludedFocus) ? 1 : 0);
       }
     }
     if (include_tiles) {
@@ -138,9 +149,9 @@ void write_geojson(const std::filesystem::path& out, const SlideResult& r, bool 
                      "{\"type\":\"Feature\",\"geometry\":{\"type\":\"Polygon\",\"coordinates\":[[[%.0f,%.0f],[%.0f,%.0f],"
                      "[%.0f,%.0f],[%.0f,%.0f],[%.0f,%.0f]]]},\"properties\":{\"objectType\":\"annotation\","
                      "\"name\":\"tile\",\"measurements\":{\"cells\":%lld,\"percent_complete\":%.2f,"
-                     "\"percent_complete_intense\":%.2f,\"failed\":%d}}}",
+                     "\"percent_complete_intense\":%.2f,\"failed\":%d,\"fold_um2\":%.0f,\"out_of_focus_um2\":%.0f}}}",
                      x0, y0, x1, y0, x1, y1, x0, y1, x0, y0, static_cast<long long>(t.counts.total()), p.complete(),
-                     p.complete_intense(), t.failed ? 1 : 0);
+                     p.complete_intense(), t.failed ? 1 : 0, t.fold_um2, t.focus_um2);
       }
     }
     std::fputs("\n]}\n", f);

@@ -168,17 +168,33 @@ cv::Rect valid_part(const TileGeometry& g, double d, std::int64_t width, std::in
 }  // namespace
 
 std::vector<SlideCell> analyse_tile(const tiling::Slide& slide, const TilePlan& plan, const ScoreOptions& options,
-                                    const tiling::Rect& core, cv::Mat* rgb_out) {
+                                    const tiling::Rect& core, cv::Mat* rgb_out, TileResult* areas_out) {
   const TileGeometry g = geometry(plan, core);
   const double d = plan.downsample;
   cv::Mat rgb = read_tile(slide, plan, core);
   const scoring::HematoxylinDab dec =
       scoring::deconvolve_for_cells(rgb, options.stains, options.counterstain_residual_weight);
   const auto width = slide.levels().front().width, height = slide.levels().front().height;
+  const cv::Rect core_px(plan.halo_px, plan.halo_px, g.core_w, g.core_h);
+  const cv::Rect valid = valid_part(g, d, width, height);
   const std::vector<scoring::Cell> cells =
-      scoring::detect_cells_half_h(dec.hematoxylin, dec.dab, plan.mpp_analysis,
-                            cv::Rect(plan.halo_px, plan.halo_px, g.core_w, g.core_h), options.cells,
-                            valid_part(g, d, width, height));
+      scoring::detect_cells_half_h(dec.hematoxylin, dec.dab, plan.mpp_analysis, core_px, options.cells, valid);
+  const scoring::QualityMap quality =
+      scoring::assess_quality(dec.hematoxylin, dec.dab, plan.mpp_analysis, options.quality, valid);
+  if (areas_out && quality.block_px > 0) {
+    // Judged and flagged tissue inside the core (blocks straddle the core's edges).
+    const double px_um2 = plan.mpp_analysis * plan.mpp_analysis;
+    for (int by = 0; by < quality.rows; ++by)
+      for (int bx = 0; bx < quality.cols; ++bx) {
+        const std::size_t b = static_cast<std::size_t>(by) * static_cast<std::size_t>(quality.cols) + static_cast<std::size_t>(bx);
+        if (!quality.tissue[b]) continue;
+        const cv::Rect block(bx * quality.block_px, by * quality.block_px, quality.block_px, quality.block_px);
+        const double a = static_cast<double>((block & core_px & valid).area()) * px_um2;
+        areas_out->tissue_um2 += a;
+        if (quality.flags[b] & scoring::kExcludedFold) areas_out->fold_um2 += a;
+        else if (quality.flags[b] & scoring::kExcludedFocus) areas_out->focus_um2 += a;
+      }
+  }
   std::vector<SlideCell> out;
   out.reserve(cells.size());
   // Outlines stay inside the slide (viewers reject objects outside the image).
@@ -193,6 +209,7 @@ std::vector<SlideCell> analyse_tile(const tiling::Slide& slide, const TilePlan& 
     sc.cell_class = c.cell_class;
     sc.counted = c.counted;
     sc.cytoplasmic = c.cytoplasmic;
+    sc.excluded = quality.at(c.centre);
     for (const auto& pt : c.outline)
       sc.outline.emplace_back(static_cast<float>(std::clamp(g.x0 + (pt.x + 0.5) * d, 0.0, max_x)),
                               static_cast<float>(std::clamp(g.y0 + (pt.y + 0.5) * d, 0.0, max_y)));
@@ -252,9 +269,15 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
   result.tiles_tissue = static_cast<std::int64_t>(result.tiles.size());
 
   auto score_tile = [&](TileResult& t) {
-    for (auto& c : analyse_tile(slide, plan, options, t.region, nullptr)) {
+    for (auto& c : analyse_tile(slide, plan, options, t.region, nullptr, &t)) {
       ++t.cells_detected;
       if (!c.counted || (!options.roi.empty() && !options.roi.contains(c.x, c.y))) continue;
+      if (c.excluded) {
+        // Detected tumour cells in a fold or a blurred area: reported, not scored.
+        ++((c.excluded & scoring::kExcludedFold) ? t.cells_fold : t.cells_focus);
+        if (options.keep_cells) t.cells.push_back(std::move(c));
+        continue;
+      }
       ++t.counts.by_class[static_cast<std::size_t>(c.cell_class)];
       t.cells_cytoplasmic += c.cytoplasmic ? 1 : 0;
       if (options.keep_cells) t.cells.push_back(std::move(c));
@@ -285,6 +308,13 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
     result.cells_detected += t.cells_detected;
     result.cells_cytoplasmic += t.cells_cytoplasmic;
     result.tiles_cytoplasmic += t.cells_cytoplasmic > 0 ? 1 : 0;
+    result.cells_fold += t.cells_fold;
+    result.cells_focus += t.cells_focus;
+    result.tiles_fold += t.fold_um2 > 0 ? 1 : 0;
+    result.tiles_focus += t.focus_um2 > 0 ? 1 : 0;
+    result.tissue_um2 += t.tissue_um2;
+    result.fold_um2 += t.fold_um2;
+    result.focus_um2 += t.focus_um2;
   }
   apply_guideline(result, options);
   result.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -35,6 +35,25 @@ std::string cytoplasmic_warning(const SlideResult& r, const ScoreOptions& o) {
   return buf;
 }
 
+std::string quality_warning(const SlideResult& r) {
+  if (r.cells_fold == 0 && r.cells_focus == 0 && r.fold_um2 <= 0 && r.focus_um2 <= 0) return {};
+  const double tissue = std::max(1.0, r.tissue_um2);
+  const double scored = static_cast<double>(std::max<std::int64_t>(1, r.counts.total() + r.cells_fold + r.cells_focus));
+  // Noted only when it matters: a notable share of the tissue or of the tumour cells.
+  const double area_share = (r.fold_um2 + r.focus_um2) / tissue;
+  const double cell_share = static_cast<double>(r.cells_fold + r.cells_focus) / scored;
+  if (area_share < 0.02 && cell_share < 0.02) return {};
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "%.1f %% of the judged tissue looks folded (%.3f mm2, %lld tile(s)) and %.1f %% out of focus (%.3f mm2, "
+                "%lld tile(s)); %lld and %lld detected tumour cells there were left out of the score: check the "
+                "slide, rescan or score another area",
+                100.0 * r.fold_um2 / tissue, r.fold_um2 / 1e6, static_cast<long long>(r.tiles_fold),
+                100.0 * r.focus_um2 / tissue, r.focus_um2 / 1e6, static_cast<long long>(r.tiles_focus),
+                static_cast<long long>(r.cells_fold), static_cast<long long>(r.cells_focus));
+  return buf;
+}
+
 nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
   using nlohmann::json;
   const auto& c = o.cells;
@@ -67,6 +86,8 @@ nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
   j["cells"] = {{"total", r.counts.total()},
                 {"detected", r.cells_detected},
                 {"cytoplasmic", r.cells_cytoplasmic},
+                {"excluded_fold", r.cells_fold},
+                {"excluded_focus", r.cells_focus},
                 {"by_class",
                  {{"0", r.counts.by_class[0]}, {"1+", r.counts.by_class[1]}, {"2+", r.counts.by_class[2]},
                   {"3+", r.counts.by_class[3]}}}};
@@ -82,9 +103,16 @@ nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
                 {"analysed", r.tiles_analysed},
                 {"failed", r.tiles_failed},
                 {"cytoplasmic_pattern", r.tiles_cytoplasmic},
+                {"fold", r.tiles_fold},
+                {"out_of_focus", r.tiles_focus},
                 {"size_px", o.tile_px},
                 {"halo_um", o.halo_um},
                 {"read_level", r.read_level}};
+  j["quality"] = {{"tissue_mm2", round_to(r.tissue_um2 / 1e6, 4)},
+                  {"fold_mm2", round_to(r.fold_um2 / 1e6, 4)},
+                  {"out_of_focus_mm2", round_to(r.focus_um2 / 1e6, 4)},
+                  {"fold_fraction", round_to(r.tissue_um2 > 0 ? r.fold_um2 / r.tissue_um2 : 0.0, 4)},
+                  {"out_of_focus_fraction", round_to(r.tissue_um2 > 0 ? r.focus_um2 / r.tissue_um2 : 0.0, 4)}};
   j["stains"] = {{"hematoxylin", rgb_json(o.stains.hematoxylin)},
                  {"dab", rgb_json(o.stains.dab)},
                  {"residual", rgb_json(o.stains.residual)},
@@ -105,7 +133,10 @@ nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
                      {"max_cell_radius_um", c.max_cell_radius_um},
                      {"neighbourhood_um", c.neighbourhood_um},
                      {"min_neighbours", c.min_neighbours}};
-  if (const std::string w = cytoplasmic_warning(r, o); !w.empty()) j["warnings"] = json::array({w});
+  json warnings = json::array();
+  if (const std::string w = cytoplasmic_warning(r, o); !w.empty()) warnings.push_back(w);
+  if (const std::string w = quality_warning(r); !w.empty()) warnings.push_back(w);
+  if (!warnings.empty()) j["warnings"] = warnings;
   j["config"] = config_json(o);
   if (!o.config_source.empty()) {
     j["config"]["file"] = o.config_source;
@@ -132,6 +163,7 @@ std::string report_summary(const SlideResult& r, const ScoreOptions& o) {
   }
   if (r.score == scoring::SlideScore::TwoPlus) out += "  equivocal: reflex ISH testing recommended\n";
   if (const std::string w = cytoplasmic_warning(r, o); !w.empty()) out += "  warning: " + w + "\n";
+  if (const std::string w = quality_warning(r); !w.empty()) out += "  warning: " + w + "\n";
   std::snprintf(buf, sizeof buf,
                 "  tumour cells: %lld   0: %.1f%%  1+: %.1f%%  2+: %.1f%%  3+: %.1f%%\n"
                 "  complete membrane: %.1f%%   complete and intense: %.1f%%\n"

@@ -9,6 +9,7 @@
 
 #include "ihc/scoring/cells.hpp"
 #include "ihc/scoring/guideline.hpp"
+#include "ihc/scoring/quality.hpp"
 #include "ihc/scoring/region.hpp"
 #include "ihc/scoring/stains.hpp"
 #include "ihc/scoring/tissue.hpp"
@@ -29,6 +30,7 @@ struct ScoreOptions {
   scoring::CellParams cells;
   scoring::RuleParams rules;
   scoring::TissueParams tissue;
+  scoring::QualityParams quality;  // folds and out-of-focus areas (quality.hpp)
   // A slide whose failed tiles exceed this share of the analysed tissue tiles is not evaluable.
   double max_failed_tile_fraction = 0.05;
   // true: tiles are decoded at full size and area-averaged, as through OpenSlide, so both readers
@@ -52,6 +54,9 @@ struct SlideCell {
   bool counted = false;  // passes the tumour-cell rules
   bool cytoplasmic = false;  // membrane-positive but in a cytoplasmic pattern: scored 0 (artefacts.hpp)
   std::vector<cv::Point2f> outline;
+  // Nucleus centre in a fold or an out-of-focus block (scoring::kExcludedFold / kExcludedFocus,
+  // quality.hpp): detected, but not scored.
+  std::uint8_t excluded = 0;
 };
 
 struct TileResult {
@@ -62,6 +67,11 @@ struct TileResult {
   std::string error;
   std::vector<SlideCell> cells;  // only with keep_cells
   std::int64_t cells_cytoplasmic = 0;  // counted cells scored 0 for a cytoplasmic pattern
+  // Tumour cells left out of the score because their nucleus lies in a fold / an out-of-focus
+  // block (a cell in both counts as fold), and the tile core's tissue area judged and flagged
+  // (µm², blocks with enough tissue to be judged; a block in both counts as fold).
+  std::int64_t cells_fold = 0, cells_focus = 0;
+  double tissue_um2 = 0, fold_um2 = 0, focus_um2 = 0;
 };
 
 struct SlideResult {
@@ -80,6 +90,9 @@ struct SlideResult {
   std::int64_t cells_detected = 0;
   std::int64_t cells_cytoplasmic = 0;   // counted cells scored 0 for a cytoplasmic pattern
   std::int64_t tiles_cytoplasmic = 0;   // tiles where that happened
+  std::int64_t cells_fold = 0, cells_focus = 0;  // tumour cells left out: fold, out of focus
+  std::int64_t tiles_fold = 0, tiles_focus = 0;  // tiles with a flagged area of that kind
+  double tissue_um2 = 0, fold_um2 = 0, focus_um2 = 0;  // judged tissue and flagged areas
   scoring::ClassPercent percent;
   scoring::SlideScore score = scoring::SlideScore::NotEvaluable;
   scoring::Her2Category category = scoring::Her2Category::NotEvaluable;
@@ -118,8 +131,10 @@ TilePlan plan_geometry(const tiling::Slide& slide, const ScoreOptions& options);
 // Cells of one tile core (all detected; SlideCell::counted says which pass the tumour-cell
 // rules), in level-0 coordinates. `rgb_out` (optional) receives the tile image at analysis
 // resolution, halo included: its pixel (0, 0) is level-0 (core.x, core.y) - halo_px * downsample.
+// `areas_out` (optional) receives the tile core's judged tissue and flagged areas (the
+// tissue_um2, fold_um2, focus_um2 fields of a TileResult; the rest is left alone).
 std::vector<SlideCell> analyse_tile(const tiling::Slide& slide, const TilePlan& plan, const ScoreOptions& options,
-                                    const tiling::Rect& core, cv::Mat* rgb_out);
+                                    const tiling::Rect& core, cv::Mat* rgb_out, TileResult* areas_out = nullptr);
 
 // A tile at analysis resolution with its halo: (core / downsample + 2 * halo) pixels a side.
 cv::Mat read_tile(const tiling::Slide& slide, const TilePlan& plan, const tiling::Rect& core);

@@ -19,6 +19,9 @@ std::string report_summary(const SlideResult& result, const ScoreOptions& option
 // The warning for cells scored 0 for a cytoplasmic pattern (report "warnings", summary); empty
 // when there were none.
 std::string cytoplasmic_warning(const SlideResult& result, const ScoreOptions& options);
+// The warning about folded and out-of-focus tissue left out of the score (quality.hpp), or ""
+// when under 2 % of the judged tissue and of the tumour cells were left out.
+std::string quality_warning(const SlideResult& result);
 
 // Rounds to `digits` decimals so reports are stable and readable.
 double round_to(double value, int digits);
