@@ -209,6 +209,7 @@ std::vector<SlideCell> analyse_tile(const tiling::Slide& slide, const TilePlan& 
     sc.cell_class = c.cell_class;
     sc.counted = c.counted;
     sc.cytoplasmic = c.cytoplasmic;
+    sc.pigment = c.pigment;
     sc.excluded = quality.at(c.centre);
     for (const auto& pt : c.outline)
       sc.outline.emplace_back(static_cast<float>(std::clamp(g.x0 + (pt.x + 0.5) * d, 0.0, max_x)),
@@ -280,6 +281,7 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
       }
       ++t.counts.by_class[static_cast<std::size_t>(c.cell_class)];
       t.cells_cytoplasmic += c.cytoplasmic ? 1 : 0;
+      t.cells_pigment += c.pigment ? 1 : 0;
       if (options.keep_cells) t.cells.push_back(std::move(c));
     }
   };
@@ -307,6 +309,7 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
     result.counts += t.counts;
     result.cells_detected += t.cells_detected;
     result.cells_cytoplasmic += t.cells_cytoplasmic;
+    result.cells_pigment += t.cells_pigment;
     result.tiles_cytoplasmic += t.cells_cytoplasmic > 0 ? 1 : 0;
     result.cells_fold += t.cells_fold;
     result.cells_focus += t.cells_focus;

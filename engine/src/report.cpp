@@ -35,6 +35,17 @@ std::string cytoplasmic_warning(const SlideResult& r, const ScoreOptions& o) {
   return buf;
 }
 
+std::string pigment_warning(const SlideResult& r) {
+  const double total = static_cast<double>(std::max<std::int64_t>(1, r.counts.total()));
+  if (r.cells_pigment == 0 || static_cast<double>(r.cells_pigment) < 0.02 * total) return {};
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "pigment: %lld counted cells (%.1f %%) had brown-black granules on their outline and were scored 0, "
+                "not membrane-positive; check the field for melanin, haemosiderin or formalin pigment",
+                static_cast<long long>(r.cells_pigment), 100.0 * static_cast<double>(r.cells_pigment) / total);
+  return buf;
+}
+
 std::string quality_warning(const SlideResult& r) {
   if (r.cells_fold == 0 && r.cells_focus == 0 && r.fold_um2 <= 0 && r.focus_um2 <= 0) return {};
   const double tissue = std::max(1.0, r.tissue_um2);
@@ -86,6 +97,7 @@ nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
   j["cells"] = {{"total", r.counts.total()},
                 {"detected", r.cells_detected},
                 {"cytoplasmic", r.cells_cytoplasmic},
+                {"pigment", r.cells_pigment},
                 {"excluded_fold", r.cells_fold},
                 {"excluded_focus", r.cells_focus},
                 {"by_class",
@@ -135,6 +147,7 @@ nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
                      {"min_neighbours", c.min_neighbours}};
   json warnings = json::array();
   if (const std::string w = cytoplasmic_warning(r, o); !w.empty()) warnings.push_back(w);
+  if (const std::string w = pigment_warning(r); !w.empty()) warnings.push_back(w);
   if (const std::string w = quality_warning(r); !w.empty()) warnings.push_back(w);
   if (!warnings.empty()) j["warnings"] = warnings;
   j["config"] = config_json(o);
@@ -163,6 +176,7 @@ std::string report_summary(const SlideResult& r, const ScoreOptions& o) {
   }
   if (r.score == scoring::SlideScore::TwoPlus) out += "  equivocal: reflex ISH testing recommended\n";
   if (const std::string w = cytoplasmic_warning(r, o); !w.empty()) out += "  warning: " + w + "\n";
+  if (const std::string w = pigment_warning(r); !w.empty()) out += "  warning: " + w + "\n";
   if (const std::string w = quality_warning(r); !w.empty()) out += "  warning: " + w + "\n";
   std::snprintf(buf, sizeof buf,
                 "  tumour cells: %lld   0: %.1f%%  1+: %.1f%%  2+: %.1f%%  3+: %.1f%%\n"

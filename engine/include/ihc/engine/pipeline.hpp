@@ -53,6 +53,7 @@ struct SlideCell {
   scoring::CellClass cell_class = scoring::CellClass::Negative;
   bool counted = false;  // passes the tumour-cell rules
   bool cytoplasmic = false;  // membrane-positive but in a cytoplasmic pattern: scored 0 (artefacts.hpp)
+  bool pigment = false;      // pigment-laden outline: scored 0 (artefacts.hpp)
   std::vector<cv::Point2f> outline;
   // Nucleus centre in a fold or an out-of-focus block (scoring::kExcludedFold / kExcludedFocus,
   // quality.hpp): detected, but not scored.
@@ -67,6 +68,7 @@ struct TileResult {
   std::string error;
   std::vector<SlideCell> cells;  // only with keep_cells
   std::int64_t cells_cytoplasmic = 0;  // counted cells scored 0 for a cytoplasmic pattern
+  std::int64_t cells_pigment = 0;      // counted cells scored 0 for pigment granules on the outline
   // Tumour cells left out of the score because their nucleus lies in a fold / an out-of-focus
   // block (a cell in both counts as fold), and the tile core's tissue area judged and flagged
   // (µm², blocks with enough tissue to be judged; a block in both counts as fold).
@@ -90,6 +92,7 @@ struct SlideResult {
   std::int64_t cells_detected = 0;
   std::int64_t cells_cytoplasmic = 0;   // counted cells scored 0 for a cytoplasmic pattern
   std::int64_t tiles_cytoplasmic = 0;   // tiles where that happened
+  std::int64_t cells_pigment = 0;       // counted cells scored 0 for pigment granules on the outline
   std::int64_t cells_fold = 0, cells_focus = 0;  // tumour cells left out: fold, out of focus
   std::int64_t tiles_fold = 0, tiles_focus = 0;  // tiles with a flagged area of that kind
   double tissue_um2 = 0, fold_um2 = 0, focus_um2 = 0;  // judged tissue and flagged areas

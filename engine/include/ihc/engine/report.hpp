@@ -22,6 +22,9 @@ std::string cytoplasmic_warning(const SlideResult& result, const ScoreOptions& o
 // The warning about folded and out-of-focus tissue left out of the score (quality.hpp), or ""
 // when under 2 % of the judged tissue and of the tumour cells were left out.
 std::string quality_warning(const SlideResult& result);
+// The warning for cells scored 0 for pigment granules on their outline, or "" when under 2 % of
+// the counted cells.
+std::string pigment_warning(const SlideResult& result);
 
 // Rounds to `digits` decimals so reports are stable and readable.
 double round_to(double value, int digits);

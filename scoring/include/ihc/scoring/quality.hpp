@@ -26,7 +26,7 @@
 //
 // Cells whose nucleus centre lies in a flagged block stay detected but are not scored; the
 // engine counts and reports them. Both rules work on block statistics at quarter resolution
-// and one sampled fine-scale pass, so they cost little next to cell detection.
+// (every other row) and one sampled fine-scale pass, so they cost little next to cell detection.
 #include <cstdint>
 #include <vector>
 
