@@ -78,8 +78,8 @@ QualityMap assess_quality(const cv::Mat& h_half, const cv::Mat& dab, double mpp,
   std::vector<int> fine_n(nb, 0), coarse_n(nb, 0);
   const float tissue_od = static_cast<float>(p.tissue_od);
   auto bin_of = [](float v) { return static_cast<std::size_t>(std::min(kBins - 1, static_cast<int>(v * (1.0f / kBinOd)))); };
-  // Per block column, the run of x it holds: the inner loops are branch-free over one block's
-  // pixels (sums kept in floats for one row of one block, then added to the block's doubles).
+  // Per block column, the run of x it holds: no division per pixel, and the sums are kept in
+  // floats for one row of one block, then added to the block's doubles.
   for (int y = vy0; y < vy1; y += kRowStep) {
     const float* h0 = h_half.ptr<float>(2 * y);
     const float* h1 = h_half.ptr<float>(2 * y + 1);
@@ -109,10 +109,12 @@ QualityMap assess_quality(const cv::Mat& h_half, const cv::Mat& dab, double mpp,
           ++hist_h[b * kBins + bin_of(hpos)];
           ++hist_d[b * kBins + bin_of(dq)];
         }
-        const int cx = std::min(2 * x + 1, hw - 2);
-        const int f = t & (fine_row && 2 * x + 2 < hw ? 1 : 0);
-        const float r = hm[cx] - 0.25f * (hm[cx - 1] + hm[cx + 1] + hu[cx] + hd[cx]);
-        s_fine += f ? r * r : 0.0f;
+        const int cx = 2 * x + 1;
+        const int f = t & (fine_row && cx + 1 < hw ? 1 : 0);
+        if (f) {
+          const float r = hm[cx] - 0.25f * (hm[cx - 1] + hm[cx + 1] + hu[cx] + hd[cx]);
+          s_fine += r * r;
+        }
         n_fine += f;
       }
       pixels[b] += xe - xs;

@@ -24,6 +24,19 @@
 // includes the rim of the nucleus, which such stains spare, so it reads below the true 0.6).
 // Inside a cytoplasmic tile a cell escapes only with a nearly clear cytoplasm: the cells left
 // as membrane there are the ones whose window fell mostly on the nucleus, not crisp membranes.
+//
+// Pigment (in cells.cpp's ray pass; parameters pigment_* in CellParams). Melanin, haemosiderin,
+// formalin pigment and carbon are dark granules, not stain. A stained direction's peak is tested
+// when it is brown-black (the half-resolution haematoxylin there is at least pigment_h_ratio x
+// the peak's DAB: DAB alone deconvolves to little haematoxylin) and is an isolated granule: from
+// the peak, two moves to the highest of the 8 neighbours, then no point at half that DAB on a
+// ring of radius pigment_ring_um (a membrane crosses the ring twice). Such a peak is not
+// membrane; the peak beyond the granule's outer flank is judged instead (twice at most), and a
+// direction left with no membrane is a pigment direction. Granules strung along an outline leave
+// "stained" directions between them (their blurred tails), so a stained-looking cell whose
+// pigment directions are at least pigment_min_rays and pigment_cell_fraction of its
+// stained-looking ones is flagged `pigment` and scored 0. Rings of granules 1.5-3.5 µm apart on
+// most cells still read as beaded membranes, and pigment of DAB's own colour is not tested.
 #include <vector>
 
 #include "ihc/scoring/cells.hpp"
