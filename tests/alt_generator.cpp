@@ -784,15 +784,23 @@ AltImage generate_alt_field(const AltOptions& o) {
         sum.copyTo(*m, fold_map);
       }
     }
-    if (o.focus_radius_um > 0) {
-      blur_a = o.focus_radius_um;
-      blur_b = 0.7 * o.focus_radius_um;
-      blur_ang = uniform(arng, 0, kPi);
-      blur_cx = uniform(arng, std::min(W / 2, blur_a), std::max(W / 2, W - blur_a));
-      blur_cy = uniform(arng, std::min(H / 2, blur_a), std::max(H / 2, H - blur_a));
+    const auto& fr = o.focus_rect_um;
+    if (o.focus_radius_um > 0 || fr[2] > 0) {
       blur_map = cv::Mat(msize, CV_8U, cv::Scalar(0));
-      cv::ellipse(blur_map, cv::Point2d(blur_cx / mpp + mpx - 0.5, blur_cy / mpp + mpx - 0.5),
-                  cv::Size2d(blur_a / mpp, blur_b / mpp), blur_ang * 180.0 / kPi, 0, 360, cv::Scalar(255), cv::FILLED);
+      if (o.focus_radius_um > 0) {
+        blur_a = o.focus_radius_um;
+        blur_b = 0.7 * o.focus_radius_um;
+        blur_ang = uniform(arng, 0, kPi);
+        blur_cx = uniform(arng, std::min(W / 2, blur_a), std::max(W / 2, W - blur_a));
+        blur_cy = uniform(arng, std::min(H / 2, blur_a), std::max(H / 2, H - blur_a));
+        cv::ellipse(blur_map, cv::Point2d(blur_cx / mpp + mpx - 0.5, blur_cy / mpp + mpx - 0.5),
+                    cv::Size2d(blur_a / mpp, blur_b / mpp), blur_ang * 180.0 / kPi, 0, 360, cv::Scalar(255), cv::FILLED);
+      }
+      if (fr[2] > 0) {
+        const cv::Rect r(static_cast<int>(std::lround(fr[0] / mpp)) + mpx, static_cast<int>(std::lround(fr[1] / mpp)) + mpx,
+                         static_cast<int>(std::lround(fr[2] / mpp)), static_cast<int>(std::lround(fr[3] / mpp)));
+        blur_map(r & cv::Rect(0, 0, msize.width, msize.height)).setTo(255);
+      }
       const double s = o.focus_blur_um / mpp;
       for (cv::Mat* m : {&hmap, &dab}) {
         cv::Mat blurred;
@@ -805,6 +813,8 @@ AltImage generate_alt_field(const AltOptions& o) {
     return o.fold_width_um > 0 && std::abs((x_um - fold_cx) * fold_nx + (y_um - fold_cy) * fold_ny) <= o.fold_width_um / 2;
   };
   auto in_blur = [&](double x_um, double y_um) {
+    const auto& fr = o.focus_rect_um;
+    if (fr[2] > 0 && x_um >= fr[0] && x_um < fr[0] + fr[2] && y_um >= fr[1] && y_um < fr[1] + fr[3]) return true;
     return o.focus_radius_um > 0 &&
            ellipse_contains(x_um - blur_cx, y_um - blur_cy, blur_a, blur_b, std::cos(blur_ang), std::sin(blur_ang));
   };

@@ -100,6 +100,9 @@ struct AltOptions {
   // of focus_blur_um (sigma) on top of the optical blur, before mixing.
   double focus_radius_um = 0.0;    // 0: no blurred patch
   double focus_blur_um = 3.0;
+  // And/or a blurred rectangle, x, y, width, height in µm from the image's top-left corner (a
+  // scanner's focus point gone wrong: a whole strip or tile out of focus). Width 0: none.
+  std::array<double, 4> focus_rect_um{0, 0, 0, 0};
 };
 
 struct AltCell {

@@ -64,7 +64,8 @@ double env_number(const char* name, double fallback) {
 
 // An alt field from QDIAG_MIX=p0,p1,p2,p3 QDIAG_MPP QDIAG_SEED QDIAG_SIZE_UM QDIAG_FOLD (width µm)
 // QDIAG_SHIFT QDIAG_GAIN QDIAG_COVER_LO/HI (1+ coverage) QDIAG_FOCUS (radius µm) QDIAG_BLUR
-// (sigma µm) QDIAG_Q (JPEG) QDIAG_ROT (diagnostics).
+// (sigma µm) QDIAG_RECT=x,y,w,h (blurred rectangle, µm) QDIAG_WIDTH_UM QDIAG_Q (JPEG) QDIAG_ROT
+// (diagnostics).
 test::AltOptions alt_from_env() {
   const auto num = env_number;
   test::AltOptions o;
@@ -80,6 +81,9 @@ test::AltOptions alt_from_env() {
   o.partial_coverage[1] = num("QDIAG_COVER_HI", o.partial_coverage[1]);
   o.focus_radius_um = num("QDIAG_FOCUS", 0);
   o.focus_blur_um = num("QDIAG_BLUR", o.focus_blur_um);
+  if (const char* v = std::getenv("QDIAG_RECT"))
+    std::sscanf(v, "%lf,%lf,%lf,%lf", &o.focus_rect_um[0], &o.focus_rect_um[1], &o.focus_rect_um[2], &o.focus_rect_um[3]);
+  o.width = static_cast<int>(std::lround(num("QDIAG_WIDTH_UM", o.width * o.mpp) / o.mpp));
   o.jpeg_quality = static_cast<int>(num("QDIAG_Q", 0));
   o.stain_rotation_deg = num("QDIAG_ROT", 0);
   return o;
@@ -180,6 +184,43 @@ TEST_CASE("quality: a 3+ field with an out-of-focus patch keeps its score and th
   CHECK(off.report["cells"]["excluded_focus"].get<long long>() == 0);
   CHECK(off.report["cells"]["total"].get<long long>() >= on.report["cells"]["total"].get<long long>() + excluded * 9 / 10);
   CHECK(off.report["quality"]["out_of_focus_fraction"].get<double>() == 0.0);
+}
+
+TEST_CASE("quality: a tile blurred all over, between sharp ones, is left out against the slide's sharpness",
+          "[quality][alt]") {
+  // 1536 x 512 µm at 0.5 µm/px: three 512 µm tiles side by side; the middle one is out of focus
+  // from edge to edge, so its own median is blurred and only the slide's median can tell.
+  const fs::path dir = test::scratch_dir("quality-focus-tile");
+  auto o = field({0.1, 0.2, 0.3, 0.4}, 0.5, 21, 512);
+  o.width = static_cast<int>(std::lround(1536 / o.mpp));
+  o.focus_rect_um = {512, 0, 512, 512};
+  o.focus_blur_um = 3.0;
+  o.jpeg_quality = 80;
+  const auto on = score_field(o, dir, "tile-on");
+  const auto tile_only = score_field(o, dir, "tile-own-reference", {{"quality", {{"focus_slide_reference", false}}}});
+  REQUIRE(on.truth.cells_in_blur >= 150);
+  const auto excluded = on.report["cells"]["excluded_focus"].get<long long>();
+  const auto excluded_own = tile_only.report["cells"]["excluded_focus"].get<long long>();
+  const double truth_ci = on.truth.percent.complete_intense();
+  const double got_ci = on.report["percent"]["complete_intense"].get<double>();
+  const double own_ci = tile_only.report["percent"]["complete_intense"].get<double>();
+  std::printf("QUALITY| blurred tile: truth complete_intense %.1f %%, scored %.1f %% (slide reference) and %.1f %% "
+              "(tile reference); excluded %lld and %lld of %d blurred cells\n",
+              truth_ci, got_ci, own_ci, excluded, excluded_own, on.truth.cells_in_blur);
+  // Against its own median the blurred tile keeps (nearly) all of its cells ...
+  CHECK(excluded_own < on.truth.cells_in_blur / 4);
+  // ... against the slide's, they are left out (blur also hides nuclei, so fewer are found there
+  // than were drawn), and the cells still scored are about the sharp cells of the truth.
+  CHECK(excluded >= on.truth.cells_in_blur / 2);
+  CHECK(excluded <= on.truth.cells_in_blur * 5 / 4);
+  const double scored = static_cast<double>(on.report["cells"]["total"].get<long long>());
+  CHECK(std::abs(scored - static_cast<double>(on.truth.counts.total())) <= 0.15 * static_cast<double>(on.truth.counts.total()));
+  CHECK(on.report["quality"]["out_of_focus_blocks_by_slide_reference"].get<long long>() > 0);
+  CHECK(on.report["quality"]["out_of_focus_fraction"].get<double>() > 0.2);
+  CHECK(on.report["warnings"].dump().find("out of focus") != std::string::npos);
+  // The percentage the score rests on comes back to the sharp cells' truth.
+  CHECK(std::abs(got_ci - truth_ci) < std::abs(own_ci - truth_ci));
+  CHECK(std::abs(got_ci - truth_ci) <= 5.0);
 }
 
 TEST_CASE("quality: sharp fields without artefacts have (nearly) no excluded cells", "[quality][alt]") {

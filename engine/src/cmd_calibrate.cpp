@@ -96,7 +96,9 @@ void add_calibrate_command(CLI::App& app, CommandRunner& run) {
           }
           std::lock_guard lock(m);
           for (const auto& c : cells)
-            if (c.counted && c.completeness >= o.cells.complete_fraction) intensities[k].push_back(c.intensity_od);
+            // Cells in a blurred or folded block would bias the fit (their tile's own judgement).
+            if (c.counted && !c.excluded && c.completeness >= o.cells.complete_fraction)
+              intensities[k].push_back(c.intensity_od);
         });
         // Tile order varies with scheduling; sort so the fit never depends on it.
         std::sort(intensities[k].begin() + static_cast<std::ptrdiff_t>(before), intensities[k].end());

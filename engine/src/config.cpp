@@ -49,6 +49,7 @@ void for_each_quality_param(scoring::QualityParams& q, F&& number_param, G&& swi
   switch_param("folds", q.folds);
   switch_param("focus", q.focus);
   switch_param("fold_grow_edge", q.fold_grow_edge);
+  switch_param("focus_slide_reference", q.focus_slide_reference);
   number_param("block_um", q.block_um);
   number_param("tissue_od", q.tissue_od);
   number_param("min_tissue_fraction", q.min_tissue_fraction);
@@ -138,9 +139,11 @@ void apply_config(const json& config, const std::string& name, ScoreOptions& o) 
               field = v.get<bool>();
               known = true;
             });
-        if (k == "fold_min_blocks" || k == "focus_min_blocks") {
-          (k == "fold_min_blocks" ? o.quality.fold_min_blocks : o.quality.focus_min_blocks) =
-              std::max(1, static_cast<int>(std::min(number(v, name, k), 1e6)));
+        if (k == "fold_min_blocks" || k == "focus_min_blocks" || k == "focus_slide_min_blocks") {
+          int& field = k == "fold_min_blocks"    ? o.quality.fold_min_blocks
+                       : k == "focus_min_blocks" ? o.quality.focus_min_blocks
+                                                 : o.quality.focus_slide_min_blocks;
+          field = std::max(1, static_cast<int>(std::min(number(v, name, k), 1e6)));
           known = true;
         }
         if (!known) throw CommandError(kExitInput, name + ": unknown quality parameter \"" + k + "\"");
@@ -191,6 +194,7 @@ json config_json(const ScoreOptions& options) {
       [&](const char* n, bool& field) { quality[n] = field; });
   quality["fold_min_blocks"] = o.quality.fold_min_blocks;
   quality["focus_min_blocks"] = o.quality.focus_min_blocks;
+  quality["focus_slide_min_blocks"] = o.quality.focus_slide_min_blocks;
   return {{"cells", cells},
           {"rules", {{"noise_floor_percent", o.rules.noise_floor_percent}}},
           {"quality", quality},

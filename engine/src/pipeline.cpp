@@ -167,6 +167,19 @@ cv::Rect valid_part(const TileGeometry& g, double d, std::int64_t width, std::in
 }
 }  // namespace
 
+namespace {
+// A tile's judged, folded and blurred tissue inside its core, from its final block flags.
+void sum_quality_areas(TileResult& t) {
+  t.tissue_um2 = t.fold_um2 = t.focus_um2 = 0;
+  for (std::size_t b = 0; b < t.block_core_um2.size(); ++b) {
+    const double a = t.block_core_um2[b];
+    t.tissue_um2 += a;
+    if (t.quality.flags[b] & scoring::kExcludedFold) t.fold_um2 += a;
+    else if (t.quality.flags[b] & scoring::kExcludedFocus) t.focus_um2 += a;
+  }
+}
+}  // namespace
+
 std::vector<SlideCell> analyse_tile(const tiling::Slide& slide, const TilePlan& plan, const ScoreOptions& options,
                                     const tiling::Rect& core, cv::Mat* rgb_out, TileResult* areas_out) {
   const TileGeometry g = geometry(plan, core);
@@ -182,18 +195,18 @@ std::vector<SlideCell> analyse_tile(const tiling::Slide& slide, const TilePlan& 
   const scoring::QualityMap quality =
       scoring::assess_quality(dec.hematoxylin, dec.dab, plan.mpp_analysis, options.quality, valid);
   if (areas_out && quality.block_px > 0) {
-    // Judged and flagged tissue inside the core (blocks straddle the core's edges).
+    // Judged tissue inside the core, per block (blocks straddle the core's edges).
     const double px_um2 = plan.mpp_analysis * plan.mpp_analysis;
+    areas_out->block_core_um2.assign(quality.flags.size(), 0.0f);
     for (int by = 0; by < quality.rows; ++by)
       for (int bx = 0; bx < quality.cols; ++bx) {
         const std::size_t b = static_cast<std::size_t>(by) * static_cast<std::size_t>(quality.cols) + static_cast<std::size_t>(bx);
         if (!quality.tissue[b]) continue;
         const cv::Rect block(bx * quality.block_px, by * quality.block_px, quality.block_px, quality.block_px);
-        const double a = static_cast<double>((block & core_px & valid).area()) * px_um2;
-        areas_out->tissue_um2 += a;
-        if (quality.flags[b] & scoring::kExcludedFold) areas_out->fold_um2 += a;
-        else if (quality.flags[b] & scoring::kExcludedFocus) areas_out->focus_um2 += a;
+        areas_out->block_core_um2[b] = static_cast<float>(static_cast<double>((block & core_px & valid).area()) * px_um2);
       }
+    areas_out->quality = quality;
+    sum_quality_areas(*areas_out);
   }
   std::vector<SlideCell> out;
   out.reserve(cells.size());
@@ -210,6 +223,7 @@ std::vector<SlideCell> analyse_tile(const tiling::Slide& slide, const TilePlan& 
     sc.counted = c.counted;
     sc.cytoplasmic = c.cytoplasmic;
     sc.pigment = c.pigment;
+    sc.block = quality.block_of(c.centre);
     sc.excluded = quality.at(c.centre);
     for (const auto& pt : c.outline)
       sc.outline.emplace_back(static_cast<float>(std::clamp(g.x0 + (pt.x + 0.5) * d, 0.0, max_x)),
@@ -273,17 +287,25 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
     for (auto& c : analyse_tile(slide, plan, options, t.region, nullptr, &t)) {
       ++t.cells_detected;
       if (!c.counted || (!options.roi.empty() && !options.roi.contains(c.x, c.y))) continue;
-      if (c.excluded) {
-        // Detected tumour cells in a fold or a blurred area: reported, not scored.
-        ++((c.excluded & scoring::kExcludedFold) ? t.cells_fold : t.cells_focus);
-        if (options.keep_cells) t.cells.push_back(std::move(c));
+      t.tally.push_back({c.block, c.cell_class, c.cytoplasmic, c.pigment});
+      if (options.keep_cells) t.cells.push_back(std::move(c));
+    }
+  };
+  // Once the blocks are final: tumour cells in a fold or a blurred block are reported, not scored.
+  auto count_tile = [&](TileResult& t) {
+    for (std::size_t i = 0; i < t.tally.size(); ++i) {
+      const TileResult::Tally& c = t.tally[i];
+      const std::uint8_t excluded = c.block >= 0 ? t.quality.flags[static_cast<std::size_t>(c.block)] : 0;
+      if (options.keep_cells) t.cells[i].excluded = excluded;
+      if (excluded) {
+        ++((excluded & scoring::kExcludedFold) ? t.cells_fold : t.cells_focus);
         continue;
       }
       ++t.counts.by_class[static_cast<std::size_t>(c.cell_class)];
       t.cells_cytoplasmic += c.cytoplasmic ? 1 : 0;
       t.cells_pigment += c.pigment ? 1 : 0;
-      if (options.keep_cells) t.cells.push_back(std::move(c));
     }
+    t.tally = {};
   };
 
   std::atomic<std::int64_t> done{0};
@@ -293,11 +315,33 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
     try {
       score_tile(t);
     } catch (const std::exception& e) {
-      t = TileResult{t.region, {}, 0, true, e.what(), {}};
+      TileResult failed;
+      failed.region = t.region;
+      failed.failed = true;
+      failed.error = e.what();
+      t = std::move(failed);
     }
     const auto n = done.fetch_add(1) + 1;
     if (progress) progress(n, todo);
   });
+
+  // A tile blurred all over is sharp next to itself: every tile's blocks are also compared with
+  // the slide's median block sharpness (quality.hpp). Done after all tiles, in grid order.
+  if (options.quality.focus && options.quality.focus_slide_reference) {
+    std::vector<const scoring::QualityMap*> maps;
+    for (const auto& t : result.tiles)
+      if (!t.failed) maps.push_back(&t.quality);
+    result.focus_reference = scoring::median_sharpness(maps, options.quality);
+    if (result.focus_reference > 0)
+      for (auto& t : result.tiles) {
+        if (t.failed) continue;
+        const int added = scoring::flag_blurred_against(t.quality, result.focus_reference, options.quality);
+        result.blocks_focus_slide += added;
+        if (added > 0) sum_quality_areas(t);
+      }
+  }
+  for (auto& t : result.tiles)
+    if (!t.failed) count_tile(t);
 
   // Reduction in grid order: the same sums whatever the scheduling.
   for (const auto& t : result.tiles) {

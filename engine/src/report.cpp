@@ -124,7 +124,10 @@ nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
                   {"fold_mm2", round_to(r.fold_um2 / 1e6, 4)},
                   {"out_of_focus_mm2", round_to(r.focus_um2 / 1e6, 4)},
                   {"fold_fraction", round_to(r.tissue_um2 > 0 ? r.fold_um2 / r.tissue_um2 : 0.0, 4)},
-                  {"out_of_focus_fraction", round_to(r.tissue_um2 > 0 ? r.focus_um2 / r.tissue_um2 : 0.0, 4)}};
+                  {"out_of_focus_fraction", round_to(r.tissue_um2 > 0 ? r.focus_um2 / r.tissue_um2 : 0.0, 4)},
+                  {"focus_reference_sharpness",
+                   r.focus_reference > 0 ? json(round_to(r.focus_reference, 4)) : json(nullptr)},
+                  {"out_of_focus_blocks_by_slide_reference", r.blocks_focus_slide}};
   j["stains"] = {{"hematoxylin", rgb_json(o.stains.hematoxylin)},
                  {"dab", rgb_json(o.stains.dab)},
                  {"residual", rgb_json(o.stains.residual)},

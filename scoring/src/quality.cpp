@@ -216,4 +216,33 @@ QualityMap assess_quality(const cv::Mat& h_half, const cv::Mat& dab, double mpp,
   return m;
 }
 
+double median_sharpness(const std::vector<const QualityMap*>& maps, const QualityParams& p) {
+  std::vector<float> s;
+  for (const QualityMap* m : maps)
+    for (std::size_t b = 0; b < m->sharpness.size(); ++b)
+      if (m->tissue[b] && m->sharpness[b] >= 0) s.push_back(m->sharpness[b]);
+  if (s.empty() || static_cast<int>(s.size()) < p.focus_slide_min_blocks) return -1;
+  // The median of a multiset does not depend on the order it was gathered in.
+  const auto mid = s.begin() + static_cast<std::ptrdiff_t>(s.size() / 2);
+  std::nth_element(s.begin(), mid, s.end());
+  return *mid;
+}
+
+int flag_blurred_against(QualityMap& m, double reference, const QualityParams& p) {
+  if (!p.focus || !(reference > 0) || m.block_px <= 0) return 0;
+  const std::vector<std::uint8_t> before = m.flags;
+  const float limit = static_cast<float>(p.focus_relative_sharpness * reference);
+  for (std::size_t b = 0; b < m.flags.size(); ++b)
+    if (m.tissue[b] && m.sharpness[b] >= 0 && m.sharpness[b] < limit && !(m.flags[b] & kExcludedFold))
+      m.flags[b] |= kExcludedFocus;
+  drop_small_groups(m, kExcludedFocus, p.focus_min_blocks);
+  int added = 0;
+  for (std::size_t b = 0; b < m.flags.size(); ++b) {
+    // A block flagged by the tile's own rule stays flagged (it was in a large enough group).
+    m.flags[b] = static_cast<std::uint8_t>(m.flags[b] | (before[b] & kExcludedFocus));
+    added += (m.flags[b] & kExcludedFocus) && !(before[b] & kExcludedFocus) ? 1 : 0;
+  }
+  return added;
+}
+
 }  // namespace ihc::scoring

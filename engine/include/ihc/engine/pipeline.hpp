@@ -58,6 +58,7 @@ struct SlideCell {
   // Nucleus centre in a fold or an out-of-focus block (scoring::kExcludedFold / kExcludedFocus,
   // quality.hpp): detected, but not scored.
   std::uint8_t excluded = 0;
+  std::int32_t block = -1;  // the tile's quality block holding the nucleus centre (-1: none)
 };
 
 struct TileResult {
@@ -74,6 +75,18 @@ struct TileResult {
   // (µm², blocks with enough tissue to be judged; a block in both counts as fold).
   std::int64_t cells_fold = 0, cells_focus = 0;
   double tissue_um2 = 0, fold_um2 = 0, focus_um2 = 0;
+  // The tile's quality blocks (quality.hpp) and each block's judged area inside the core (µm²),
+  // kept so that the slide-wide focus reference can flag more blocks after all tiles are read.
+  scoring::QualityMap quality;
+  std::vector<float> block_core_um2;
+  // The counted tumour cells (inside the ROI) by block, class and pattern; counts, cells_* and
+  // the flags of `cells` are made from it once the blocks are final (score_slide).
+  struct Tally {
+    std::int32_t block = -1;
+    scoring::CellClass cell_class = scoring::CellClass::Negative;
+    bool cytoplasmic = false, pigment = false;
+  };
+  std::vector<Tally> tally;
 };
 
 struct SlideResult {
@@ -96,6 +109,8 @@ struct SlideResult {
   std::int64_t cells_fold = 0, cells_focus = 0;  // tumour cells left out: fold, out of focus
   std::int64_t tiles_fold = 0, tiles_focus = 0;  // tiles with a flagged area of that kind
   double tissue_um2 = 0, fold_um2 = 0, focus_um2 = 0;  // judged tissue and flagged areas
+  double focus_reference = -1;      // the slide's median block sharpness (-1: not used)
+  std::int64_t blocks_focus_slide = 0;  // blocks flagged only against the slide's median
   scoring::ClassPercent percent;
   scoring::SlideScore score = scoring::SlideScore::NotEvaluable;
   scoring::Her2Category category = scoring::Her2Category::NotEvaluable;
@@ -135,7 +150,8 @@ TilePlan plan_geometry(const tiling::Slide& slide, const ScoreOptions& options);
 // rules), in level-0 coordinates. `rgb_out` (optional) receives the tile image at analysis
 // resolution, halo included: its pixel (0, 0) is level-0 (core.x, core.y) - halo_px * downsample.
 // `areas_out` (optional) receives the tile core's judged tissue and flagged areas (the
-// tissue_um2, fold_um2, focus_um2 fields of a TileResult; the rest is left alone).
+// tissue_um2, fold_um2, focus_um2 fields of a TileResult) with the block map they come from
+// (quality, block_core_um2); the rest is left alone.
 std::vector<SlideCell> analyse_tile(const tiling::Slide& slide, const TilePlan& plan, const ScoreOptions& options,
                                     const tiling::Rect& core, cv::Mat* rgb_out, TileResult* areas_out = nullptr);
 

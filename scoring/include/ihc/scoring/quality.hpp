@@ -10,7 +10,11 @@
 // judged. The rule compares a tile with itself (real scanners and image sources differ in
 // absolute sharpness: the real 0.6 µm/px patches are far softer than the generator's fields): a
 // block below focus_relative_sharpness x the tile's median sharpness, in a group of at least
-// focus_min_blocks connected ones, is out of focus. A tile blurred all over is not flagged.
+// focus_min_blocks connected ones, is out of focus. A tile blurred all over has a low median of
+// its own: the engine then compares every tile's blocks with the slide's median block sharpness
+// as well (flag_blurred_against, focus_slide_reference), so a blurred tile among sharp ones is
+// flagged. A single image, or a slide whose judged tissue is mostly blurred, is compared with
+// itself only and is not flagged.
 //
 // Tissue folds (off by default: `folds`). A fold lies two layers thick, so every stain's optical
 // density is about doubled over it and a 1+ field reads higher. It is told from merely dense or
@@ -52,6 +56,8 @@ struct QualityParams {
   double focus_relative_sharpness = 0.25; // sharpness below this x the tile's median: blurred
   double focus_min_contrast_od = 0.03;  // coarse structure (standard deviation of H) needed to judge
   int focus_min_blocks = 2;             // connected blurred blocks needed
+  bool focus_slide_reference = true;    // also below focus_relative_sharpness x the slide's median
+  int focus_slide_min_blocks = 8;       // judged blocks the slide needs for its median to be used
 };
 
 // Why a cell or a block is left out of the score (bit flags).
@@ -72,10 +78,15 @@ struct QualityMap {
 
   // Flags of the block holding full-resolution pixel p (0 outside the map).
   std::uint8_t at(cv::Point2f p) const {
-    if (block_px <= 0 || p.x < 0 || p.y < 0) return 0;
+    const int b = block_of(p);
+    return b < 0 ? 0 : flags[static_cast<std::size_t>(b)];
+  }
+  // Index of the block holding full-resolution pixel p (-1 outside the map).
+  int block_of(cv::Point2f p) const {
+    if (block_px <= 0 || p.x < 0 || p.y < 0) return -1;
     const int bx = static_cast<int>(p.x) / block_px, by = static_cast<int>(p.y) / block_px;
-    if (bx >= cols || by >= rows) return 0;
-    return flags[static_cast<std::size_t>(by) * static_cast<std::size_t>(cols) + static_cast<std::size_t>(bx)];
+    if (bx >= cols || by >= rows) return -1;
+    return by * cols + bx;
   }
 };
 
@@ -85,5 +96,14 @@ struct QualityMap {
 // holding real pixels (empty: all). With both rules off it returns an empty map at no cost.
 QualityMap assess_quality(const cv::Mat& hematoxylin_half, const cv::Mat& dab, double mpp,
                           const QualityParams& params, const cv::Rect& valid_region = {});
+
+// The median sharpness of the judged blocks of many block maps (a slide's tiles); -1 when they
+// hold fewer than params.focus_slide_min_blocks judged blocks.
+double median_sharpness(const std::vector<const QualityMap*>& maps, const QualityParams& params);
+
+// Flags as out of focus the judged blocks of `map` below focus_relative_sharpness x `reference`
+// (a slide's median_sharpness) that are not in a fold, in groups of at least focus_min_blocks
+// (blocks already flagged out of focus count towards a group). Returns the blocks newly flagged.
+int flag_blurred_against(QualityMap& map, double reference, const QualityParams& params);
 
 }  // namespace ihc::scoring
