@@ -165,6 +165,10 @@ TEST_CASE("the pipeline's fused deconvolution gives the same numbers and cells a
     REQUIRE(fused.hematoxylin.rows == std::max(1, size.height / 2));
     REQUIRE(fused.hematoxylin.cols == std::max(1, size.width / 2));
     CHECK(cv::norm(fused.dab, ref.dab, cv::NORM_INF) == 0.0);
+    // The smoothed DAB made along the way is OpenCV's Gaussian of the DAB (float rounding aside),
+    // borders included.
+    REQUIRE(fused.dab_smooth.size() == size);
+    CHECK(cv::norm(fused.dab_smooth, smooth_dab_for_cells(ref.dab), cv::NORM_INF) <= 1e-5);
     for (int y = 0; y < fused.hematoxylin.rows && size.width >= 2 && size.height >= 2; ++y)
       for (int x = 0; x < fused.hematoxylin.cols; ++x) {
         const float mean = 0.25f * (ref.hematoxylin.at<float>(2 * y, 2 * x) + ref.hematoxylin.at<float>(2 * y, 2 * x + 1) +
@@ -192,6 +196,14 @@ TEST_CASE("the pipeline's fused deconvolution gives the same numbers and cells a
     CHECK(a[k].centre == b[k].centre);
     CHECK(a[k].completeness == b[k].completeness);
     CHECK(a[k].intensity_od == b[k].intensity_od);
+  }
+  const auto c = detect_cells_smoothed(fused.hematoxylin, fused.dab_smooth, 0.5, cv::Rect(0, 0, 200, 200), p);
+  REQUIRE(a.size() == c.size());
+  for (std::size_t k = 0; k < a.size(); ++k) {
+    CHECK(a[k].centre == c[k].centre);
+    CHECK(a[k].cell_class == c[k].cell_class);
+    CHECK(a[k].completeness == Approx(c[k].completeness).margin(1e-3));
+    CHECK(a[k].intensity_od == Approx(c[k].intensity_od).margin(1e-4));
   }
 }
 

@@ -1,6 +1,7 @@
 #include "ihc/scoring/cells.hpp"
 
 #include "ihc/scoring/artefacts.hpp"
+#include "ihc/scoring/stains.hpp"
 
 #include <algorithm>
 #include <array>
@@ -251,16 +252,19 @@ std::vector<Cell> detect_cells(const cv::Mat& hematoxylin, const cv::Mat& dab, d
 
 std::vector<Cell> detect_cells_half_h(const cv::Mat& h_half, const cv::Mat& dab, double mpp, const cv::Rect& core,
                                       const CellParams& p, const cv::Rect& valid_region) {
+  CV_Assert(dab.type() == CV_32F);
+  return detect_cells_smoothed(h_half, smooth_dab_for_cells(dab), mpp, core, p, valid_region);
+}
+
+std::vector<Cell> detect_cells_smoothed(const cv::Mat& h_half, const cv::Mat& dab_fine, double mpp, const cv::Rect& core,
+                                        const CellParams& p, const cv::Rect& valid_region) {
+  const cv::Mat& dab = dab_fine;  // sizes only
   CV_Assert(h_half.type() == CV_32F && dab.type() == CV_32F);
   CV_Assert(h_half.rows == std::max(1, dab.rows / 2) && h_half.cols == std::max(1, dab.cols / 2));
   CV_Assert(mpp > 0);
   const double nucleus_r = p.nucleus_radius_um / mpp;
   const double max_r = p.max_cell_radius_um / mpp;
   const double px_area_um2 = mpp * mpp;
-
-  cv::Mat dab_fine;
-  // sigma 0.7 px on 5 taps: the two taps a 7-tap kernel adds weigh 6e-5 of the sum each.
-  cv::GaussianBlur(dab, dab_fine, cv::Size(5, 5), 0.7);
 
   // Nuclei are found at half resolution (a nucleus is ~7 µm across: nothing is lost), smoothed
   // at the nucleus scale (sigma = radius / 2). Outlines are grown at half resolution too: the

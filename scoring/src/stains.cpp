@@ -1,5 +1,7 @@
 #include "ihc/scoring/stains.hpp"
 
+#include <opencv2/imgproc.hpp>
+
 #include <charconv>
 #include <cmath>
 #include <cstdio>
@@ -102,6 +104,9 @@ std::optional<StainVectors> StainVectors::parse(std::string_view text) {
 }
 
 namespace {
+constexpr int kDabSmoothTaps = 5;
+constexpr double kDabSmoothSigma = 0.7;
+
 // Per-channel OD tables (OD per 8-bit value: a lookup instead of a log per pixel) and the
 // inverse stain matrix as floats: concentration j = sum_c OD_c * k[c][j].
 struct DeconvolutionTables {
@@ -121,7 +126,7 @@ HematoxylinDab deconvolve_for_scoring(const cv::Mat& rgb, const StainVectors& st
   CV_Assert(rgb.type() == CV_8UC3);
   const DeconvolutionTables t(stains);
   const auto wr = static_cast<float>(residual_weight);
-  HematoxylinDab out{cv::Mat(rgb.size(), CV_32F), cv::Mat(rgb.size(), CV_32F)};
+  HematoxylinDab out{cv::Mat(rgb.size(), CV_32F), cv::Mat(rgb.size(), CV_32F), {}};
   for (int y = 0; y < rgb.rows; ++y) {
     const auto* p = rgb.ptr<std::uint8_t>(y);
     auto* h = out.hematoxylin.ptr<float>(y);
@@ -149,17 +154,42 @@ HematoxylinDab deconvolve_for_cells(const cv::Mat& rgb, const StainVectors& stai
     HematoxylinDab full = deconvolve_for_scoring(rgb, stains, residual_weight);
     full.hematoxylin = cv::Mat(std::max(1, rgb.rows / 2), std::max(1, rgb.cols / 2), CV_32F,
                                cv::Scalar(full.hematoxylin.at<float>(0, 0)));
+    full.dab_smooth = smooth_dab_for_cells(full.dab);
     return full;
   }
   const DeconvolutionTables t(stains);
   const auto wr = static_cast<float>(residual_weight);
   const int cols = rgb.cols;
-  HematoxylinDab out{cv::Mat(rgb.rows / 2, cols / 2, CV_32F), cv::Mat(rgb.size(), CV_32F)};
+  HematoxylinDab out{cv::Mat(rgb.rows / 2, cols / 2, CV_32F), cv::Mat(rgb.size(), CV_32F), {}};
   // Per row: the table lookups (scalar), then the 3 x 3 products over the row (vectorised by
   // the compiler: separate arrays, no aliasing). Same operations in the same order as
   // deconvolve_for_scoring, so the same floats.
   std::vector<float> o0(static_cast<std::size_t>(cols)), o1(o0.size()), o2(o0.size());
   std::vector<float> h_rows[2] = {std::vector<float>(o0.size()), std::vector<float>(o0.size())};
+  // The smoothed DAB: a ring of the last 5 DAB rows filtered along x, filtered along y as soon as
+  // the rows two below a row are in (reflected at the image's edges, as BORDER_REFLECT_101).
+  const bool smooth = rgb.rows >= 3 && cols >= 3;
+  std::vector<float> ring[5];
+  float g0 = 0, g1 = 0, g2 = 0;
+  if (smooth) {
+    out.dab_smooth = cv::Mat(rgb.size(), CV_32F);
+    for (auto& r : ring) r.assign(o0.size(), 0.0f);
+    const cv::Mat g = cv::getGaussianKernel(kDabSmoothTaps, kDabSmoothSigma, CV_32F);
+    g0 = g.at<float>(2);
+    g1 = g.at<float>(1);
+    g2 = g.at<float>(0);
+  }
+  const int rows_1 = rgb.rows - 1;
+  auto smooth_row = [&](int yo) {
+    auto row = [&](int i) { return ring[(i < 0 ? -i : (i > rows_1 ? 2 * rows_1 - i : i)) % 5].data(); };
+    const float* r0 = row(yo);
+    const float* a1 = row(yo - 1);
+    const float* b1 = row(yo + 1);
+    const float* a2 = row(yo - 2);
+    const float* b2 = row(yo + 2);
+    float* o = out.dab_smooth.ptr<float>(yo);
+    for (int x = 0; x < cols; ++x) o[x] = r0[x] * g0 + (a1[x] + b1[x]) * g1 + (a2[x] + b2[x]) * g2;
+  };
   const float k00 = t.k[0][0], k10 = t.k[1][0], k20 = t.k[2][0];
   const float k01 = t.k[0][1], k11 = t.k[1][1], k21 = t.k[2][1];
   const float k02 = t.k[0][2], k12 = t.k[1][2], k22 = t.k[2][2];
@@ -187,7 +217,31 @@ HematoxylinDab deconvolve_for_cells(const cv::Mat& rgb, const StainVectors& stai
       for (int x = 0; x < out.hematoxylin.cols; ++x)
         o[x] = 0.25f * (h0[2 * x] + h0[2 * x + 1] + h1[2 * x] + h1[2 * x + 1]);
     }
+    if (smooth) {
+      // The DAB row, filtered along x, joins the ring; the row two above is then filtered along y.
+      const int cols_1 = cols - 1;
+      auto at = [&](int i) { return d[i < 0 ? -i : (i > cols_1 ? 2 * cols_1 - i : i)]; };
+      float* hr = ring[y % 5].data();
+      for (int x : {0, 1}) hr[x] = at(x) * g0 + (at(x - 1) + at(x + 1)) * g1 + (at(x - 2) + at(x + 2)) * g2;
+      for (int x = 2; x < cols - 2; ++x) hr[x] = d[x] * g0 + (d[x - 1] + d[x + 1]) * g1 + (d[x - 2] + d[x + 2]) * g2;
+      for (int x : {cols - 2, cols - 1})
+        hr[x] = at(x) * g0 + (at(x - 1) + at(x + 1)) * g1 + (at(x - 2) + at(x + 2)) * g2;
+      if (y >= 2) smooth_row(y - 2);
+    }
   }
+  if (smooth) {
+    smooth_row(rgb.rows - 2);
+    smooth_row(rgb.rows - 1);
+  } else {
+    out.dab_smooth = smooth_dab_for_cells(out.dab);
+  }
+  return out;
+}
+
+cv::Mat smooth_dab_for_cells(const cv::Mat& dab) {
+  CV_Assert(dab.type() == CV_32F);
+  cv::Mat out;
+  cv::GaussianBlur(dab, out, cv::Size(kDabSmoothTaps, kDabSmoothTaps), kDabSmoothSigma, 0, cv::BORDER_REFLECT_101);
   return out;
 }
 

@@ -101,9 +101,14 @@ std::vector<Cell> detect_cells(const cv::Mat& hematoxylin, const cv::Mat& dab, d
                                const cv::Rect& core, const CellParams& params,
                                const cv::Rect& valid_region = {});
 // The same with the haematoxylin already at half resolution (deconvolve_for_cells): the
-// pipeline's path. `hematoxylin_half` is (dab.rows / 2) x (dab.cols / 2) (at least 1 x 1).
+// `hematoxylin_half` is (dab.rows / 2) x (dab.cols / 2) (at least 1 x 1).
 std::vector<Cell> detect_cells_half_h(const cv::Mat& hematoxylin_half, const cv::Mat& dab, double mpp,
                                       const cv::Rect& core, const CellParams& params,
                                       const cv::Rect& valid_region = {});
+// The same with the DAB already smoothed (smooth_dab_for_cells; deconvolve_for_cells's
+// dab_smooth): the pipeline's path.
+std::vector<Cell> detect_cells_smoothed(const cv::Mat& hematoxylin_half, const cv::Mat& dab_smooth, double mpp,
+                                        const cv::Rect& core, const CellParams& params,
+                                        const cv::Rect& valid_region = {});
 
 }  // namespace ihc::scoring

@@ -59,14 +59,20 @@ cv::Mat specific_dab(const Deconvolved& d, double residual_weight = 4.0);
 struct HematoxylinDab {
   cv::Mat hematoxylin;
   cv::Mat dab;
+  cv::Mat dab_smooth;  // deconvolve_for_cells only: smooth_dab_for_cells(dab), made in the same pass
 };
 HematoxylinDab deconvolve_for_scoring(const cv::Mat& rgb, const StainVectors& stains, double residual_weight);
 
 // The same, with `hematoxylin` at half resolution (2 x 2 block means, an odd last row or column
 // dropped; an image under 2 pixels on a side gives its first pixel's value everywhere), bit-identical to halving
 // deconvolve_for_scoring's channel: what detect_cells_half_h takes. Faster: the full-resolution
-// haematoxylin channel is never stored.
+// haematoxylin channel is never stored. `dab_smooth` is made row by row as the DAB rows come
+// (equal to smooth_dab_for_cells(dab) within float rounding: 1e-6 OD).
 HematoxylinDab deconvolve_for_cells(const cv::Mat& rgb, const StainVectors& stains, double residual_weight);
+
+// The DAB the cell detector measures membranes on: a 5 x 5 Gaussian, sigma 0.7 px (the two taps
+// a 7-tap kernel would add weigh 6e-5 of the sum each), borders reflected (BORDER_REFLECT_101).
+cv::Mat smooth_dab_for_cells(const cv::Mat& dab);
 
 // Beer-Lambert mixing, the inverse of deconvolve: intensity of each channel for the given
 // concentrations. Used by tests and the synthetic slide generator.
