@@ -233,7 +233,7 @@ std::vector<SlideCell> analyse_tile(const tiling::Slide& slide, const TilePlan& 
     sc.cytoplasmic = c.cytoplasmic;
     sc.pigment = c.pigment;
     sc.block = quality.block_of(c.centre);
-    sc.excluded = quality.at(c.centre);
+    sc.excluded = sc.block >= 0 ? quality.flags[static_cast<std::size_t>(sc.block)] : 0;
     for (const auto& pt : c.outline)
       sc.outline.emplace_back(static_cast<float>(std::clamp(g.x0 + (pt.x + 0.5) * d, 0.0, max_x)),
                               static_cast<float>(std::clamp(g.y0 + (pt.y + 0.5) * d, 0.0, max_y)));

@@ -235,13 +235,11 @@ int flag_blurred_against(QualityMap& m, double reference, const QualityParams& p
   for (std::size_t b = 0; b < m.flags.size(); ++b)
     if (m.tissue[b] && m.sharpness[b] >= 0 && m.sharpness[b] < limit && !(m.flags[b] & kExcludedFold))
       m.flags[b] |= kExcludedFocus;
+  // A block the tile's own rule flagged stays flagged: its group can only have grown.
   drop_small_groups(m, kExcludedFocus, p.focus_min_blocks);
   int added = 0;
-  for (std::size_t b = 0; b < m.flags.size(); ++b) {
-    // A block flagged by the tile's own rule stays flagged (it was in a large enough group).
-    m.flags[b] = static_cast<std::uint8_t>(m.flags[b] | (before[b] & kExcludedFocus));
+  for (std::size_t b = 0; b < m.flags.size(); ++b)
     added += (m.flags[b] & kExcludedFocus) && !(before[b] & kExcludedFocus) ? 1 : 0;
-  }
   return added;
 }
 
