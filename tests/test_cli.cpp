@@ -36,9 +36,13 @@ TEST_CASE("ihcscore prints its version and help for every subcommand", "[cli]") 
   CHECK(run_cli("frobnicate").exit_code == 2);
 }
 
-TEST_CASE("a real H&E slide (no DAB) has almost no complete membrane staining", "[cli][real]") {
+TEST_CASE("a real H&E slide is not evaluable as a HER2 IHC stain, and has almost no complete membranes",
+          "[cli][real]") {
   const auto dir = scratch_dir("cmu");
   const auto j = score_json("../shared/data/slides/cmu-1-small-region.svs", dir, "cmu");
+  CHECK(j["score"] == "not-evaluable");
+  CHECK(j["not_evaluable_reason"].get<std::string>().find("eosin") != std::string::npos);
+  CHECK(j["stain_check"]["eosin_fraction"].get<double>() > 0.4);  // measured 0.58
   CHECK(j["slide"]["vendor"] == "aperio");
   CHECK(j["cells"]["total"].get<int>() > 500);
   CHECK(j["percent"]["complete"].get<double>() < 5.0);

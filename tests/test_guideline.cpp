@@ -76,3 +76,40 @@ TEST_CASE("cell counts turn into percentages that sum to 100", "[scoring][guidel
   CHECK(parse_guideline("asco-cap-2007") == Guideline::AscoCap2007);
   CHECK_FALSE(parse_guideline("asco-cap-2013").has_value());
 }
+
+namespace {
+SlideScore sgastric(double p0, double p1, double p2, double p3) {
+  return score_slide({p0, p1, p2, p3}, 1000, Guideline::Gastric);
+}
+}  // namespace
+
+TEST_CASE("Gastric (ASCO/CAP/ASCP 2016): thresholds are 'at least 10 %'", "[scoring][guideline][gastric]") {
+  CHECK(sgastric(90, 0, 0, 10.0) == SlideScore::ThreePlus);  // breast 2018 would say 2+ here
+  CHECK(s2018(90, 0, 0, 10.0) == SlideScore::TwoPlus);
+  CHECK(sgastric(90.1, 0, 0, 9.9) == SlideScore::Zero);      // no "few intense cells" 2+ rule
+  CHECK(sgastric(90, 0, 10.0, 0) == SlideScore::TwoPlus);
+  CHECK(sgastric(85, 0, 7, 8) == SlideScore::TwoPlus);       // 2+ and 3+ cells together reach 10 %
+  CHECK(sgastric(90, 10.0, 0, 0) == SlideScore::OnePlus);
+  CHECK(sgastric(90.1, 9.9, 0, 0) == SlideScore::Zero);
+  CHECK(score_slide({}, 0, Guideline::Gastric) == SlideScore::NotEvaluable);
+}
+
+TEST_CASE("The decisive rule comes from the same table as the score", "[scoring][guideline]") {
+  const Decision g = decide({85, 5, 5, 5}, 1000, Guideline::Gastric);
+  CHECK(g.score == SlideScore::TwoPlus);
+  CHECK(std::string(g.metric) == "complete");
+  CHECK(g.threshold == 10.0);
+  const Decision b = decide({97, 0, 0, 3}, 1000, Guideline::AscoCap2018);
+  CHECK(b.score == SlideScore::TwoPlus);
+  CHECK(std::string(b.metric) == "complete_intense");
+  CHECK(b.threshold == 1.0);  // the noise floor
+  const Decision o = decide({95, 5, 0, 0}, 1000, Guideline::AscoCap2007);
+  CHECK(o.score == SlideScore::OnePlus);
+  CHECK(o.threshold == 1.0);
+  CHECK(rules_of(Guideline::Gastric).lateral_counts_complete);
+  CHECK_FALSE(rules_of(Guideline::AscoCap2018).lateral_counts_complete);
+  CHECK(parse_guideline("gastric") == Guideline::Gastric);
+  CHECK(to_string(Guideline::Gastric) == "gastric");
+  CHECK(parse_specimen("biopsy") == Specimen::Biopsy);
+  CHECK_FALSE(parse_specimen("cytology"));
+}

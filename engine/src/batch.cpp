@@ -175,6 +175,7 @@ std::string settings_canonical(const ScoringCli& cli, const BatchItem& item) {
   s << "version=" << version_string() << "\n";
   s << "analysis_mpp=" << fmt_double(o.analysis_mpp) << "\n";
   s << "guideline=" << cli.guideline << "\n";
+  if (cli.specimen != "resection") s << "specimen=" << cli.specimen << "\n";
   s << "decode=" << cli.decode << "\n";
   s << "stain_vectors=" << o.stains.to_string() << "\n";
   s << "stains=" << cli.stains << "\n";
@@ -213,7 +214,8 @@ std::string csv_field(std::string_view text) {
 std::string summary_csv(const std::vector<SummaryRow>& rows) {
   std::string out = std::string(kSummaryHeader) + "\n";
   for (const auto& r : rows) {
-    for (const auto* f : {&r.slide, &r.status, &r.score, &r.category, &r.percent_complete,
+    for (const auto* f : {&r.slide, &r.status, &r.score, &r.category, &r.guideline, &r.decisive_metric,
+                          &r.decisive_percent, &r.percent_complete,
                           &r.percent_complete_intense, &r.cells, &r.error}) {
       out += csv_field(*f);
       out += ',';
@@ -229,6 +231,12 @@ SummaryRow summary_row_from_report(const std::string& id, const nlohmann::json& 
   row.status = "ok";
   row.score = report.value("score", "");
   row.category = report.value("category", "");
+  row.guideline = report.value("guideline", "");
+  if (report.contains("specimen") && report["specimen"] == "biopsy") row.guideline += " biopsy";
+  if (report.contains("decisive")) {
+    row.decisive_metric = report["decisive"].value("metric", "");
+    if (report["decisive"].contains("percent")) row.decisive_percent = report["decisive"]["percent"].dump();
+  }
   if (report.contains("percent")) {
     const auto& p = report["percent"];
     if (p.contains("complete")) row.percent_complete = p["complete"].dump();
@@ -560,10 +568,21 @@ int merge_batch(const std::vector<fs::path>& dirs, const fs::path& out) {
   for (const auto& f : found) {
     const CsvTable csv = read_csv(f.file);
     const std::size_t c_index = csv.require_column("input_index"), c_count = csv.require_column("input_count");
-    std::array<std::size_t, 9> c{};
-    const char* names[] = {"slide", "status", "score", "category", "percent_complete", "percent_complete_intense",
-                           "cells", "error", "elapsed_s"};
-    for (std::size_t k = 0; k < c.size(); ++k) c[k] = csv.require_column(names[k]);
+    // Every summary column, by name (the order is kSummaryHeader's).
+    const auto fields = [](SummaryRow& s) {
+      return std::array<std::pair<const char*, std::string*>, 12>{
+          {{"slide", &s.slide}, {"status", &s.status}, {"score", &s.score}, {"category", &s.category},
+           {"guideline", &s.guideline}, {"decisive_metric", &s.decisive_metric},
+           {"decisive_percent", &s.decisive_percent}, {"percent_complete", &s.percent_complete},
+           {"percent_complete_intense", &s.percent_complete_intense}, {"cells", &s.cells}, {"error", &s.error},
+           {"elapsed_s", &s.elapsed_s}}};
+    };
+    std::array<std::size_t, 12> c{};
+    {
+      SummaryRow probe;
+      const auto named = fields(probe);
+      for (std::size_t k = 0; k < c.size(); ++k) c[k] = csv.require_column(named[k].first);
+    }
     for (std::size_t r = 0; r < csv.rows.size(); ++r) {
       const auto& line = csv.rows[r];
       const std::string where = f.file.string() + ": line " + std::to_string(csv.lines[r]);
@@ -590,10 +609,8 @@ int merge_batch(const std::vector<fs::path>& dirs, const fs::path& out) {
       Row row;
       row.from = f.file.parent_path();
       SummaryRow& s = row.row;
-      for (auto [field, col] : std::initializer_list<std::pair<std::string*, std::size_t>>{{&s.slide, c[0]}, {&s.status, c[1]}, {&s.score, c[2]}, {&s.category, c[3]},
-                                {&s.percent_complete, c[4]}, {&s.percent_complete_intense, c[5]}, {&s.cells, c[6]},
-                                {&s.error, c[7]}, {&s.elapsed_s, c[8]}})
-        *field = line[col];
+      const auto named = fields(s);
+      for (std::size_t k = 0; k < c.size(); ++k) *named[k].second = line[c[k]];
       rows[index] = std::move(row);
     }
   }

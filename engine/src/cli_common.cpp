@@ -33,8 +33,15 @@ void add_scoring_options(CLI::App& cmd, ScoringCli& cli) {
       ->check(finite_positive())
       ->capture_default_str();
   cmd.add_option("--threads", cli.threads, "Worker threads (default: all cores)")->check(CLI::Range(1, 1024));
-  cmd.add_option("--guideline", cli.guideline, "Scoring rules: asco-cap-2018 or asco-cap-2007")
-      ->check(CLI::IsMember({"asco-cap-2018", "asco-cap-2007"}))
+  cmd.add_option("--guideline", cli.guideline,
+                 "Scoring rules: asco-cap-2018 or asco-cap-2007 (breast), gastric (ASCO/CAP/ASCP 2016: lateral and "
+                 "basolateral staining counts as complete, thresholds at >= 10 %)")
+      ->check(CLI::IsMember(std::vector<std::string>(scoring::kGuidelineNames.begin(), scoring::kGuidelineNames.end())))
+      ->capture_default_str();
+  cmd.add_option("--specimen", cli.specimen,
+                 "With --guideline gastric: resection (per cent of tumour cells) or biopsy (a cluster of at least 5 "
+                 "cohesive tumour cells decides)")
+      ->check(CLI::IsMember({"resection", "biopsy"}))
       ->capture_default_str();
   cmd.add_option("--stain-h", cli.stain_h, "Haematoxylin OD vector r,g,b (default 0.650,0.704,0.286)");
   cmd.add_option("--stain-dab", cli.stain_dab, "DAB OD vector r,g,b (default 0.268,0.570,0.776)");
@@ -62,6 +69,9 @@ ScoreOptions make_score_options(const ScoringCli& cli) {
   o.analysis_mpp = cli.analysis_mpp;
   o.threads = cli.threads;
   o.guideline = *scoring::parse_guideline(cli.guideline);
+  o.specimen = *scoring::parse_specimen(cli.specimen);
+  if (o.specimen == scoring::Specimen::Biopsy && o.guideline != scoring::Guideline::Gastric)
+    throw CommandError(kExitUsage, "--specimen biopsy applies to the gastric rules only (--guideline gastric)");
   o.exact_decode = cli.decode == "exact";
   const auto defaults = scoring::StainVectors::defaults();
   scoring::Rgb3 h = defaults.hematoxylin, dab = defaults.dab;

@@ -234,6 +234,11 @@ int run_validate(const ValidateArgs& args) {
     }
   }
   const ScoreAgreement a = score_agreement(pairs, args.resamples, args.seed);
+  // The rules the results were scored with (batch summaries carry them).
+  std::vector<std::string> guidelines;
+  for (const auto& r : results)
+    if (!r.guideline.empty() && std::find(guidelines.begin(), guidelines.end(), r.guideline) == guidelines.end())
+      guidelines.push_back(r.guideline);
   const bool both_have_pc = truth_csv.column("percent_complete") && results_csv.column("percent_complete");
   std::optional<BlandAltman> ba;
   if (both_have_pc && !pc_truth.empty()) ba = bland_altman(pc_truth, pc_engine);
@@ -243,6 +248,7 @@ int run_validate(const ValidateArgs& args) {
   j["truth_file"] = args.truth;
   j["results_file"] = args.results;
   j["n"] = a.n;
+  j["guideline"] = guidelines.empty() ? nlohmann::json(nullptr) : nlohmann::json(join(guidelines));
   j["accuracy"] = round_to(a.accuracy, 4);
   j["labels"] = {"0", "1+", "2+", "3+"};
   j["confusion_matrix_axes"] = "rows truth, columns engine";
@@ -304,6 +310,7 @@ int run_validate(const ValidateArgs& args) {
   // Human summary
   std::ostringstream o;
   o << "validate: " << a.n << " slides matched (" << args.truth << " vs " << args.results << ")\n"
+    << "  guideline:                 " << (guidelines.empty() ? std::string("not recorded") : join(guidelines)) << "\n"
     << "  accuracy:                  " << fmt(a.accuracy, 3) << "\n"
     << "  kappa, quadratic-weighted: " << fmt(a.kappa_quadratic, 3);
   if (a.kappa_quadratic_ci)

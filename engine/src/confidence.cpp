@@ -7,37 +7,25 @@
 #include <vector>
 
 namespace ihc::engine {
-namespace {
-
-double metric_of(const scoring::ClassPercent& p, const std::string& metric) {
-  if (metric == "complete_intense") return p.complete_intense();
-  if (metric == "complete") return p.complete();
-  return p.any_membrane();
-}
-
-}  // namespace
 
 DecisiveMargin decisive_margin(const SlideResult& r, const ScoreOptions& o, int resamples) {
-  using scoring::SlideScore;
-  const bool y2018 = o.guideline == scoring::Guideline::AscoCap2018;
-  const double t3 = y2018 ? 10.0 : 30.0;
-  const double floor = o.rules.noise_floor_percent;
-  // The rule that placed the score, and its threshold.
-  DecisiveMargin m;
-  switch (r.score) {
-    case SlideScore::ThreePlus: m.metric = "complete_intense", m.threshold = t3; break;
-    case SlideScore::TwoPlus:
-      // Complete staining over 10 % (2007: at least 10 %), else a few intense complete cells.
-      if (y2018 ? r.percent.complete() > 10.0 : r.percent.complete() >= 10.0)
-        m.metric = "complete", m.threshold = 10.0;
-      else
-        m.metric = "complete_intense", m.threshold = floor;
-      break;
-    case SlideScore::OnePlus:
-    case SlideScore::Zero: m.metric = "any_membrane", m.threshold = y2018 ? 10.0 : floor; break;
-    case SlideScore::NotEvaluable: return {};
+  if (r.score == scoring::SlideScore::NotEvaluable) return {};
+  if (o.guideline == scoring::Guideline::Gastric && o.specimen == scoring::Specimen::Biopsy) {
+    // The biopsy rule counts cells in the best cluster of the class that decided (1+ for 0).
+    DecisiveMargin m;
+    m.metric = "cluster_cells";
+    const int c = std::max(1, static_cast<int>(r.score));
+    m.percent = static_cast<double>(r.largest_cluster[static_cast<std::size_t>(c)]);
+    m.threshold = o.rules.biopsy_cluster_cells;
+    m.ci95 = {m.percent, m.percent};
+    return m;
   }
-  m.percent = metric_of(r.percent, m.metric);
+  // The rule that placed the score, and its threshold: the guideline's own table (decide()).
+  const scoring::Decision d = scoring::decide(r.percent, r.counts.total(), o.guideline, o.rules);
+  DecisiveMargin m;
+  m.metric = d.metric;
+  m.threshold = d.threshold;
+  m.percent = scoring::metric_value(r.percent, m.metric);
   // Bootstrap: draw tiles with replacement, pool their cell counts.
   std::vector<const TileResult*> tiles;
   for (const auto& t : r.tiles)
@@ -52,7 +40,7 @@ DecisiveMargin decisive_margin(const SlideResult& r, const ScoreOptions& o, int 
     for (int b = 0; b < resamples; ++b) {
       scoring::CellCounts sum;
       for (std::size_t k = 0; k < tiles.size(); ++k) sum += tiles[pick(rng)]->counts;
-      values.push_back(metric_of(sum.percent(), m.metric));
+      values.push_back(scoring::metric_value(sum.percent(), m.metric));
     }
     std::sort(values.begin(), values.end());
     const auto at = [&](double q) {

@@ -140,6 +140,9 @@ nlohmann::json row_json(const SummaryRow& r) {
           {"status", r.status},
           {"score", r.score},
           {"category", r.category},
+          {"guideline", r.guideline},
+          {"decisive_metric", r.decisive_metric},
+          {"decisive_percent", r.decisive_percent},
           {"percent_complete", r.percent_complete},
           {"percent_complete_intense", r.percent_complete_intense},
           {"cells", r.cells},
@@ -154,6 +157,9 @@ SummaryRow row_from_json(const nlohmann::json& j) {
   r.status = get("status");
   r.score = get("score");
   r.category = get("category");
+  r.guideline = get("guideline");
+  r.decisive_metric = get("decisive_metric");
+  r.decisive_percent = get("decisive_percent");
   r.percent_complete = get("percent_complete");
   r.percent_complete_intense = get("percent_complete_intense");
   r.cells = get("cells");

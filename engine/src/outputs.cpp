@@ -131,13 +131,13 @@ void write_geojson(const std::filesystem::path& out, const SlideResult& r, bool 
                      "]]},\"properties\":{\"objectType\":\"detection\",\"classification\":{\"name\":\"%s\","
                      "\"color\":[%d,%d,%d]},\"measurements\":{\"completeness\":%.3f,\"intensity_od\":%.3f,"
                      "\"area_um2\":%.1f,\"nucleus_area_um2\":%.1f,\"cytoplasmic\":%d,\"excluded_fold\":%d,"
-                     "\"excluded_focus\":%d,\"pigment\":%d}}}",
+                     "\"excluded_focus\":%d,\"pigment\":%d,\"lateral\":%d}}}",
                      std::string(scoring::to_string(c.cell_class)).c_str(), col[0], col[1], col[2],
                      static_cast<double>(c.completeness), static_cast<double>(c.intensity_od), area_um2,
                      static_cast<double>(c.nucleus_area_um2), c.cytoplasmic ? 1 : 0,
                      (c.excluded & scoring::kExcludedFold) ? 1 : 0,
                      (c.excluded & scoring::kExcludedFold) == 0 && (c.excluded & scoring::kExcludedFocus) ? 1 : 0,
-                     c.pigment ? 1 : 0);
+                     c.pigment ? 1 : 0, c.lateral ? 1 : 0);
       }
     }
     if (include_tiles) {

@@ -1,6 +1,7 @@
 #include "ihc/engine/pipeline.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -90,6 +91,13 @@ void apply_guideline(SlideResult& result, const ScoreOptions& options) {
   } else if (failed_fraction > options.max_failed_tile_fraction) {
     result.not_evaluable_reason = std::to_string(result.tiles_failed) + " of " +
                                   std::to_string(result.tiles_tissue) + " tissue tiles could not be read";
+  } else if (result.eosin_fraction >= options.stain_check.max_eosin_fraction) {
+    char buf[256];
+    std::snprintf(buf, sizeof buf,
+                  "not a HER2 IHC stain: %.0f%% of the tissue is stained pink with eosin (an H&E slide?); HER2 is "
+                  "scored on DAB with a haematoxylin counterstain",
+                  100.0 * result.eosin_fraction);
+    result.not_evaluable_reason = buf;
   } else if (result.counts.total() == 0) {
     result.not_evaluable_reason = "no tumour cells found";
   }
@@ -98,7 +106,9 @@ void apply_guideline(SlideResult& result, const ScoreOptions& options) {
     result.category = scoring::Her2Category::NotEvaluable;
     return;
   }
-  result.score = scoring::score_slide(result.percent, result.counts.total(), options.guideline, options.rules);
+  result.score = options.guideline == scoring::Guideline::Gastric && options.specimen == scoring::Specimen::Biopsy
+                     ? scoring::biopsy_score(result.largest_cluster, options.rules.biopsy_cluster_cells)
+                     : scoring::score_slide(result.percent, result.counts.total(), options.guideline, options.rules);
   result.category = scoring::categorise(result.score, result.percent, options.rules);
 }
 
@@ -131,6 +141,7 @@ TilePlan plan_tiles(const tiling::Slide& slide, const ScoreOptions& options) {
   const auto ny = static_cast<std::int64_t>(std::ceil(static_cast<double>(height) / core_l0));
   plan.thumbnail = read_thumbnail(slide, kThumbnailSide, &plan.thumbnail_downsample, plan.dct_decode);
   cv::Mat mask = scoring::tissue_mask(plan.thumbnail, options.tissue);
+  plan.eosin_fraction = scoring::eosin_fraction(plan.thumbnail, mask, options.stains, options.stain_check);
   if (!options.roi.empty()) mask &= options.roi.mask(mask.size(), plan.thumbnail_downsample);
   const double td = plan.thumbnail_downsample;
   auto edge = [&](std::int64_t i, std::int64_t limit) {
@@ -199,8 +210,10 @@ std::vector<SlideCell> analyse_tile(const tiling::Slide& slide, const TilePlan& 
   const auto width = slide.levels().front().width, height = slide.levels().front().height;
   const cv::Rect core_px(plan.halo_px, plan.halo_px, g.core_w, g.core_h);
   const cv::Rect valid = valid_part(g, d, width, height);
+  scoring::CellParams cell_params = options.cells;
+  cell_params.lateral_counts_complete = scoring::rules_of(options.guideline).lateral_counts_complete;
   const std::vector<scoring::Cell> cells =
-      scoring::detect_cells_smoothed(dec.hematoxylin, dec.dab_smooth, plan.mpp_analysis, core_px, options.cells, valid);
+      scoring::detect_cells_smoothed(dec.hematoxylin, dec.dab_smooth, plan.mpp_analysis, core_px, cell_params, valid);
   const scoring::QualityMap quality =
       scoring::assess_quality(dec.hematoxylin, dec.dab, plan.mpp_analysis, options.quality, valid);
   if (areas_out && quality.block_px > 0) {
@@ -232,6 +245,7 @@ std::vector<SlideCell> analyse_tile(const tiling::Slide& slide, const TilePlan& 
     sc.counted = c.counted;
     sc.cytoplasmic = c.cytoplasmic;
     sc.pigment = c.pigment;
+    sc.lateral = c.lateral;
     sc.block = quality.block_of(c.centre);
     sc.excluded = sc.block >= 0 ? quality.flags[static_cast<std::size_t>(sc.block)] : 0;
     for (const auto& pt : c.outline)
@@ -285,6 +299,7 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
   result.threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
   result.thumbnail = plan.thumbnail;
   result.thumbnail_downsample = plan.thumbnail_downsample;
+  result.eosin_fraction = plan.eosin_fraction;
   for (const auto& core : plan.cores) {
     TileResult t;
     t.region = core;
@@ -296,10 +311,11 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
     for (auto& c : analyse_tile(slide, plan, options, t.region, nullptr, &t)) {
       ++t.cells_detected;
       if (!c.counted || (!options.roi.empty() && !options.roi.contains(c.x, c.y))) continue;
-      t.tally.push_back({c.block, c.cell_class, c.cytoplasmic, c.pigment});
+      t.tally.push_back({c.block, c.cell_class, c.cytoplasmic, c.pigment, c.lateral, c.x, c.y});
       if (options.keep_cells) t.cells.push_back(std::move(c));
     }
   };
+  const bool biopsy = options.guideline == scoring::Guideline::Gastric && options.specimen == scoring::Specimen::Biopsy;
   // Once the blocks are final: tumour cells in a fold or a blurred block are reported, not scored.
   auto count_tile = [&](TileResult& t) {
     for (std::size_t i = 0; i < t.tally.size(); ++i) {
@@ -311,6 +327,9 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
         continue;
       }
       ++t.counts.by_class[static_cast<std::size_t>(c.cell_class)];
+      t.cells_lateral += c.lateral && c.cell_class != scoring::CellClass::Negative ? 1 : 0;
+      if (biopsy && c.cell_class != scoring::CellClass::Negative)
+        t.stained.push_back({c.x * result.mpp_slide, c.y * result.mpp_slide, c.cell_class});
       t.cells_cytoplasmic += c.cytoplasmic ? 1 : 0;
       t.cells_pigment += c.pigment ? 1 : 0;
     }
@@ -353,6 +372,12 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
     if (!t.failed) count_tile(t);
 
   // Reduction in grid order: the same sums whatever the scheduling.
+  std::vector<scoring::ClusterCell> stained;
+  for (auto& t : result.tiles) {
+    stained.insert(stained.end(), t.stained.begin(), t.stained.end());
+    t.stained = {};
+  }
+  if (biopsy) result.largest_cluster = scoring::largest_clusters(stained, options.rules.cohesive_um);
   for (const auto& t : result.tiles) {
     if (t.failed) {
       ++result.tiles_failed;
@@ -363,6 +388,7 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
     result.cells_detected += t.cells_detected;
     result.cells_cytoplasmic += t.cells_cytoplasmic;
     result.cells_pigment += t.cells_pigment;
+    result.cells_lateral += t.cells_lateral;
     result.tiles_cytoplasmic += t.cells_cytoplasmic > 0 ? 1 : 0;
     result.cells_fold += t.cells_fold;
     result.cells_focus += t.cells_focus;

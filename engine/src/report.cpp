@@ -73,6 +73,7 @@ nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
   j["score"] = std::string(scoring::to_string(r.score));
   j["category"] = std::string(scoring::to_string(r.category));
   j["guideline"] = std::string(scoring::to_string(o.guideline));
+  if (o.guideline == scoring::Guideline::Gastric) j["specimen"] = std::string(scoring::to_string(o.specimen));
   if (!r.not_evaluable_reason.empty()) j["not_evaluable_reason"] = r.not_evaluable_reason;
   if (r.score == scoring::SlideScore::TwoPlus)
     j["reflex_ish"] = "equivocal: reflex ISH (in-situ hybridisation) testing of this specimen is recommended";
@@ -90,6 +91,8 @@ nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
                 {"width", r.width},   {"height", r.height}, {"levels", r.levels},
                 {"mpp", round_to(r.mpp_slide, 6)}, {"decode", o.exact_decode ? "exact" : "fast"}};
   j["mpp_analysis"] = round_to(r.mpp_analysis, 6);
+  j["stain_check"] = {{"eosin_fraction", round_to(r.eosin_fraction, 4)},
+                      {"max_eosin_fraction", o.stain_check.max_eosin_fraction}};
   if (!o.roi.empty())
     j["roi"] = {{"file", o.roi_source},
                 {"polygons", o.roi.polygons().size()},
@@ -98,11 +101,15 @@ nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
                 {"detected", r.cells_detected},
                 {"cytoplasmic", r.cells_cytoplasmic},
                 {"pigment", r.cells_pigment},
+                {"lateral", r.cells_lateral},
                 {"excluded_fold", r.cells_fold},
                 {"excluded_focus", r.cells_focus},
                 {"by_class",
                  {{"0", r.counts.by_class[0]}, {"1+", r.counts.by_class[1]}, {"2+", r.counts.by_class[2]},
                   {"3+", r.counts.by_class[3]}}}};
+  if (o.guideline == scoring::Guideline::Gastric && o.specimen == scoring::Specimen::Biopsy)
+    j["largest_cluster"] = {{"1+", r.largest_cluster[1]}, {"2+", r.largest_cluster[2]}, {"3+", r.largest_cluster[3]},
+                            {"min_cells", o.rules.biopsy_cluster_cells}, {"cohesive_um", o.rules.cohesive_um}};
   j["percent"] = {{"0", round_to(r.percent.p0, 3)},
                   {"1+", round_to(r.percent.p1, 3)},
                   {"2+", round_to(r.percent.p2, 3)},

@@ -320,8 +320,9 @@ BlandAltman bland_altman(const std::vector<double>& truth, const std::vector<dou
 // ---------------------------------------------------------------- the two input files
 
 std::vector<TruthRow> read_truth(const CsvTable& csv) {
-  const auto slide_col = csv.require_column("slide");
-  const auto score_col = csv.require_column("score");
+  const auto slide_col = csv.column("file") && !csv.column("slide") ? *csv.column("file") : csv.require_column("slide");
+  const auto score_col =
+      csv.column("ihc_score") && !csv.column("score") ? *csv.column("ihc_score") : csv.require_column("score");
   const auto pc_col = csv.column("percent_complete");
   std::vector<TruthRow> out;
   std::map<std::string, std::int64_t> first_line;
@@ -349,6 +350,7 @@ std::vector<ResultRow> read_results(const CsvTable& csv) {
   const auto status_col = csv.require_column("status");
   const auto score_col = csv.require_column("score");
   const auto pc_col = csv.column("percent_complete");
+  const auto guideline_col = csv.column("guideline");
   std::vector<ResultRow> out;
   std::map<std::string, std::int64_t> first_line;
   for (std::size_t r = 0; r < csv.rows.size(); ++r) {
@@ -358,6 +360,7 @@ std::vector<ResultRow> read_results(const CsvTable& csv) {
     x.line = line;
     x.slide = slide_stem(row[slide_col]);
     x.status = row[status_col];
+    if (guideline_col) x.guideline = row[*guideline_col];
     if (x.slide.empty()) csv_error(csv.file, line, "empty slide name");
     const auto [it, fresh] = first_line.emplace(x.slide, line);
     if (!fresh)

@@ -230,8 +230,8 @@ float median_of(std::vector<float>& v) {
 
 }  // namespace
 
-CellClass classify_membrane(double completeness, double intensity_od, const CellParams& p) {
-  if (completeness >= p.complete_fraction) {
+CellClass classify_membrane(double completeness, double intensity_od, const CellParams& p, bool lateral) {
+  if (completeness >= p.complete_fraction || (lateral && p.lateral_counts_complete)) {
     if (intensity_od >= p.intense_od) return CellClass::ThreePlus;
     if (intensity_od >= p.moderate_od) return CellClass::TwoPlus;
     return CellClass::OnePlus;  // complete but only barely perceptible
@@ -242,6 +242,28 @@ CellClass classify_membrane(double completeness, double intensity_od, const Cell
     return CellClass::OnePlus;
   }
   return CellClass::Negative;
+}
+
+bool is_lateral(const std::vector<std::uint8_t>& stained, int rays) {
+  if (rays < 4) return false;
+  // Basolateral (U): one unbroken arc of at least half the circle.
+  int longest = 0, run = 0;
+  for (int i = 0; i < 2 * rays; ++i) {
+    run = stained[static_cast<std::size_t>(i % rays)] ? run + 1 : 0;
+    longest = std::max(longest, std::min(run, rays));
+  }
+  if (longest * 2 >= rays) return true;
+  // Lateral: two opposite quarter-circles, each at least half stained.
+  const int quarter = rays / 4, half = rays / 2;
+  for (int a = 0; a < half; ++a) {
+    int near_side = 0, far_side = 0;
+    for (int d = -quarter / 2; d < quarter - quarter / 2; ++d) {
+      near_side += stained[static_cast<std::size_t>((a + d + rays) % rays)];
+      far_side += stained[static_cast<std::size_t>((a + half + d + rays) % rays)];
+    }
+    if (2 * near_side >= quarter && 2 * far_side >= quarter) return true;
+  }
+  return false;
 }
 
 std::vector<Cell> detect_cells(const cv::Mat& hematoxylin, const cv::Mat& dab, double mpp,
@@ -354,6 +376,7 @@ std::vector<Cell> detect_cells_smoothed(const cv::Mat& h_half, const cv::Mat& da
   ++reach;
   std::vector<Cell> cells;
   std::vector<float> stained_peaks, ray_peak(static_cast<std::size_t>(std::max(1, p.rays)));
+  std::vector<std::uint8_t> in_arc(static_cast<std::size_t>(std::max(1, p.rays)));  // ray in a kept stained arc
   std::vector<float> ray_cytoplasm(static_cast<std::size_t>(std::max(1, p.rays)));
   const int cytoplasm_gap_steps = static_cast<int>(std::lround(p.cytoplasm_gap_um / mpp / 0.5));
   const int min_arc_rays = std::max(1, static_cast<int>(std::ceil(p.min_arc_degrees / (360.0 / std::max(1, p.rays)) - 1e-9)));
@@ -565,8 +588,12 @@ std::vector<Cell> detect_cells_smoothed(const cv::Mat& h_half, const cv::Mat& da
     const int n_rays = p.rays;
     const auto stained_at = [&](int a) { return ray_peak[static_cast<std::size_t>(a % n_rays)] >= 0; };
     const auto unstained = std::find_if(ray_peak.begin(), ray_peak.begin() + n_rays, [](float v) { return v < 0; });
+    std::fill(in_arc.begin(), in_arc.end(), std::uint8_t{0});
     if (unstained == ray_peak.begin() + n_rays) {
-      if (n_rays >= min_arc_rays) stained_peaks.assign(ray_peak.begin(), ray_peak.begin() + n_rays);
+      if (n_rays >= min_arc_rays) {
+        stained_peaks.assign(ray_peak.begin(), ray_peak.begin() + n_rays);
+        std::fill(in_arc.begin(), in_arc.end(), std::uint8_t{1});
+      }
     } else {
       // Walk once round the circle from an unstained ray; keep each run of stained rays that is
       // long enough.
@@ -579,14 +606,18 @@ std::vector<Cell> detect_cells_smoothed(const cv::Mat& h_half, const cv::Mat& da
           continue;
         }
         if (run_start >= 0 && a - run_start >= min_arc_rays)
-          for (int r = run_start; r < a; ++r) stained_peaks.push_back(ray_peak[static_cast<std::size_t>(r % n_rays)]);
+          for (int r = run_start; r < a; ++r) {
+            stained_peaks.push_back(ray_peak[static_cast<std::size_t>(r % n_rays)]);
+            in_arc[static_cast<std::size_t>(r % n_rays)] = 1;
+          }
         run_start = -1;
       }
     }
     cell.completeness =
         std::min(1.0f, static_cast<float>(stained_peaks.size()) / static_cast<float>(std::max(1, valid_rays)));
     cell.intensity_od = median_of(stained_peaks);
-    cell.cell_class = classify_membrane(cell.completeness, cell.intensity_od, p);
+    cell.lateral = cell.completeness < p.complete_fraction && is_lateral(in_arc, n_rays);
+    cell.cell_class = classify_membrane(cell.completeness, cell.intensity_od, p, cell.lateral);
     // Pigment (artefacts.hpp): granules strung along an outline leave "stained" directions
     // between them (the granules' blurred tails). When granules make up pigment_cell_fraction of
     // the directions that looked stained, the outline is pigment-laden and the cell is scored 0.

@@ -1,14 +1,36 @@
 #include "ihc/scoring/guideline.hpp"
 
 namespace ihc::scoring {
+namespace {
 
-std::string_view to_string(Guideline g) {
-  return g == Guideline::AscoCap2007 ? "asco-cap-2007" : "asco-cap-2018";
-}
+// The tables (DOMAIN.md). 2018: 3+ complete intense > 10 %; 2+ complete weak-to-moderate
+// > 10 % or intense complete in <= 10 %; 1+ faint incomplete > 10 %. 2007: 3+ uniform intense
+// complete > 30 %; 2+ complete >= 10 % or intense complete <= 30 %; 1+ any proportion.
+// Gastric 2016 (resection): 3+ strong complete, basolateral or lateral >= 10 %; 2+ weak-to-
+// moderate (complete, basolateral or lateral) >= 10 %; 1+ faint, partial >= 10 %.
+constexpr std::array<GuidelineRules, 3> kRules{{
+    {Guideline::AscoCap2018, {10.0, true}, {10.0, true}, true, {10.0, true}, false},
+    {Guideline::AscoCap2007, {30.0, true}, {10.0, false}, true, {0.0, false}, false},
+    {Guideline::Gastric, {10.0, false}, {10.0, false}, false, {10.0, false}, true},
+}};
+
+}  // namespace
+
+const GuidelineRules& rules_of(Guideline g) { return kRules[static_cast<std::size_t>(g)]; }
+
+std::string_view to_string(Guideline g) { return kGuidelineNames[static_cast<std::size_t>(g)]; }
 
 std::optional<Guideline> parse_guideline(std::string_view text) {
-  if (text == "asco-cap-2018") return Guideline::AscoCap2018;
-  if (text == "asco-cap-2007") return Guideline::AscoCap2007;
+  for (std::size_t i = 0; i < kGuidelineNames.size(); ++i)
+    if (text == kGuidelineNames[i]) return static_cast<Guideline>(i);
+  return std::nullopt;
+}
+
+std::string_view to_string(Specimen s) { return s == Specimen::Biopsy ? "biopsy" : "resection"; }
+
+std::optional<Specimen> parse_specimen(std::string_view text) {
+  if (text == "resection") return Specimen::Resection;
+  if (text == "biopsy") return Specimen::Biopsy;
   return std::nullopt;
 }
 
@@ -58,24 +80,31 @@ CellCounts& CellCounts::operator+=(const CellCounts& o) {
   return *this;
 }
 
-SlideScore score_slide(const ClassPercent& p, std::int64_t total_cells, Guideline g,
-                       const RuleParams& params) {
-  if (total_cells <= 0) return SlideScore::NotEvaluable;
+double metric_value(const ClassPercent& p, std::string_view metric) {
+  if (metric == "complete_intense") return p.complete_intense();
+  if (metric == "complete") return p.complete();
+  return p.any_membrane();
+}
+
+Decision decide(const ClassPercent& p, std::int64_t total_cells, Guideline g, const RuleParams& params) {
+  if (total_cells <= 0) return {};
+  const GuidelineRules& r = rules_of(g);
   const double floor = params.noise_floor_percent;
-  if (g == Guideline::AscoCap2018) {
-    // 3+: complete intense in >10 %. 2+: complete weak-to-moderate in >10 %, or intense complete
-    // in <=10 % (any 3+ cells above the noise floor). 1+: faint incomplete in >10 %.
-    if (p.p3 > 10.0) return SlideScore::ThreePlus;
-    if (p.complete() > 10.0 || p.p3 >= floor) return SlideScore::TwoPlus;
-    if (p.any_membrane() > 10.0) return SlideScore::OnePlus;
-    return SlideScore::Zero;
-  }
-  // 2007: 3+: uniform intense complete in >30 %. 2+: weak or non-uniform complete in >=10 %, or
-  // intense complete in <=30 %. 1+: weak incomplete staining in any proportion. 0: none.
-  if (p.p3 > 30.0) return SlideScore::ThreePlus;
-  if (p.complete() >= 10.0 || p.p3 >= floor) return SlideScore::TwoPlus;
-  if (p.any_membrane() >= floor) return SlideScore::OnePlus;
-  return SlideScore::Zero;
+  const auto level = [&](const Threshold& t) { return t.percent > 0 ? t.percent : floor; };
+  const auto passes = [&](double value, const Threshold& t) {
+    if (t.percent <= 0) return value >= floor;
+    return t.strict ? value > t.percent : value >= t.percent;
+  };
+  if (passes(p.complete_intense(), r.three_plus))
+    return {SlideScore::ThreePlus, "complete_intense", level(r.three_plus)};
+  if (passes(p.complete(), r.two_plus)) return {SlideScore::TwoPlus, "complete", level(r.two_plus)};
+  if (r.two_plus_few_intense && p.complete_intense() >= floor) return {SlideScore::TwoPlus, "complete_intense", floor};
+  if (passes(p.any_membrane(), r.one_plus)) return {SlideScore::OnePlus, "any_membrane", level(r.one_plus)};
+  return {SlideScore::Zero, "any_membrane", level(r.one_plus)};
+}
+
+SlideScore score_slide(const ClassPercent& p, std::int64_t total_cells, Guideline g, const RuleParams& params) {
+  return decide(p, total_cells, g, params).score;
 }
 
 Her2Category categorise(SlideScore s, const ClassPercent& p, const RuleParams& params) {

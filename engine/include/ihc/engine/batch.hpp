@@ -63,12 +63,14 @@ std::string settings_hash(const ScoringCli& cli, const BatchItem& item);
 struct SummaryRow {
   std::string slide;   // id
   std::string status;  // ok | error
-  std::string score, category, percent_complete, percent_complete_intense, cells;
+  std::string score, category, guideline, decisive_metric, decisive_percent, percent_complete,
+      percent_complete_intense, cells;
   std::string error;   // one line
   std::string elapsed_s;
 };
 inline constexpr const char* kSummaryHeader =
-    "slide,status,score,category,percent_complete,percent_complete_intense,cells,error,elapsed_s";
+    "slide,status,score,category,guideline,decisive_metric,decisive_percent,percent_complete,"
+    "percent_complete_intense,cells,error,elapsed_s";
 
 // A row from a slide report (the JSON batch writes): status ok.
 SummaryRow summary_row_from_report(const std::string& id, const nlohmann::json& report);

@@ -19,6 +19,7 @@ struct ScoringCli {
   double analysis_mpp = 0.5;
   int threads = 0;
   std::string guideline = "asco-cap-2018";
+  std::string specimen = "resection";  // gastric only: resection | biopsy
   std::string stain_h, stain_dab;
   double i0 = 255.0;
   std::string stains = "default";  // default | estimate | FILE

@@ -9,7 +9,9 @@
 namespace ihc::engine {
 
 struct DecisiveMargin {
-  std::string metric;          // "complete_intense", "complete" or "any_membrane"
+  // "complete_intense", "complete" or "any_membrane" (per cent of tumour cells); for a gastric
+  // biopsy "cluster_cells" (cells in the largest cohesive cluster; percent and threshold are counts)
+  std::string metric;
   double percent = 0;          // the slide's value of that metric
   double threshold = 0;        // the threshold of the guideline rule that placed the score
   std::array<double, 2> ci95{};  // bootstrap over tiles (fixed seed: reproducible)

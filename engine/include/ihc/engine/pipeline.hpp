@@ -1,6 +1,7 @@
 #pragma once
 // Scores one slide: tissue mask, tile grid, tiles in parallel (bounded in flight), reduction in
 // tile order so the result never depends on thread count or scheduling.
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -8,9 +9,11 @@
 #include <vector>
 
 #include "ihc/scoring/cells.hpp"
+#include "ihc/scoring/clusters.hpp"
 #include "ihc/scoring/guideline.hpp"
 #include "ihc/scoring/quality.hpp"
 #include "ihc/scoring/region.hpp"
+#include "ihc/scoring/stain_check.hpp"
 #include "ihc/scoring/stains.hpp"
 #include "ihc/scoring/tissue.hpp"
 #include "ihc/tiling/slide.hpp"
@@ -23,6 +26,8 @@ struct ScoreOptions {
   double halo_um = 24.0;        // margin read around each tile (cells on borders, neighbours)
   int threads = 0;              // 0: all cores
   scoring::Guideline guideline = scoring::Guideline::AscoCap2018;
+  // Gastric only: a biopsy is scored on its best cohesive cluster (clusters.hpp).
+  scoring::Specimen specimen = scoring::Specimen::Resection;
   scoring::StainVectors stains = scoring::StainVectors::defaults();
   std::string stains_source = "default";  // "default", "estimated" or "file:PATH"
   // Weight of the positive (pink, eosin-like) residual subtracted from DAB; see specific_dab.
@@ -31,6 +36,7 @@ struct ScoreOptions {
   scoring::RuleParams rules;
   scoring::TissueParams tissue;
   scoring::QualityParams quality;  // folds and out-of-focus areas (quality.hpp)
+  scoring::StainCheckParams stain_check;  // an H&E slide is not evaluable (stain_check.hpp)
   // A slide whose failed tiles exceed this share of the analysed tissue tiles is not evaluable.
   double max_failed_tile_fraction = 0.05;
   // true: tiles are decoded at full size and area-averaged, as through OpenSlide, so both readers
@@ -54,6 +60,7 @@ struct SlideCell {
   bool counted = false;  // passes the tumour-cell rules
   bool cytoplasmic = false;  // membrane-positive but in a cytoplasmic pattern: scored 0 (artefacts.hpp)
   bool pigment = false;      // pigment-laden outline: scored 0 (artefacts.hpp)
+  bool lateral = false;      // incomplete, lateral or basolateral staining (scoring::is_lateral)
   std::vector<cv::Point2f> outline;
   // Nucleus centre in a fold or an out-of-focus block (scoring::kExcludedFold / kExcludedFocus,
   // quality.hpp): detected, but not scored.
@@ -84,8 +91,11 @@ struct TileResult {
   struct Tally {
     std::int32_t block = -1;
     scoring::CellClass cell_class = scoring::CellClass::Negative;
-    bool cytoplasmic = false, pigment = false;
+    bool cytoplasmic = false, pigment = false, lateral = false;
+    float x = 0, y = 0;  // nucleus centre, level-0 pixels (biopsy clusters)
   };
+  std::int64_t cells_lateral = 0;  // counted stained cells whose staining is lateral / basolateral
+  std::vector<scoring::ClusterCell> stained;  // counted cells of class 1+ or more (biopsy only)
   std::vector<Tally> tally;
 };
 
@@ -106,6 +116,9 @@ struct SlideResult {
   std::int64_t cells_cytoplasmic = 0;   // counted cells scored 0 for a cytoplasmic pattern
   std::int64_t tiles_cytoplasmic = 0;   // tiles where that happened
   std::int64_t cells_pigment = 0;       // counted cells scored 0 for pigment granules on the outline
+  std::int64_t cells_lateral = 0;       // counted stained cells with lateral / basolateral staining
+  // Gastric biopsy: the largest cohesive cluster of cells of class >= 1+, 2+, 3+ ([0] unused).
+  std::array<std::int64_t, 4> largest_cluster{};
   std::int64_t cells_fold = 0, cells_focus = 0;  // tumour cells left out: fold, out of focus
   std::int64_t tiles_fold = 0, tiles_focus = 0;  // tiles with a flagged area of that kind
   double tissue_um2 = 0, fold_um2 = 0, focus_um2 = 0;  // judged tissue and flagged areas
@@ -117,6 +130,7 @@ struct SlideResult {
   std::string not_evaluable_reason;
   double elapsed_s = 0;
   int threads = 0;
+  double eosin_fraction = 0;        // share of the tissue stained with eosin (stain_check.hpp)
   cv::Mat thumbnail;               // RGB, used for the tissue mask (and heatmaps)
   double thumbnail_downsample = 1; // level-0 pixels per thumbnail pixel
 };
@@ -139,6 +153,7 @@ struct TilePlan {
   std::vector<tiling::Rect> cores;  // tissue tile cores (level-0 pixels), in grid order
   cv::Mat thumbnail;
   double thumbnail_downsample = 1;
+  double eosin_fraction = 0;     // share of the overview's tissue stained with eosin (stain_check.hpp)
 };
 
 // Throws std::invalid_argument when the slide has no resolution or options are impossible.

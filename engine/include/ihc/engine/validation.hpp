@@ -129,10 +129,12 @@ struct ResultRow {
   std::string status;
   std::optional<int> score;  // nullopt when status is not ok or the score is not-evaluable
   std::optional<double> percent_complete;
+  std::string guideline;  // the rules the engine scored with (batch summary), when given
   std::int64_t line = 0;
 };
 
-// Columns slide,score[,percent_complete]; bad score, bad or out-of-range (0-100) per cent, an
+// Columns slide,score[,percent_complete]; `file` and `ihc_score` are accepted for slide and
+// score (a labels file as datasets ship it); bad score, bad or out-of-range (0-100) per cent, an
 // empty slide name or a repeated stem is CommandError(kExitInput) naming file and line.
 std::vector<TruthRow> read_truth(const CsvTable& csv);
 // Columns slide,status,score,percent_complete (others ignored). A row with status "ok" needs a

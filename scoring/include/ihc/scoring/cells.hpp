@@ -68,6 +68,9 @@ struct CellParams {
   // its stained-looking directions, is pigment-laden: flagged `pigment` and scored 0.
   int pigment_min_rays = 3;
   double pigment_cell_fraction = 0.15;
+  // Gastric rules (guideline.hpp, GuidelineRules::lateral_counts_complete): lateral and
+  // basolateral staining counts like complete. Set from the guideline by the engine.
+  bool lateral_counts_complete = false;
   bool keep_outlines = false;            // fill Cell::outline (for markup and GeoJSON)
 };
 
@@ -77,6 +80,7 @@ struct Cell {
   float nucleus_elongation = 1;  // principal-axis ratio
   float completeness = 0;        // 0..1
   float intensity_od = 0;        // median DAB peak on stained directions (0 when none)
+  bool lateral = false;          // incomplete, but lateral or basolateral (is_lateral)
   // Median over directions of the mean DAB from the nucleus to cytoplasm_gap_um inside the
   // membrane peak; -1 when fewer than a quarter of the directions leave room for it.
   float cytoplasm_mean_od = -1;
@@ -89,8 +93,15 @@ struct Cell {
   std::vector<cv::Point2f> outline;  // one point per ray, when keep_outlines
 };
 
-// Class from the two membrane measurements (2018 wording; see DOMAIN.md).
-CellClass classify_membrane(double completeness, double intensity_od, const CellParams& params);
+// Class from the two membrane measurements (2018 wording; see DOMAIN.md). A `lateral` cell
+// (is_lateral) is classed as complete when params.lateral_counts_complete (gastric rules).
+CellClass classify_membrane(double completeness, double intensity_od, const CellParams& params, bool lateral = false);
+
+// Lateral or basolateral ("U-shaped") membrane staining, from which of `rays` equally spaced
+// directions (stained[i] != 0) carry membrane: one unbroken stained arc of at least half the
+// circle (U), or two opposite quarter-circles each at least half stained (the two sides of a
+// columnar cell).
+bool is_lateral(const std::vector<std::uint8_t>& stained, int rays);
 
 // Detects cells on a tile. `hematoxylin`, `dab`: CV_32FC1 concentrations (see stains.hpp);
 // `mpp`: µm per pixel of these images; `core`: only cells whose centre lies inside are returned
