@@ -214,6 +214,7 @@ TEST_CASE("a tile of membrane-positive cells with dark cytoplasm is a cytoplasmi
     Cell c;
     c.counted = true;
     c.intensity_od = membrane;
+    c.membrane_peak_od = membrane;  // the ratio is cytoplasm over the membrane's peak
     c.cytoplasm_mean_od = cytoplasm;
     c.completeness = 1.0f;
     c.cell_class = cls;

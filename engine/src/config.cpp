@@ -28,6 +28,9 @@ void for_each_cell_param(scoring::CellParams& c, F&& f) {
   f("intense_od", c.intense_od);
   f("min_membrane_contrast_od", c.min_membrane_contrast_od);
   f("ridge_um", c.ridge_um);
+  f("membrane_ref_um", c.membrane_ref_um);
+  f("max_membrane_width_um", c.max_membrane_width_um);
+  f("min_membrane_peak_od", c.min_membrane_peak_od);
   f("min_arc_degrees", c.min_arc_degrees);
   f("complete_fraction", c.complete_fraction);
   f("partial_min_fraction", c.partial_min_fraction);

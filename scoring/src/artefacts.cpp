@@ -7,11 +7,11 @@ namespace ihc::scoring {
 CytoplasmicPattern apply_cytoplasmic_pattern(std::vector<Cell>& cells, const CellParams& p) {
   CytoplasmicPattern out;
   auto membrane_positive = [](const Cell& c) { return c.counted && c.cell_class != CellClass::Negative; };
-  auto measured = [](const Cell& c) { return c.cytoplasm_mean_od >= 0 && c.intensity_od > 0; };
+  auto measured = [](const Cell& c) { return c.cytoplasm_mean_od >= 0 && c.membrane_peak_od > 0; };
   std::vector<float> ratios, cytoplasm;
   for (const auto& c : cells)
     if (membrane_positive(c) && measured(c)) {
-      ratios.push_back(c.cytoplasm_mean_od / c.intensity_od);
+      ratios.push_back(c.cytoplasm_mean_od / c.membrane_peak_od);
       cytoplasm.push_back(c.cytoplasm_mean_od);
     }
   out.assessed = static_cast<int>(ratios.size());
@@ -30,7 +30,7 @@ CytoplasmicPattern apply_cytoplasmic_pattern(std::vector<Cell>& cells, const Cel
   for (auto& c : cells) {
     if (!membrane_positive(c)) continue;
     if (measured(c) && (c.cytoplasm_mean_od < p.cytoplasmic_min_od ||
-                     c.cytoplasm_mean_od < p.cytoplasmic_cell_ratio * c.intensity_od))
+                     c.cytoplasm_mean_od < p.cytoplasmic_cell_ratio * c.membrane_peak_od))
       continue;
     c.cytoplasmic = true;
     c.cell_class = CellClass::Negative;

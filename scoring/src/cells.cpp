@@ -376,9 +376,16 @@ std::vector<Cell> detect_cells_smoothed(const cv::Mat& h_half, const cv::Mat& da
   ++reach;
   std::vector<Cell> cells;
   std::vector<float> stained_peaks, ray_peak(static_cast<std::size_t>(std::max(1, p.rays)));
+  std::vector<float> ray_height(static_cast<std::size_t>(std::max(1, p.rays)));  // raw peak per direction
   std::vector<std::uint8_t> in_arc(static_cast<std::size_t>(std::max(1, p.rays)));  // ray in a kept stained arc
   std::vector<float> ray_cytoplasm(static_cast<std::size_t>(std::max(1, p.rays)));
   const int cytoplasm_gap_steps = static_cast<int>(std::lround(p.cytoplasm_gap_um / mpp / 0.5));
+  const auto step_um = static_cast<float>(0.5 * mpp);  // ray steps are half a pixel
+  const auto membrane_ref_um = static_cast<float>(p.membrane_ref_um);
+  const auto max_width_um = static_cast<float>(p.max_membrane_width_um + 2.0 * mpp);
+  // A line narrower than a pixel shows a peak that falls as the pixel grows: the floor is set
+  // at 0.5 um/px and follows the pixel size beyond it.
+  const auto min_peak_od = static_cast<float>(p.min_membrane_peak_od * std::min(1.0, 0.5 / mpp));
   const int min_arc_rays = std::max(1, static_cast<int>(std::ceil(p.min_arc_degrees / (360.0 / std::max(1, p.rays)) - 1e-9)));
   for (std::size_t k = 0; k < seeds.size(); ++k) {
     const Seed& s = seeds[k];
@@ -518,16 +525,36 @@ std::vector<Cell> detect_cells_smoothed(const cv::Mat& h_half, const cv::Mat& da
         }
         return r_peak < 0 ? -1 : std::max(run_first[r_peak], first_step);
       };
-      // A membrane is a ridge: the peak stands min_membrane_contrast_od above the lowest DAB on
-      // both sides (inner: found with the peak; outer: within ridge_um beyond it).
+      // A membrane is a ridge: it stands above the lowest DAB on both sides (inner: found with
+      // the peak; outer: within ridge_um beyond it), the higher of which is its base. What it
+      // carries is measured as DAB mass, not peak height: the sum of DAB above the base over the
+      // part of the ridge above half its height, in OD x um (membrane_od sets it back in OD
+      // units as base + mass / membrane_ref_um). Blur and coarser pixels lower and widen a
+      // membrane's profile but keep its mass, so the measure does not depend on the scan.
+      float membrane_od = 0.0f;
       const auto is_ridge = [&](int at) {
-        if (at < 0 || peak < p.faint_od) return false;
+        if (at < 0) return false;
         float outer = peak;
         const int outer_end = std::min(n - 1, at + ridge_steps);
         if (at + 1 <= outer_end)
           for (int r = run_of[at + 1]; r <= run_of[outer_end]; ++r) outer = std::min(outer, run_value[static_cast<std::size_t>(r)]);
         if (at + 1 > n - 1) outer = inner;  // the image ends: judge by the inner side alone
-        return peak - std::max(inner, outer) >= p.min_membrane_contrast_od;
+        const float base = std::max(inner, outer);
+        const float half = base + 0.5f * (peak - base);
+        const int rp = run_of[at], r_lo = first_run, r_hi = run_of[n - 1];
+        const float* weight = &run_weight[static_cast<std::size_t>(r0)];
+        float mass_steps = 0.0f, width_steps = 0.0f;
+        for (int r = rp; r >= r_lo && run_value[static_cast<std::size_t>(r)] >= half; --r) {
+          mass_steps += (run_value[static_cast<std::size_t>(r)] - base) * weight[r];
+          width_steps += weight[r];
+        }
+        for (int r = rp + 1; r <= r_hi && run_value[static_cast<std::size_t>(r)] >= half; ++r) {
+          mass_steps += (run_value[static_cast<std::size_t>(r)] - base) * weight[r];
+          width_steps += weight[r];
+        }
+        const float excess = mass_steps * step_um / membrane_ref_um;
+        membrane_od = base + excess;
+        return membrane_od >= p.faint_od && excess >= p.min_membrane_contrast_od && peak - base >= min_peak_od && width_steps * step_um <= max_width_um;
       };
       int s_peak = find_peak(first_run);
       // Cytoplasm on this ray (artefacts.hpp): mean DAB over the steps from the nucleus to
@@ -571,7 +598,8 @@ std::vector<Cell> detect_cells_smoothed(const cv::Mat& h_half, const cv::Mat& da
         stained = is_ridge(s_peak);
       }
       if (granule_seen && !stained) ++cell.pigment_rays;
-      ray_peak[static_cast<std::size_t>(a)] = stained ? peak : -1.0f;
+      ray_peak[static_cast<std::size_t>(a)] = stained ? membrane_od : -1.0f;
+      ray_height[static_cast<std::size_t>(a)] = peak;
       if (!cut) ++valid_rays;
       if (p.keep_outlines) {
         const int at = s_peak >= 0 ? s_peak : std::clamp(k_end, 0, std::max(0, n - 1));
@@ -616,6 +644,10 @@ std::vector<Cell> detect_cells_smoothed(const cv::Mat& h_half, const cv::Mat& da
     cell.completeness =
         std::min(1.0f, static_cast<float>(stained_peaks.size()) / static_cast<float>(std::max(1, valid_rays)));
     cell.intensity_od = median_of(stained_peaks);
+    stained_peaks.clear();
+    for (int a = 0; a < n_rays; ++a)
+      if (in_arc[static_cast<std::size_t>(a)]) stained_peaks.push_back(ray_height[static_cast<std::size_t>(a)]);
+    cell.membrane_peak_od = median_of(stained_peaks);
     cell.lateral = cell.completeness < p.complete_fraction && is_lateral(in_arc, n_rays);
     cell.cell_class = classify_membrane(cell.completeness, cell.intensity_od, p, cell.lateral);
     // Pigment (artefacts.hpp): granules strung along an outline leave "stained" directions

@@ -38,8 +38,17 @@ struct CellParams {
   // Membrane DAB thresholds (DAB concentration, unit stain vectors, ~0.5 µm/px)
   double faint_od = 0.08;                // barely perceptible: a direction counts as stained
   double moderate_od = 0.20;             // weak-to-moderate
-  double intense_od = 0.55;              // intense
-  double min_membrane_contrast_od = 0.05;  // ridge height above both of its sides
+  double intense_od = 0.70;              // intense
+  double min_membrane_contrast_od = 0.05;  // ridge mass above its base / membrane_ref_um
+  // A stained direction's DAB is the ridge's mass above its base (OD x um, over the part above
+  // half its height) divided by this width: the OD of a membrane this wide carrying that DAB.
+  double membrane_ref_um = 1.0;
+  // A ridge wider than this at half height (plus two pixels of blur) is not a membrane (the
+  // widest, 3+, are about 2 um: Scheel et al. 2018) but a blotch: JPEG blocks, stain bleed.
+  double max_membrane_width_um = 3.0;
+  // ... and a ridge whose peak stands less than this above its base (at 0.5 um/px; less on
+  // coarser pixels, in proportion) is grain, however wide.
+  double min_membrane_peak_od = 0.03;
   double ridge_um = 3.0;                 // how far beyond the peak its outer side is sought
   double min_arc_degrees = 30.0;         // stained directions count only in arcs this long
   // Completeness
@@ -80,6 +89,7 @@ struct Cell {
   float nucleus_elongation = 1;  // principal-axis ratio
   float completeness = 0;        // 0..1
   float intensity_od = 0;        // median DAB peak on stained directions (0 when none)
+  float membrane_peak_od = 0;    // median DAB peak height on the same directions (artefacts.hpp)
   bool lateral = false;          // incomplete, but lateral or basolateral (is_lateral)
   // Median over directions of the mean DAB from the nucleus to cytoplasm_gap_um inside the
   // membrane peak; -1 when fewer than a quarter of the directions leave room for it.
