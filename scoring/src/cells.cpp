@@ -379,7 +379,10 @@ std::vector<Cell> detect_cells_smoothed(const cv::Mat& h_half, const cv::Mat& da
   std::vector<float> ray_height(static_cast<std::size_t>(std::max(1, p.rays)));  // raw peak per direction
   std::vector<std::uint8_t> in_arc(static_cast<std::size_t>(std::max(1, p.rays)));  // ray in a kept stained arc
   std::vector<float> ray_cytoplasm(static_cast<std::size_t>(std::max(1, p.rays)));
-  const int cytoplasm_gap_steps = static_cast<int>(std::lround(p.cytoplasm_gap_um / mpp / 0.5));
+  // The membrane's blur reaches further on coarser pixels: the gap grows by two pixels beyond
+  // 0.5 um/px, so cytoplasm is sampled clear of it at any scan resolution.
+  const double cytoplasm_gap_um = p.cytoplasm_gap_um + 2.0 * std::max(0.0, mpp - 0.5);
+  const int cytoplasm_gap_steps = static_cast<int>(std::lround(cytoplasm_gap_um / mpp / 0.5));
   const auto step_um = static_cast<float>(0.5 * mpp);  // ray steps are half a pixel
   const auto membrane_ref_um = static_cast<float>(p.membrane_ref_um);
   const auto max_width_um = static_cast<float>(p.max_membrane_width_um + 2.0 * mpp);
