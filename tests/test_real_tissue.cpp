@@ -5,7 +5,12 @@
 // The full table: scripts/real-check.sh.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <array>
 #include <map>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -62,4 +67,55 @@ TEST_CASE("real breast patches: 0, 2+ and 3+ are scored as their class, in order
   CHECK(score[3] == "3+");
   // her2-score1 reads 0 (10 counted cells, any membrane 10.0 %): not yet right.
   CHECK((score[1] == "0" || score[1] == "1+"));
+}
+
+TEST_CASE("real gastric cores keep their class at 0.25, 0.5, 0.75 and 1.0 um/px", "[real][gastric][resolution]") {
+  // Each core area-averaged to the coarser pixel and re-encoded as JPEG (quality 90), as a
+  // scanner at 20x or 10x would deliver it, then scored with its own resolution.
+  const auto dir = scratch_dir("gastric-resolution");
+  const fs::path cores = "../shared/data/gastric-tma";
+  std::map<std::string, std::map<double, std::string>> score;  // core -> mpp -> score
+  const std::array<double, 3> coarser{0.5, 0.75, 1.0};
+  const auto folder_of = [&](double mpp) { return mpp == 0.25 ? cores : dir / ("mpp" + std::to_string(mpp)); };
+  for (const double mpp : coarser) fs::create_directories(folder_of(mpp));
+  for (const auto& e : fs::directory_iterator(cores)) {  // each core decoded once
+    if (e.path().extension() != ".jpg") continue;
+    const cv::Mat full = cv::imread(e.path().string(), cv::IMREAD_COLOR);
+    REQUIRE(!full.empty());
+    for (const double mpp : coarser) {
+      cv::Mat coarse;
+      cv::resize(full, coarse, cv::Size(), 0.25 / mpp, 0.25 / mpp, cv::INTER_AREA);
+      REQUIRE(cv::imwrite((folder_of(mpp) / e.path().filename()).string(), coarse, {cv::IMWRITE_JPEG_QUALITY, 90}));
+    }
+  }
+  for (const double mpp : {0.25, 0.5, 0.75, 1.0}) {
+    const fs::path folder = folder_of(mpp);
+    const auto out = dir / ("out" + std::to_string(mpp));
+    const auto r = run_cli("batch '" + folder.string() + "' --mpp " + std::to_string(mpp) +
+                           " --guideline gastric --out '" + out.string() + "'");
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    for (const auto& row : engine::read_results(engine::read_csv(out / "summary.csv")))
+      score[row.slide][mpp] = row.score ? engine::kScoreLabels[static_cast<std::size_t>(*row.score)] : "-";
+  }
+  REQUIRE(score.size() == 14);
+  int same = 0;
+  for (const auto& [core, by_mpp] : score) {
+    std::string line = core + ":";
+    for (const auto& [mpp, s] : by_mpp) line += " " + s;
+    INFO(line);
+    const bool all_same = std::all_of(by_mpp.begin(), by_mpp.end(), [&](const auto& kv) { return kv.second == by_mpp.begin()->second; });
+    same += all_same ? 1 : 0;
+    // No core moves by more than one class between resolutions.
+    int lo = 3, hi = 0;
+    for (const auto& [mpp, s] : by_mpp) {
+      const auto k = engine::parse_score_class(s);
+      REQUIRE(k);
+      lo = std::min(lo, *k);
+      hi = std::max(hi, *k);
+    }
+    CHECK(hi - lo <= 1);
+  }
+  // Measured: 12/14 (1_f8a2cea0 has 7-10 cells; 2_da5928b4 at 1 um/px has 9.2 % complete).
+  CHECK(same >= 12);
 }
