@@ -2,7 +2,8 @@
 # Real tissue in the loop: scores the 14 real gastric HER2 cores (../shared/data/gastric-tma,
 # 0.25 µm/px, gastric rules) and the four real breast patches (../shared/data/images, 0.6 µm/px,
 # breast 2018 rules), then compares with the pathologists' labels through `ihcscore validate`:
-# exact agreement, quadratic kappa, the confusion matrix, and each case's decisive percentage.
+# exact agreement, quadratic kappa, the confusion matrix, and each case's decisive percentage;
+# then the leave-one-out figure of `calibrate --labels` (thresholds fitted on 13, applied to one).
 # Builds nothing: set BUILD_DIR (default build/) to a built tree.
 #   scripts/real-check.sh                 the check, with the defaults
 #   scripts/real-check.sh --config F.json the same with other thresholds
@@ -40,6 +41,11 @@ for r in csv.DictReader(open(sys.argv[2])):
     print(f"  {r['slide'][:12]:12s} {l.get('ihc_score', '?'):5s} {l.get('her2_status', '?'):8s} "
           f"{r['score']:6s} {dec:28s} {r['cells']}{mark}")
 PY
+
+echo
+echo "== Leave-one-out: class thresholds fitted on 13 cores, applied to the 14th (ihcscore calibrate --labels)"
+"$bin" calibrate --labels "$data/gastric-tma/labels.csv" --mpp 0.25 --guideline gastric \
+  --out "$out/gastric-calibrated.json" --force "${extra[@]}" 2>/dev/null
 
 echo
 echo "== Breast patches: --mpp 0.6 (asco-cap-2018; the class is the patch's folder in the dataset)"

@@ -6,6 +6,8 @@
 // were not both given keeps its current value.
 #include <algorithm>
 #include <array>
+#include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <mutex>
 
@@ -14,7 +16,9 @@
 #include "ihc/engine/config.hpp"
 #include "ihc/engine/errors.hpp"
 #include "ihc/engine/output_file.hpp"
+#include "ihc/engine/label_fit.hpp"
 #include "ihc/engine/report.hpp"
+#include "ihc/engine/validation.hpp"
 
 namespace ihc::engine {
 namespace {
@@ -44,11 +48,96 @@ Boundary separate(std::vector<float> low, std::vector<float> high) {
   return best;
 }
 
+// calibrate --labels: each slide scored once with its cells kept, then the class thresholds
+// fitted to the slide scores (label_fit.hpp), in sample and leave-one-out.
+int calibrate_from_labels(const std::string& labels_file, const std::string& images, const ScoringCli& cli,
+                          ScoreOptions options, const std::string& out, bool force) {
+  const CsvTable csv = read_csv(labels_file);
+  const auto file_col = csv.column("file") ? *csv.column("file") : csv.require_column("slide");
+  const auto score_col = csv.column("ihc_score") ? *csv.column("ihc_score") : csv.require_column("score");
+  const std::filesystem::path folder =
+      images.empty() ? std::filesystem::path(labels_file).parent_path() : std::filesystem::path(images);
+  if (options.guideline == scoring::Guideline::Gastric && options.specimen == scoring::Specimen::Biopsy)
+    throw CommandError(kExitUsage, "--labels fits per-cent rules: use --specimen resection");
+  options.keep_cells = true;
+  std::vector<LabelledSlide> slides;
+  for (std::size_t r = 0; r < csv.rows.size(); ++r) {
+    const auto truth = parse_score_class(csv.rows[r][score_col]);
+    if (!truth)
+      throw CommandError(kExitInput, labels_file + ": line " + std::to_string(csv.lines[r]) + ": score \"" +
+                                         csv.rows[r][score_col] + "\" is not 0, 1+, 2+ or 3+");
+    const std::string path = (folder / csv.rows[r][file_col]).string();
+    const auto slide = open_for_scoring(path, cli);
+    ScoreOptions o = options;
+    apply_stain_choice(*slide, cli, o);
+    SlideResult result;
+    try {
+      result = score_slide(*slide, o);
+    } catch (const std::invalid_argument& e) {
+      throw CommandError(kExitUsage, path + ": " + e.what());
+    }
+    LabelledSlide s;
+    s.slide = slide_stem(path);
+    s.truth = *truth;
+    for (const auto& t : result.tiles)
+      for (const auto& c : t.cells)
+        if (!c.excluded) s.cells.push_back({c.completeness, c.intensity_od, c.lateral, c.cytoplasmic || c.pigment});
+    std::fprintf(stderr, "calibrate: %s (%s): %zu cells\n", s.slide.c_str(), kScoreLabels[static_cast<std::size_t>(s.truth)],
+                 s.cells.size());
+    slides.push_back(std::move(s));
+  }
+  if (slides.size() < 3) throw CommandError(kExitInput, labels_file + ": at least 3 labelled slides are needed");
+  const ThresholdFit fit = fit_thresholds(slides, {}, options.cells, options.guideline, options.rules);
+  const std::vector<int> loo = leave_one_out(slides, options.cells, options.guideline, options.rules);
+  scoring::CellParams fitted = fit.params;
+  fitted.lateral_counts_complete = scoring::rules_of(options.guideline).lateral_counts_complete;
+  std::vector<ScorePair> in_pairs, loo_pairs;
+  nlohmann::json per_slide = nlohmann::json::array();
+  std::printf("%-40s %-5s %-9s %-9s %s\n", "slide", "label", "defaults", "fitted", "leave-one-out");
+  scoring::CellParams defaults = options.cells;
+  defaults.lateral_counts_complete = fitted.lateral_counts_complete;
+  const auto label = [](int s) { return s < 0 ? std::string("n/e") : std::string(kScoreLabels[static_cast<std::size_t>(s)]); };
+  int loo_exact = 0;
+  for (std::size_t k = 0; k < slides.size(); ++k) {
+    const int d = score_with(slides[k], defaults, options.guideline, options.rules);
+    const int f = score_with(slides[k], fitted, options.guideline, options.rules);
+    std::printf("%-40s %-5s %-9s %-9s %s\n", slides[k].slide.substr(0, 40).c_str(), label(slides[k].truth).c_str(),
+                label(d).c_str(), label(f).c_str(), label(loo[k]).c_str());
+    in_pairs.push_back({slides[k].truth, std::max(0, f)});
+    loo_pairs.push_back({slides[k].truth, std::max(0, loo[k])});
+    loo_exact += loo[k] == slides[k].truth ? 1 : 0;
+    per_slide.push_back({{"slide", slides[k].slide}, {"truth", label(slides[k].truth)}, {"defaults", label(d)},
+                         {"fitted", label(f)}, {"leave_one_out", label(loo[k])}});
+  }
+  const double kappa_in = cohen_kappa(confusion_matrix(in_pairs), KappaWeighting::Quadratic);
+  const double kappa_loo = cohen_kappa(confusion_matrix(loo_pairs), KappaWeighting::Quadratic);
+  std::printf("in sample: %d/%zu exact, quadratic kappa %.3f\nleave-one-out: %d/%zu exact, quadratic kappa %.3f\n",
+              fit.exact, slides.size(), kappa_in, loo_exact, slides.size(), kappa_loo);
+  std::printf("fitted: moderate_od %.2f, intense_od %.2f, complete_fraction %.2f, partial_min_fraction %.2f\n",
+              fitted.moderate_od, fitted.intense_od, fitted.complete_fraction, fitted.partial_min_fraction);
+  options.cells.moderate_od = fitted.moderate_od;
+  options.cells.intense_od = fitted.intense_od;
+  options.cells.complete_fraction = fitted.complete_fraction;
+  options.cells.partial_min_fraction = fitted.partial_min_fraction;
+  nlohmann::json config = config_json(options);
+  config["calibration"] = {{"labels", labels_file},
+                           {"guideline", std::string(scoring::to_string(options.guideline))},
+                           {"in_sample", {{"exact", fit.exact}, {"n", slides.size()}, {"kappa_quadratic", round_to(kappa_in, 4)}}},
+                           {"leave_one_out", {{"exact", loo_exact}, {"n", slides.size()}, {"kappa_quadratic", round_to(kappa_loo, 4)}}},
+                           {"slides", per_slide},
+                           {"version", version_string()}};
+  write_file_atomically(out, config.dump(2) + "\n", force);
+  std::printf("config: %s\n", out.c_str());
+  return kExitOk;
+}
+
 }  // namespace
 
 void add_calibrate_command(CLI::App& app, CommandRunner& run) {
   struct Args {
     std::vector<std::string> controls;
+    std::string labels;  // slides of known score (calibrate --labels)
+    std::string images;  // where the labelled slides are (default: the labels file's folder)
     ScoringCli scoring;
     std::string out;
     bool force = false;
@@ -56,7 +145,12 @@ void add_calibrate_command(CLI::App& app, CommandRunner& run) {
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
       "calibrate", "Fit the intensity thresholds from control slides of known class; write a --config file");
-  cmd->add_option("CONTROLS", args->controls, "Controls as FILE:CLASS, CLASS one of 0, 1+, 2+, 3+")->required();
+  cmd->add_option("CONTROLS", args->controls, "Controls as FILE:CLASS, CLASS one of 0, 1+, 2+, 3+");
+  cmd->add_option("--labels", args->labels,
+                  "Instead of controls: a CSV of slides with their score (columns file or slide, and ihc_score or "
+                  "score); fits moderate_od, intense_od, complete_fraction and partial_min_fraction to the slide "
+                  "scores under --guideline and reports the leave-one-out agreement");
+  cmd->add_option("--images", args->images, "Folder of the slides named in --labels (default: the CSV's folder)");
   cmd->add_option("--out", args->out, "Configuration file to write (JSON)")->required();
   add_scoring_options(*cmd, args->scoring);
   cmd->add_flag("--force", args->force, "Replace the output if it exists");
@@ -64,6 +158,11 @@ void add_calibrate_command(CLI::App& app, CommandRunner& run) {
     run = [args]() -> int {
       ScoreOptions options = make_score_options(args->scoring);
       check_output_path(args->out, args->force);
+      if (!args->labels.empty()) {
+        if (!args->controls.empty()) throw CommandError(kExitUsage, "give either CONTROLS or --labels, not both");
+        return calibrate_from_labels(args->labels, args->images, args->scoring, options, args->out, args->force);
+      }
+      if (args->controls.empty()) throw CommandError(kExitUsage, "give controls as FILE:CLASS, or --labels CSV");
       // Complete-membrane cells' intensities per declared class.
       std::array<std::vector<float>, 4> intensities;
       nlohmann::json used = nlohmann::json::array();
