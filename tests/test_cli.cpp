@@ -201,3 +201,31 @@ TEST_CASE("a cytoplasmic stain (FHL2 on real colon) is not scored as membranous 
   CHECK_FALSE(off.contains("warnings"));
   CHECK(off["config"]["cells"]["cytoplasmic_tile_ratio"].get<double>() == 10.0);
 }
+
+TEST_CASE("score --geojson-all also writes the cells the tumour-cell rules left out, with the rules they failed",
+          "[cli][real][geojson]") {
+  const auto dir = scratch_dir("geojson-all");
+  const auto geo = dir / "all.geojson";
+  const auto j = score_json("../shared/data/images/her2-score2.png --mpp 0.6 --geojson '" + geo.string() +
+                                "' --geojson-all",
+                            dir, "all");
+  const auto g = nlohmann::json::parse(slurp(geo));
+  int counted = 0, left_out = 0;
+  for (const auto& f : g["features"]) {
+    const auto& p = f["properties"];
+    if (p["classification"]["name"] == "Not counted") {
+      ++left_out;
+      const std::string why = p["left_out"];
+      CHECK(!why.empty());
+      CHECK(why.find_first_not_of("abcdefghijklmnopqrstuvwxyz_,") == std::string::npos);
+      CHECK(p["centre"].size() == 2);
+    } else {
+      ++counted;
+      CHECK_FALSE(p.contains("left_out"));
+    }
+  }
+  // Every detected cell is there once: counted ones as their class, the rest as "Not counted".
+  CHECK(counted == j["cells"]["total"].get<int>());
+  CHECK(counted + left_out == j["cells"]["detected"].get<int>());
+  CHECK(left_out > 0);
+}

@@ -30,6 +30,7 @@ void add_score_command(CLI::App& app, CommandRunner& run) {
     std::string heatmap;
     std::string geojson;
     bool geojson_tiles = false;
+    bool geojson_all = false;
     bool force = false;
   };
   auto args = std::make_shared<Args>();
@@ -41,6 +42,9 @@ void add_score_command(CLI::App& app, CommandRunner& run) {
   cmd->add_option("--heatmap", args->heatmap, "Write the slide overview with per-tile % complete membranes (PNG)");
   cmd->add_option("--geojson", args->geojson, "Write every counted cell as GeoJSON for QuPath (level-0 pixels)");
   cmd->add_flag("--geojson-tiles", args->geojson_tiles, "Also write the analysed tiles into the GeoJSON");
+  cmd->add_flag("--geojson-all", args->geojson_all,
+                "Also write every detected cell the tumour-cell rules left out, classed 'Not counted', with the "
+                "rules it failed (left_out) and its nucleus centre");
   cmd->add_flag("--force", args->force, "Replace output files that already exist");
   cmd->callback([args, &run] {
     run = [args]() -> int {
@@ -54,6 +58,7 @@ void add_score_command(CLI::App& app, CommandRunner& run) {
         if (!out->empty()) check_output_path(*out, args->force);
       if (!args->geojson.empty()) {
         options.keep_cells = true;
+        options.keep_left_out = args->geojson_all;
         options.cells.keep_outlines = true;
       }
       const auto slide = open_for_scoring(args->slide, args->scoring);

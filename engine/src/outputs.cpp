@@ -113,32 +113,44 @@ void write_geojson(const std::filesystem::path& out, const SlideResult& r, bool 
       first = false;
     };
     std::fputs("{\"type\":\"FeatureCollection\",\"features\":[", f);
-    for (const auto& t : r.tiles) {
-      for (const auto& c : t.cells) {
-        if (c.outline.size() < 3) continue;
-        begin_feature();
-        const cv::Vec3b col = class_colour(c.cell_class);
-        double twice_area = 0;  // shoelace, level-0 pixels
-        for (std::size_t i = 0, j = c.outline.size() - 1; i < c.outline.size(); j = i++)
-          twice_area += static_cast<double>(c.outline[j].x + c.outline[i].x) * static_cast<double>(c.outline[j].y - c.outline[i].y);
-        const double area_um2 = std::abs(twice_area) / 2 * r.mpp_slide * r.mpp_slide;
-        std::fputs("{\"type\":\"Feature\",\"geometry\":{\"type\":\"Polygon\",\"coordinates\":[[", f);
-        for (std::size_t i = 0; i <= c.outline.size(); ++i) {
-          const auto& pt = c.outline[i % c.outline.size()];  // closed ring
-          std::fprintf(f, "%s[%.1f,%.1f]", i ? "," : "", static_cast<double>(pt.x), static_cast<double>(pt.y));
-        }
-        std::fprintf(f,
-                     "]]},\"properties\":{\"objectType\":\"detection\",\"classification\":{\"name\":\"%s\","
-                     "\"color\":[%d,%d,%d]},\"measurements\":{\"completeness\":%.3f,\"intensity_od\":%.3f,"
-                     "\"area_um2\":%.1f,\"nucleus_area_um2\":%.1f,\"cytoplasmic\":%d,\"excluded_fold\":%d,"
-                     "\"excluded_focus\":%d,\"pigment\":%d,\"lateral\":%d}}}",
-                     std::string(scoring::to_string(c.cell_class)).c_str(), col[0], col[1], col[2],
-                     static_cast<double>(c.completeness), static_cast<double>(c.intensity_od), area_um2,
-                     static_cast<double>(c.nucleus_area_um2), c.cytoplasmic ? 1 : 0,
-                     (c.excluded & scoring::kExcludedFold) ? 1 : 0,
-                     (c.excluded & scoring::kExcludedFold) == 0 && (c.excluded & scoring::kExcludedFocus) ? 1 : 0,
-                     c.pigment ? 1 : 0, c.lateral ? 1 : 0);
+    // A cell as a detection: counted cells classed 0-3+; with include_left_out the cells the
+    // tumour-cell rules left out too, classed "Not counted" with the rules they failed.
+    const auto write_cell = [&](const SlideCell& c, bool counted) {
+      if (c.outline.size() < 3) return;
+      begin_feature();
+      const cv::Vec3b col = counted ? class_colour(c.cell_class) : cv::Vec3b(128, 128, 128);
+      const std::string name = counted ? std::string(scoring::to_string(c.cell_class)) : std::string("Not counted");
+      double twice_area = 0;  // shoelace, level-0 pixels
+      for (std::size_t i = 0, j = c.outline.size() - 1; i < c.outline.size(); j = i++)
+        twice_area += static_cast<double>(c.outline[j].x + c.outline[i].x) * static_cast<double>(c.outline[j].y - c.outline[i].y);
+      const double area_um2 = std::abs(twice_area) / 2 * r.mpp_slide * r.mpp_slide;
+      std::fputs("{\"type\":\"Feature\",\"geometry\":{\"type\":\"Polygon\",\"coordinates\":[[", f);
+      for (std::size_t i = 0; i <= c.outline.size(); ++i) {
+        const auto& pt = c.outline[i % c.outline.size()];  // closed ring
+        std::fprintf(f, "%s[%.1f,%.1f]", i ? "," : "", static_cast<double>(pt.x), static_cast<double>(pt.y));
       }
+      std::fprintf(f,
+                   "]]},\"properties\":{\"objectType\":\"detection\",\"classification\":{\"name\":\"%s\","
+                   "\"color\":[%d,%d,%d]},",
+                   name.c_str(), col[0], col[1], col[2]);
+      if (!counted) {
+        const std::string why = c.left_out ? scoring::left_out_reasons(c.left_out) : std::string("outside_roi");
+        std::fprintf(f, "\"left_out\":\"%s\",\"centre\":[%.1f,%.1f],", why.c_str(), static_cast<double>(c.x),
+                     static_cast<double>(c.y));
+      }
+      std::fprintf(f,
+                   "\"measurements\":{\"completeness\":%.3f,\"intensity_od\":%.3f,"
+                   "\"area_um2\":%.1f,\"nucleus_area_um2\":%.1f,\"cytoplasmic\":%d,\"excluded_fold\":%d,"
+                   "\"excluded_focus\":%d,\"pigment\":%d,\"lateral\":%d}}}",
+                   static_cast<double>(c.completeness), static_cast<double>(c.intensity_od), area_um2,
+                   static_cast<double>(c.nucleus_area_um2), c.cytoplasmic ? 1 : 0,
+                   (c.excluded & scoring::kExcludedFold) ? 1 : 0,
+                   (c.excluded & scoring::kExcludedFold) == 0 && (c.excluded & scoring::kExcludedFocus) ? 1 : 0,
+                   c.pigment ? 1 : 0, c.lateral ? 1 : 0);
+    };
+    for (const auto& t : r.tiles) {
+      for (const auto& c : t.cells) write_cell(c, true);
+      for (const auto& c : t.left_out_cells) write_cell(c, false);
     }
     if (include_tiles) {
       for (const auto& t : r.tiles) {

@@ -243,6 +243,7 @@ std::vector<SlideCell> analyse_tile(const tiling::Slide& slide, const TilePlan& 
     sc.nucleus_area_um2 = c.nucleus_area_um2;
     sc.cell_class = c.cell_class;
     sc.counted = c.counted;
+    sc.left_out = c.left_out;
     sc.cytoplasmic = c.cytoplasmic;
     sc.pigment = c.pigment;
     sc.lateral = c.lateral;
@@ -310,7 +311,10 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
   auto score_tile = [&](TileResult& t) {
     for (auto& c : analyse_tile(slide, plan, options, t.region, nullptr, &t)) {
       ++t.cells_detected;
-      if (!c.counted || (!options.roi.empty() && !options.roi.contains(c.x, c.y))) continue;
+      if (!c.counted || (!options.roi.empty() && !options.roi.contains(c.x, c.y))) {
+        if (options.keep_left_out) t.left_out_cells.push_back(std::move(c));
+        continue;
+      }
       t.tally.push_back({c.block, c.cell_class, c.cytoplasmic, c.pigment, c.lateral, c.x, c.y});
       if (options.keep_cells) t.cells.push_back(std::move(c));
     }

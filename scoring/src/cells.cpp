@@ -244,6 +244,15 @@ CellClass classify_membrane(double completeness, double intensity_od, const Cell
   return CellClass::Negative;
 }
 
+std::string left_out_reasons(std::uint8_t left_out) {
+  static constexpr std::array<const char*, 5> kNames{"small_nucleus", "large_nucleus", "few_neighbours",
+                                                     "elongated_nucleus", "image_edge"};
+  std::string out;
+  for (std::size_t b = 0; b < kNames.size(); ++b)
+    if (left_out & (1u << b)) out += (out.empty() ? "" : ",") + std::string(kNames[b]);
+  return out;
+}
+
 bool is_lateral(const std::vector<std::uint8_t>& stained, int rays) {
   if (rays < 4) return false;
   // Basolateral (U): one unbroken arc of at least half the circle.
@@ -663,9 +672,13 @@ std::vector<Cell> detect_cells_smoothed(const cv::Mat& h_half, const cv::Mat& da
         cell.cell_class = CellClass::Negative;
       }
     }
-    cell.counted = cell.nucleus_area_um2 >= p.min_nucleus_area_um2 &&
-                   cell.nucleus_area_um2 <= p.max_nucleus_area_um2 && cell.neighbours >= p.min_neighbours &&
-                   cell.nucleus_elongation <= p.max_nucleus_elongation && valid_rays * 2 >= p.rays;
+    cell.left_out = static_cast<std::uint8_t>(
+        (cell.nucleus_area_um2 < p.min_nucleus_area_um2 ? kLeftOutSmall : 0) |
+        (cell.nucleus_area_um2 > p.max_nucleus_area_um2 ? kLeftOutLarge : 0) |
+        (cell.neighbours < p.min_neighbours ? kLeftOutFewNeighbours : 0) |
+        (cell.nucleus_elongation > p.max_nucleus_elongation ? kLeftOutElongated : 0) |
+        (valid_rays * 2 < p.rays ? kLeftOutEdge : 0));
+    cell.counted = cell.left_out == 0;
     cells.push_back(std::move(cell));
   }
   apply_cytoplasmic_pattern(cells, p);

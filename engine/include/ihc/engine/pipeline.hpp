@@ -44,6 +44,7 @@ struct ScoreOptions {
   // the analysis resolution allows (faster; cell counts differ from OpenSlide's by ~0.01 %).
   bool exact_decode = false;
   bool keep_cells = false;      // keep every counted cell (level-0 coordinates) in the result
+  bool keep_left_out = false;   // ... and every detected cell the tumour-cell rules left out
   // Region of interest (level-0 pixels): only tiles touching it are read and only cells whose
   // nucleus centre lies inside are counted. Empty: the whole slide.
   scoring::Region roi;
@@ -58,6 +59,7 @@ struct SlideCell {
   float completeness = 0, intensity_od = 0, nucleus_area_um2 = 0;
   scoring::CellClass cell_class = scoring::CellClass::Negative;
   bool counted = false;  // passes the tumour-cell rules
+  std::uint8_t left_out = 0;  // the tumour-cell rules it fails (scoring::kLeftOut*)
   bool cytoplasmic = false;  // membrane-positive but in a cytoplasmic pattern: scored 0 (artefacts.hpp)
   bool pigment = false;      // pigment-laden outline: scored 0 (artefacts.hpp)
   bool lateral = false;      // incomplete, lateral or basolateral staining (scoring::is_lateral)
@@ -75,6 +77,7 @@ struct TileResult {
   bool failed = false;
   std::string error;
   std::vector<SlideCell> cells;  // only with keep_cells
+  std::vector<SlideCell> left_out_cells;  // only with keep_left_out: detected, not counted (or outside the ROI)
   std::int64_t cells_cytoplasmic = 0;  // counted cells scored 0 for a cytoplasmic pattern
   std::int64_t cells_pigment = 0;      // counted cells scored 0 for pigment granules on the outline
   // Tumour cells left out of the score because their nucleus lies in a fold / an out-of-focus

@@ -16,6 +16,7 @@
 //  5. Cytoplasmic pattern (artefacts.hpp): in a tile whose membrane-positive cells have dark
 //     cytoplasm compared with their membrane, those cells are flagged `cytoplasmic`, class 0.
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include <opencv2/core.hpp>
@@ -83,6 +84,15 @@ struct CellParams {
   bool keep_outlines = false;            // fill Cell::outline (for markup and GeoJSON)
 };
 
+// Why a detected cell is not counted as a tumour cell (Cell::left_out, a bitmask).
+inline constexpr std::uint8_t kLeftOutSmall = 1;          // nucleus below min_nucleus_area_um2 (debris)
+inline constexpr std::uint8_t kLeftOutLarge = 2;          // nucleus above max_nucleus_area_um2 (clump, fold)
+inline constexpr std::uint8_t kLeftOutFewNeighbours = 4;  // fewer than min_neighbours within neighbourhood_um
+inline constexpr std::uint8_t kLeftOutElongated = 8;      // spindle nucleus (stroma)
+inline constexpr std::uint8_t kLeftOutEdge = 16;          // less than half its outline inside the image
+// "small,few_neighbours" ...; empty for a counted cell.
+std::string left_out_reasons(std::uint8_t left_out);
+
 struct Cell {
   cv::Point2f centre;            // pixels of the analysed image
   float nucleus_area_um2 = 0;
@@ -98,7 +108,8 @@ struct Cell {
   bool cytoplasmic = false;      // membrane-positive but in a cytoplasmic pattern: class set to 0
   int pigment_rays = 0;           // stained directions rejected as pigment granules
   int neighbours = 0;
-  bool counted = false;          // passes the tumour-cell rules
+  bool counted = false;          // passes the tumour-cell rules (left_out == 0)
+  std::uint8_t left_out = 0;     // the rules it fails (kLeftOut*)
   CellClass cell_class = CellClass::Negative;
   std::vector<cv::Point2f> outline;  // one point per ray, when keep_outlines
 };
