@@ -52,21 +52,15 @@ Boundary separate(std::vector<float> low, std::vector<float> high) {
 // fitted to the slide scores (label_fit.hpp), in sample and leave-one-out.
 int calibrate_from_labels(const std::string& labels_file, const std::string& images, const ScoringCli& cli,
                           ScoreOptions options, const std::string& out, bool force) {
-  const CsvTable csv = read_csv(labels_file);
-  const auto file_col = csv.column("file") ? *csv.column("file") : csv.require_column("slide");
-  const auto score_col = csv.column("ihc_score") ? *csv.column("ihc_score") : csv.require_column("score");
+  const std::vector<TruthRow> labels = read_truth(read_csv(labels_file));
   const std::filesystem::path folder =
       images.empty() ? std::filesystem::path(labels_file).parent_path() : std::filesystem::path(images);
-  if (options.guideline == scoring::Guideline::Gastric && options.specimen == scoring::Specimen::Biopsy)
+  if (options.biopsy_rule())
     throw CommandError(kExitUsage, "--labels fits per-cent rules: use --specimen resection");
   options.keep_cells = true;
   std::vector<LabelledSlide> slides;
-  for (std::size_t r = 0; r < csv.rows.size(); ++r) {
-    const auto truth = parse_score_class(csv.rows[r][score_col]);
-    if (!truth)
-      throw CommandError(kExitInput, labels_file + ": line " + std::to_string(csv.lines[r]) + ": score \"" +
-                                         csv.rows[r][score_col] + "\" is not 0, 1+, 2+ or 3+");
-    const std::string path = (folder / csv.rows[r][file_col]).string();
+  for (const TruthRow& label : labels) {
+    const std::string path = (folder / label.file).string();
     const auto slide = open_for_scoring(path, cli);
     ScoreOptions o = options;
     apply_stain_choice(*slide, cli, o);
@@ -77,8 +71,8 @@ int calibrate_from_labels(const std::string& labels_file, const std::string& ima
       throw CommandError(kExitUsage, path + ": " + e.what());
     }
     LabelledSlide s;
-    s.slide = slide_stem(path);
-    s.truth = *truth;
+    s.slide = label.slide;
+    s.truth = label.score;
     for (const auto& t : result.tiles)
       for (const auto& c : t.cells)
         if (!c.excluded) s.cells.push_back({c.completeness, c.intensity_od, c.lateral, c.cytoplasmic || c.pigment});
@@ -87,15 +81,13 @@ int calibrate_from_labels(const std::string& labels_file, const std::string& ima
     slides.push_back(std::move(s));
   }
   if (slides.size() < 3) throw CommandError(kExitInput, labels_file + ": at least 3 labelled slides are needed");
-  const ThresholdFit fit = fit_thresholds(slides, {}, options.cells, options.guideline, options.rules);
-  const std::vector<int> loo = leave_one_out(slides, options.cells, options.guideline, options.rules);
-  scoring::CellParams fitted = fit.params;
-  fitted.lateral_counts_complete = scoring::rules_of(options.guideline).lateral_counts_complete;
+  const scoring::CellParams defaults = options.cell_params();
+  const ThresholdFit fit = fit_thresholds(slides, {}, defaults, options.guideline, options.rules);
+  const std::vector<int> loo = leave_one_out(slides, defaults, options.guideline, options.rules);
+  const scoring::CellParams& fitted = fit.params;
   std::vector<ScorePair> in_pairs, loo_pairs;
   nlohmann::json per_slide = nlohmann::json::array();
   std::printf("%-40s %-5s %-9s %-9s %s\n", "slide", "label", "defaults", "fitted", "leave-one-out");
-  scoring::CellParams defaults = options.cells;
-  defaults.lateral_counts_complete = fitted.lateral_counts_complete;
   const auto label = [](int s) { return s < 0 ? std::string("n/e") : std::string(kScoreLabels[static_cast<std::size_t>(s)]); };
   int loo_exact = 0;
   for (std::size_t k = 0; k < slides.size(); ++k) {

@@ -10,21 +10,17 @@ namespace ihc::engine {
 
 DecisiveMargin decisive_margin(const SlideResult& r, const ScoreOptions& o, int resamples) {
   if (r.score == scoring::SlideScore::NotEvaluable) return {};
-  if (o.guideline == scoring::Guideline::Gastric && o.specimen == scoring::Specimen::Biopsy) {
-    // The biopsy rule counts cells in the best cluster of the class that decided (1+ for 0).
-    DecisiveMargin m;
-    m.metric = "cluster_cells";
-    const int c = std::max(1, static_cast<int>(r.score));
-    m.percent = static_cast<double>(r.largest_cluster[static_cast<std::size_t>(c)]);
-    m.threshold = o.rules.biopsy_cluster_cells;
-    m.ci95 = {m.percent, m.percent};
-    return m;
-  }
-  // The rule that placed the score, and its threshold: the guideline's own table (decide()).
-  const scoring::Decision d = scoring::decide(r.percent, r.counts.total(), o.guideline, o.rules);
+  // The rule that placed the score, and its threshold, from the same decision as the score.
+  const scoring::Decision d = decide(r, o);
   DecisiveMargin m;
   m.metric = d.metric;
   m.threshold = d.threshold;
+  if (o.biopsy_rule()) {
+    // Cells in the best cluster of the class that decided (1+ for a 0): a count, no bootstrap.
+    m.percent = static_cast<double>(r.largest_cluster[static_cast<std::size_t>(std::max(1, static_cast<int>(d.score)))]);
+    m.ci95 = {m.percent, m.percent};
+    return m;
+  }
   m.percent = scoring::metric_value(r.percent, m.metric);
   // Bootstrap: draw tiles with replacement, pool their cell counts.
   std::vector<const TileResult*> tiles;

@@ -40,7 +40,6 @@ ThresholdFit fit_thresholds(const std::vector<LabelledSlide>& slides, const std:
   double best_shift = std::numeric_limits<double>::max();
   best.exact = -1;
   scoring::CellParams p = start;
-  p.lateral_counts_complete = scoring::rules_of(g).lateral_counts_complete;
   for (const double mo : kModerate)
     for (const double in : kIntense)
       for (const double co : kComplete)
@@ -67,7 +66,6 @@ ThresholdFit fit_thresholds(const std::vector<LabelledSlide>& slides, const std:
             best_shift = shift;
           }
         }
-  best.params.lateral_counts_complete = start.lateral_counts_complete;
   return best;
 }
 
@@ -78,9 +76,7 @@ std::vector<int> leave_one_out(const std::vector<LabelledSlide>& slides, const s
     std::vector<std::size_t> rest;
     for (std::size_t k = 0; k < slides.size(); ++k)
       if (k != held) rest.push_back(k);
-    scoring::CellParams p = fit_thresholds(slides, rest, start, g, rules).params;
-    p.lateral_counts_complete = scoring::rules_of(g).lateral_counts_complete;
-    out.push_back(score_with(slides[held], p, g, rules));
+    out.push_back(score_with(slides[held], fit_thresholds(slides, rest, start, g, rules).params, g, rules));
   }
   return out;
 }

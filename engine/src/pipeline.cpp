@@ -81,6 +81,12 @@ cv::Mat read_thumbnail(const tiling::Slide& slide, int max_side, double* downsam
   return thumb;
 }
 
+scoring::Decision decide(const SlideResult& result, const ScoreOptions& options) {
+  if (!options.biopsy_rule()) return scoring::decide(result.percent, result.counts.total(), options.guideline, options.rules);
+  const int min_cells = options.rules.biopsy_cluster_cells;
+  return {scoring::biopsy_score(result.largest_cluster, min_cells), "cluster_cells", static_cast<double>(min_cells)};
+}
+
 void apply_guideline(SlideResult& result, const ScoreOptions& options) {
   result.percent = result.counts.percent();
   result.not_evaluable_reason.clear();
@@ -106,9 +112,7 @@ void apply_guideline(SlideResult& result, const ScoreOptions& options) {
     result.category = scoring::Her2Category::NotEvaluable;
     return;
   }
-  result.score = options.guideline == scoring::Guideline::Gastric && options.specimen == scoring::Specimen::Biopsy
-                     ? scoring::biopsy_score(result.largest_cluster, options.rules.biopsy_cluster_cells)
-                     : scoring::score_slide(result.percent, result.counts.total(), options.guideline, options.rules);
+  result.score = decide(result, options).score;
   result.category = scoring::categorise(result.score, result.percent, options.rules);
 }
 
@@ -210,10 +214,8 @@ std::vector<SlideCell> analyse_tile(const tiling::Slide& slide, const TilePlan& 
   const auto width = slide.levels().front().width, height = slide.levels().front().height;
   const cv::Rect core_px(plan.halo_px, plan.halo_px, g.core_w, g.core_h);
   const cv::Rect valid = valid_part(g, d, width, height);
-  scoring::CellParams cell_params = options.cells;
-  cell_params.lateral_counts_complete = scoring::rules_of(options.guideline).lateral_counts_complete;
-  const std::vector<scoring::Cell> cells =
-      scoring::detect_cells_smoothed(dec.hematoxylin, dec.dab_smooth, plan.mpp_analysis, core_px, cell_params, valid);
+  const std::vector<scoring::Cell> cells = scoring::detect_cells_smoothed(dec.hematoxylin, dec.dab_smooth,
+                                                                         plan.mpp_analysis, core_px, options.cell_params(), valid);
   const scoring::QualityMap quality =
       scoring::assess_quality(dec.hematoxylin, dec.dab, plan.mpp_analysis, options.quality, valid);
   if (areas_out && quality.block_px > 0) {
@@ -319,7 +321,7 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
       if (options.keep_cells) t.cells.push_back(std::move(c));
     }
   };
-  const bool biopsy = options.guideline == scoring::Guideline::Gastric && options.specimen == scoring::Specimen::Biopsy;
+  const bool biopsy = options.biopsy_rule();
   // Once the blocks are final: tumour cells in a fold or a blurred block are reported, not scored.
   auto count_tile = [&](TileResult& t) {
     for (std::size_t i = 0; i < t.tally.size(); ++i) {

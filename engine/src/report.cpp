@@ -84,7 +84,8 @@ nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
                      {"threshold", m.threshold},
                      {"margin", round_to(m.percent - m.threshold, 3)},
                      {"ci95", {round_to(m.ci95[0], 3), round_to(m.ci95[1], 3)}},
-                     {"ci_method", "bootstrap over tiles, 1000 resamples, fixed seed"},
+                     {"ci_method", o.biopsy_rule() ? "none: a count of cells"
+                                                   : "bootstrap over tiles, 1000 resamples, fixed seed"},
                      {"borderline", m.borderline}};
   }
   j["slide"] = {{"path", r.path},     {"vendor", r.vendor}, {"reader", r.reader},
@@ -180,8 +181,13 @@ std::string report_summary(const SlideResult& r, const ScoreOptions& o) {
   if (!r.not_evaluable_reason.empty()) out += "  not evaluable: " + r.not_evaluable_reason + "\n";
   if (r.score != scoring::SlideScore::NotEvaluable) {
     const DecisiveMargin m = decisive_margin(r, o);
-    std::snprintf(buf, sizeof buf, "  decisive: %s %.1f%% vs threshold %.0f%% (95%% CI %.1f-%.1f)%s\n", m.metric.c_str(),
-                  m.percent, m.threshold, m.ci95[0], m.ci95[1], m.borderline ? "  BORDERLINE: review" : "");
+    if (o.biopsy_rule())  // a count of cells in the best cluster, not a per cent
+      std::snprintf(buf, sizeof buf, "  decisive: largest cohesive cluster %.0f cells vs %.0f needed\n", m.percent,
+                    m.threshold);
+    else
+      std::snprintf(buf, sizeof buf, "  decisive: %s %.1f%% vs threshold %.0f%% (95%% CI %.1f-%.1f)%s\n",
+                    m.metric.c_str(), m.percent, m.threshold, m.ci95[0], m.ci95[1],
+                    m.borderline ? "  BORDERLINE: review" : "");
     out += buf;
   }
   if (r.score == scoring::SlideScore::TwoPlus) out += "  equivocal: reflex ISH testing recommended\n";

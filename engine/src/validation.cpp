@@ -331,7 +331,8 @@ std::vector<TruthRow> read_truth(const CsvTable& csv) {
     const auto line = csv.lines[r];
     TruthRow t;
     t.line = line;
-    t.slide = slide_stem(row[slide_col]);
+    t.file = row[slide_col];
+    t.slide = slide_stem(t.file);
     if (t.slide.empty()) csv_error(csv.file, line, "empty slide name");
     const auto [it, fresh] = first_line.emplace(t.slide, line);
     if (!fresh)

@@ -552,6 +552,7 @@ std::vector<Cell> detect_cells_smoothed(const cv::Mat& h_half, const cv::Mat& da
           for (int r = run_of[at + 1]; r <= run_of[outer_end]; ++r) outer = std::min(outer, run_value[static_cast<std::size_t>(r)]);
         if (at + 1 > n - 1) outer = inner;  // the image ends: judge by the inner side alone
         const float base = std::max(inner, outer);
+        if (peak - base < min_peak_od) return false;  // grain: no need to measure it
         const float half = base + 0.5f * (peak - base);
         const int rp = run_of[at], r_lo = first_run, r_hi = run_of[n - 1];
         const float* weight = &run_weight[static_cast<std::size_t>(r0)];
@@ -566,7 +567,7 @@ std::vector<Cell> detect_cells_smoothed(const cv::Mat& h_half, const cv::Mat& da
         }
         const float excess = mass_steps * step_um / membrane_ref_um;
         membrane_od = base + excess;
-        return membrane_od >= p.faint_od && excess >= p.min_membrane_contrast_od && peak - base >= min_peak_od && width_steps * step_um <= max_width_um;
+        return membrane_od >= p.faint_od && excess >= p.min_membrane_contrast_od && width_steps * step_um <= max_width_um;
       };
       int s_peak = find_peak(first_run);
       // Cytoplasm on this ray (artefacts.hpp): mean DAB over the steps from the nucleus to

@@ -17,9 +17,7 @@ double eosin_fraction(const cv::Mat& rgb, const cv::Mat& tissue, const StainVect
   bool ok = false;
   const cv::Matx33d unmix = mix.inv(cv::DECOMP_LU, &ok);
   if (!ok) return 0.0;  // eosin parallel to a stain vector: cannot be told apart
-  const auto od = [&](std::uint8_t v) {
-    return std::max(0.0, -std::log10(std::max(1.0, static_cast<double>(v)) / stains.i0));
-  };
+  const std::array<float, 256> od = optical_density_table(stains.i0);
   std::int64_t n_tissue = 0, n_eosin = 0;
   for (int y = 0; y < rgb.rows; ++y) {
     const auto* p = rgb.ptr<cv::Vec3b>(y);
@@ -27,7 +25,7 @@ double eosin_fraction(const cv::Mat& rgb, const cv::Mat& tissue, const StainVect
     for (int x = 0; x < rgb.cols; ++x) {
       if (!m[x]) continue;
       ++n_tissue;
-      const double r = od(p[x][0]), g = od(p[x][1]), b = od(p[x][2]);
+      const double r = od[p[x][0]], g = od[p[x][1]], b = od[p[x][2]];
       const double eosin = r * unmix(0, 2) + g * unmix(1, 2) + b * unmix(2, 2);
       n_eosin += eosin >= params.eosin_min_od ? 1 : 0;
     }

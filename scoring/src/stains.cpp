@@ -103,6 +103,14 @@ std::optional<StainVectors> StainVectors::parse(std::string_view text) {
   return make(*h, *d, i0);
 }
 
+std::array<float, 256> optical_density_table(double i0) {
+  std::array<float, 256> od{};
+  const double log_i0 = std::log10(i0);
+  for (int v = 0; v < 256; ++v)
+    od[static_cast<std::size_t>(v)] = static_cast<float>(std::max(0.0, log_i0 - std::log10(std::max(v, 1))));
+  return od;
+}
+
 namespace {
 constexpr int kDabSmoothTaps = 5;
 constexpr double kDabSmoothSigma = 0.7;
@@ -110,11 +118,9 @@ constexpr double kDabSmoothSigma = 0.7;
 // Per-channel OD tables (OD per 8-bit value: a lookup instead of a log per pixel) and the
 // inverse stain matrix as floats: concentration j = sum_c OD_c * k[c][j].
 struct DeconvolutionTables {
-  float od[256];
+  std::array<float, 256> od;
   float k[3][3];
-  explicit DeconvolutionTables(const StainVectors& stains) {
-    const double log_i0 = std::log10(stains.i0);
-    for (int v = 0; v < 256; ++v) od[v] = static_cast<float>(std::max(0.0, log_i0 - std::log10(std::max(v, 1))));
+  explicit DeconvolutionTables(const StainVectors& stains) : od(optical_density_table(stains.i0)) {
     const cv::Matx33d inv = inverse_stain_matrix(stains);
     for (int c = 0; c < 3; ++c)
       for (int j = 0; j < 3; ++j) k[c][j] = static_cast<float>(inv(c, j));

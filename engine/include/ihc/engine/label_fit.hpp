@@ -35,7 +35,8 @@ struct ThresholdFit {
 int score_with(const LabelledSlide& slide, const scoring::CellParams& params, scoring::Guideline g,
                const scoring::RuleParams& rules);
 
-// Fits on the slides whose index is in `use` (all when empty), starting from `start`.
+// Fits on the slides whose index is in `use` (all when empty), starting from `start` (the cell
+// parameters as the guideline uses them: ScoreOptions::cell_params).
 ThresholdFit fit_thresholds(const std::vector<LabelledSlide>& slides, const std::vector<std::size_t>& use,
                             const scoring::CellParams& start, scoring::Guideline g, const scoring::RuleParams& rules);
 

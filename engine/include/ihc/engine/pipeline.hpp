@@ -51,6 +51,15 @@ struct ScoreOptions {
   std::string roi_source;       // the file it came from, for the report
   std::string config_source;    // --config file, when one was given
   std::string config_hash;      // FNV-1a of its content
+
+  // The gastric biopsy rule is in force (a cluster decides, clusters.hpp).
+  bool biopsy_rule() const { return guideline == scoring::Guideline::Gastric && specimen == scoring::Specimen::Biopsy; }
+  // The cell parameters with what the guideline decides about cells (lateral counts as complete).
+  scoring::CellParams cell_params() const {
+    scoring::CellParams p = cells;
+    p.lateral_counts_complete = scoring::rules_of(guideline).lateral_counts_complete;
+    return p;
+  }
 };
 
 // One counted cell in level-0 pixel coordinates (for markup and GeoJSON).
@@ -193,5 +202,9 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
 
 // Applies the guideline to already counted cells (used by score_slide and by re-scoring).
 void apply_guideline(SlideResult& result, const ScoreOptions& options);
+
+// The score of counted cells with the rule that placed it: the guideline's per-cent table, or
+// for a gastric biopsy the best cluster ("cluster_cells", threshold the cells a cluster needs).
+scoring::Decision decide(const SlideResult& result, const ScoreOptions& options);
 
 }  // namespace ihc::engine

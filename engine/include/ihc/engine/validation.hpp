@@ -119,6 +119,7 @@ BlandAltman bland_altman(const std::vector<double>& truth, const std::vector<dou
 
 // ---------------------------------------------------------------- the two input files
 struct TruthRow {
+  std::string file;   // the slide as the file names it
   std::string slide;  // stem
   int score = 0;
   std::optional<double> percent_complete;

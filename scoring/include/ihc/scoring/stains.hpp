@@ -45,6 +45,9 @@ struct Deconvolved {
   cv::Mat residual;
 };
 
+// OD of each 8-bit value, max(0, -log10(max(v, 1) / i0)): a lookup instead of a log per pixel.
+std::array<float, 256> optical_density_table(double i0);
+
 // `rgb`: CV_8UC3, R first.
 Deconvolved deconvolve(const cv::Mat& rgb, const StainVectors& stains);
 
