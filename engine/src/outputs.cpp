@@ -135,9 +135,9 @@ void write_geojson(const std::filesystem::path& out, const SlideResult& r, bool 
                    name.c_str(), col[0], col[1], col[2]);
       if (!counted) {
         const std::string why = c.left_out ? scoring::left_out_reasons(c.left_out) : std::string("outside_roi");
-        std::fprintf(f, "\"left_out\":\"%s\",\"centre\":[%.1f,%.1f],", why.c_str(), static_cast<double>(c.x),
-                     static_cast<double>(c.y));
+        std::fprintf(f, "\"left_out\":\"%s\",", why.c_str());
       }
+      std::fprintf(f, "\"centre\":[%.1f,%.1f],", static_cast<double>(c.x), static_cast<double>(c.y));
       std::fprintf(f,
                    "\"measurements\":{\"completeness\":%.3f,\"intensity_od\":%.3f,"
                    "\"area_um2\":%.1f,\"nucleus_area_um2\":%.1f,\"cytoplasmic\":%d,\"excluded_fold\":%d,"
