@@ -1,4 +1,4 @@
-# MPI for `ihcscore batch --mpi` (engine/src/mpi_batch.cpp). Optional: without it the build works
+# MPI for `ihcscore batch --mpi` (engine/cli/src/mpi_batch.cpp). Optional: without it the build works
 # and `batch --mpi` says "built without MPI" (exit 2); `batch --shard K/N` needs no MPI.
 option(IHC_WITH_MPI "Build batch --mpi with MPI (OpenMPI: Debian's openmpi-bin libopenmpi-dev)" ON)
 

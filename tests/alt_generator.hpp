@@ -1,6 +1,6 @@
 #pragma once
 // An independent generator of HER2 IHC field images with ground truth, written without looking
-// at engine/src/synth.cpp so that it differs from the project's own generator on purpose:
+// at engine/synth/src/synth.cpp so that it differs from the project's own generator on purpose:
 //   - cells are ellipses (semi-axes 5-9 µm, rotated) placed by random sequential addition on an
 //     occupancy grid (no lattice, no Voronoi), then inflated until they nearly touch;
 //   - nuclei are irregular polygons placed off the cell centre, with chromatin texture;

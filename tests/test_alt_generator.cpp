@@ -549,7 +549,7 @@ TEST_CASE("alt: brown-black pigment granules on 0 cells are not membrane stainin
   INFO(row(without));
   CHECK(without.result.percent.any_membrane() > 12.0);  // the rule is what keeps it at 0
   // Granules strung along the outlines of 20 % of the cells, about 2.5 µm apart (denser rings
-  // on more cells are not all caught: see README, pigment).
+  // on more cells are not all caught: see docs/algorithm.md, pigment).
   auto ring = design(kMixZero, 0.5, 92, 400.0);
   ring.pigment_fraction = 0.2;
   const auto ring_with = run_alt("pigment-outline", ring, dir);
@@ -579,7 +579,7 @@ TEST_CASE("alt: 3+ and 1+ membranes keep their score among pigment granules", "[
   INFO(row(r1) << "\npigment cells " << r1.result.cells_pigment);
   REQUIRE(r1.truth.score_2018 == scoring::SlideScore::OnePlus);
   CHECK(r1.result.score == scoring::SlideScore::OnePlus);
-  // Some 1+ cells are lost to granules in their cytoplasm (README, pigment), not most.
+  // Some 1+ cells are lost to granules in their cytoplasm (docs/algorithm.md, pigment), not most.
   CHECK(r1.result.percent.any_membrane() >= 0.6 * r1.truth.percent.any_membrane());
 }
 

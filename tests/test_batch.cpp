@@ -17,7 +17,7 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include "cli_runner.hpp"
-#include "ihc/engine/batch.hpp"
+#include "ihc/cli/batch.hpp"
 #include "ihc/engine/validation.hpp"
 
 
@@ -27,7 +27,7 @@ using ihc::test::slurp;
 using ihc::test::q;
 using ihc::test::spawn_cli;
 namespace fs = std::filesystem;
-namespace eng = ihc::engine;
+namespace eng = ihc::cli;  // the batch machinery, and through it the engine
 
 namespace {
 
@@ -94,7 +94,7 @@ TEST_CASE("batch helpers: ids, hash, CSV fields", "[batch]") {
   CHECK(eng::has_slide_extension("x/S1.SVS"));
   CHECK_FALSE(eng::has_slide_extension("notes.txt"));
 
-  eng::ScoringCli cli;
+  eng::ScoringSettings cli;
   eng::BatchItem item;
   item.path = "../shared/data/images/her2-score3.png";
   const auto h = eng::settings_hash(cli, item);

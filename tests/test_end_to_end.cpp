@@ -5,7 +5,7 @@
 
 #include "cli_runner.hpp"
 #include "ihc/engine/pipeline.hpp"
-#include "ihc/engine/synth.hpp"
+#include "ihc/synth/synth.hpp"
 #include "ihc/tiling/slide.hpp"
 
 using namespace ihc;
@@ -19,15 +19,15 @@ struct Case {
   const char* expected;  // what the mix is designed to give under ASCO/CAP 2018
 };
 
-engine::SynthTruth make_slide(const fs::path& path, const std::array<double, 4>& mix, std::uint64_t seed,
+ihc::synth::SynthTruth make_slide(const fs::path& path, const std::array<double, 4>& mix, std::uint64_t seed,
                               double mpp = 0.25) {
-  engine::SynthOptions o;
+  ihc::synth::SynthOptions o;
   o.width = 4800;
   o.height = 3600;
   o.mpp = mpp;
   o.seed = seed;
   o.mix = mix;
-  return engine::write_synthetic_slide(path, o);
+  return ihc::synth::write_synthetic_slide(path, o);
 }
 
 }  // namespace

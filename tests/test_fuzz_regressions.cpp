@@ -28,8 +28,8 @@ TEST_CASE("fuzz regression: deeply nested GeoJSON is refused, not a stack overfl
       try {
         (void)eng::parse_roi(*text, "deep.geojson");
         FAIL("accepted");
-      } catch (const eng::CommandError& e) {
-        CHECK(e.code() == eng::kExitInput);
+      } catch (const eng::EngineError& e) {
+        CHECK(e.kind() == eng::ErrorKind::input);
         CHECK_THAT(e.what(), Catch::Contains("nested more than"));
       }
     }
@@ -52,8 +52,8 @@ TEST_CASE("fuzz regression: a GeoJSON number beyond a double is an input error, 
     try {
       (void)eng::parse_roi(text, "overflow.geojson");
       FAIL("accepted");
-    } catch (const eng::CommandError& e) {
-      CHECK(e.code() == eng::kExitInput);
+    } catch (const eng::EngineError& e) {
+      CHECK(e.kind() == eng::ErrorKind::input);
       CHECK_THAT(e.what(), Catch::Contains("overflow.geojson: not valid GeoJSON"));
     }
   }
@@ -71,8 +71,8 @@ TEST_CASE("fuzz regression: a --config number beyond a double is an input error,
   try {
     eng::apply_config_file(file, o);
     FAIL("accepted");
-  } catch (const eng::CommandError& e) {
-    CHECK(e.code() == eng::kExitInput);
+  } catch (const eng::EngineError& e) {
+    CHECK(e.kind() == eng::ErrorKind::input);
     CHECK_THAT(e.what(), Catch::Contains("not valid JSON"));
   }
   // 1e30 neighbours or rays: a double to int conversion out of range (undefined behaviour, seen
@@ -95,8 +95,8 @@ TEST_CASE("fuzz regression: a GeoJSON point far outside any slide is refused", "
     try {
       (void)eng::parse_roi(text, "far.geojson");
       FAIL("accepted");
-    } catch (const eng::CommandError& e) {
-      CHECK(e.code() == eng::kExitInput);
+    } catch (const eng::EngineError& e) {
+      CHECK(e.kind() == eng::ErrorKind::input);
       CHECK_THAT(e.what(), Catch::Contains("beyond 10^7 pixels"));
     }
   }

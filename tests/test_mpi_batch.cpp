@@ -7,15 +7,15 @@
 #include <sstream>
 
 #include "cli_runner.hpp"
-#include "ihc/engine/batch.hpp"
-#include "ihc/engine/mpi_batch.hpp"
+#include "ihc/cli/batch.hpp"
+#include "ihc/cli/mpi_batch.hpp"
 
 using ihc::test::run_cli;
 using ihc::test::scratch_dir;
 using ihc::test::slurp;
 using ihc::test::q;
 namespace fs = std::filesystem;
-namespace eng = ihc::engine;
+namespace eng = ihc::cli;  // the batch machinery, and through it the engine
 
 namespace {
 

@@ -24,7 +24,7 @@
 #include "cli_runner.hpp"
 #include "ihc/engine/errors.hpp"
 #include "ihc/engine/stain_choice.hpp"
-#include "ihc/engine/synth.hpp"
+#include "ihc/synth/synth.hpp"
 #include "ihc/scoring/stain_estimation.hpp"
 #include "ihc/scoring/stains.hpp"
 #include "ihc/scoring/tissue.hpp"
@@ -87,13 +87,13 @@ void write_text(const fs::path& p, const std::string& text) {
   f << text;
 }
 
-int command_error_code(const std::function<void()>& f) {
+std::optional<engine::ErrorKind> error_kind(const std::function<void()>& f) {
   try {
     f();
-  } catch (const engine::CommandError& e) {
-    return e.code();
+  } catch (const engine::EngineError& e) {
+    return e.kind();
   }
-  return 0;
+  return std::nullopt;
 }
 
 const fs::path kColon = "../shared/data/images/ihc-fhl2-colon.png";
@@ -255,8 +255,8 @@ TEST_CASE("a missing or malformed stains file is an input error naming the file"
   try {
     engine::choose_stains(*slide, missing, cli);
     FAIL("no error");
-  } catch (const engine::CommandError& e) {
-    CHECK(e.code() == engine::kExitInput);
+  } catch (const engine::EngineError& e) {
+    CHECK(e.kind() == engine::ErrorKind::input);
     CHECK(std::string(e.what()).find(missing) != std::string::npos);
     CHECK(std::string(e.what()).find("estimate") != std::string::npos);  // says what else --stains takes
   }
@@ -272,10 +272,10 @@ TEST_CASE("a missing or malformed stains file is an input error naming the file"
   for (const auto& [name, text] : bad) {
     write_text(dir / name, text);
     INFO(name);
-    CHECK(command_error_code([&] { engine::choose_stains(*slide, (dir / name).string(), cli); }) == engine::kExitInput);
+    CHECK(error_kind([&] { engine::choose_stains(*slide, (dir / name).string(), cli); }) == engine::ErrorKind::input);
   }
-  CHECK(command_error_code([&] { engine::choose_stains(*slide, dir.string(), cli); }) == engine::kExitInput);
-  CHECK(command_error_code([&] { engine::choose_stains(*slide, "", cli); }) == engine::kExitUsage);
+  CHECK(error_kind([&] { engine::choose_stains(*slide, dir.string(), cli); }) == engine::ErrorKind::input);
+  CHECK(error_kind([&] { engine::choose_stains(*slide, "", cli); }) == engine::ErrorKind::usage);
 }
 
 TEST_CASE("stains mode: estimate recovers rotated vectors and the 240 background of a synthetic slide", "[stains]") {
@@ -288,7 +288,7 @@ TEST_CASE("stains mode: estimate recovers rotated vectors and the 240 background
     double mpp;
   } cases[] = {{"overview", 3000, 2400, 0.25}, {"tiles", 6000, 4500, 0.5}};
   for (const auto& c : cases) {
-    engine::SynthOptions o;
+    ihc::synth::SynthOptions o;
     o.width = c.w;
     o.height = c.h;
     o.mpp = c.mpp;
@@ -297,7 +297,7 @@ TEST_CASE("stains mode: estimate recovers rotated vectors and the 240 background
     o.stain_h = truth.hematoxylin;
     o.stain_dab = truth.dab;
     const auto path = dir / (std::string(c.name) + ".svs");
-    engine::write_synthetic_slide(path, o);
+    ihc::synth::write_synthetic_slide(path, o);
     const auto slide = tiling::open_slide(path);
     const auto choice = engine::choose_stains(*slide, "estimate", StainVectors::defaults());
     INFO(c.name << ": " << choice.warning << " " << choice.vectors.to_string());
@@ -369,7 +369,7 @@ TEST_CASE("stain estimation diagnostics", "[.][stains-explore]") {
   for (const double mpp : {0.25, 0.5}) {
     const auto path = dir / (mpp < 0.3 ? "s40.svs" : "s20.svs");
     if (!fs::exists(path)) {
-      engine::SynthOptions o;
+      ihc::synth::SynthOptions o;
       o.width = mpp < 0.3 ? 3000 : 6000;
       o.height = mpp < 0.3 ? 2400 : 4500;
       o.mpp = mpp;
@@ -377,7 +377,7 @@ TEST_CASE("stain estimation diagnostics", "[.][stains-explore]") {
       o.mix = {0.2, 0.2, 0.3, 0.3};
       o.stain_h = rot.hematoxylin;
       o.stain_dab = rot.dab;
-      engine::write_synthetic_slide(path, o);
+      ihc::synth::write_synthetic_slide(path, o);
     }
     const auto slide = tiling::open_slide(path);
     for (const double min_od : {0.15, 0.3, 0.5, 0.8})

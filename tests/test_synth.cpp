@@ -19,7 +19,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "cli_runner.hpp"
-#include "ihc/engine/synth.hpp"
+#include "ihc/synth/synth.hpp"
 #include "ihc/tiling/pyramid_writer.hpp"
 
 using namespace ihc;
@@ -27,8 +27,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-engine::SynthOptions small_options(std::uint64_t seed = 1) {
-  engine::SynthOptions o;
+ihc::synth::SynthOptions small_options(std::uint64_t seed = 1) {
+  ihc::synth::SynthOptions o;
   o.width = 2000;
   o.height = 1500;
   o.seed = seed;
@@ -92,7 +92,7 @@ TEST_CASE("synth writes an Aperio slide OpenSlide opens with the requested size 
   auto o = small_options();
   o.width = 5000;  // > 4096: at least two levels below level 0
   o.height = 1200;
-  const auto truth = engine::write_synthetic_slide(path, o);
+  const auto truth = ihc::synth::write_synthetic_slide(path, o);
 
   const OpenSlideHandle s(path);
   REQUIRE(s.osr != nullptr);
@@ -142,7 +142,7 @@ TEST_CASE("synth tiles are abbreviated JPEG streams with shared JPEGTables, like
   auto o = small_options(2);
   o.tile = 240;
   o.quality = 70;
-  engine::write_synthetic_slide(path, o);
+  ihc::synth::write_synthetic_slide(path, o);
 
   TIFF* tif = TIFFOpen(path.c_str(), "r");
   REQUIRE(tif != nullptr);
@@ -202,7 +202,7 @@ TEST_CASE("synth at 0.5 um/px writes AppMag 20", "[synth]") {
   const auto dir = test::scratch_dir("synth-20x");
   auto o = small_options(3);
   o.mpp = 0.5;
-  engine::write_synthetic_slide(dir / "s20.svs", o);
+  ihc::synth::write_synthetic_slide(dir / "s20.svs", o);
   const OpenSlideHandle s(dir / "s20.svs");
   REQUIRE(s.osr != nullptr);
   CHECK(s.prop("aperio.AppMag") == "20");
@@ -213,15 +213,15 @@ TEST_CASE("the same seed gives the same bytes whatever the thread count, and ano
   const auto dir = test::scratch_dir("synth-determinism");
   auto o = small_options(7);
   o.threads = 1;
-  const auto t1 = engine::write_synthetic_slide(dir / "a.svs", o);
+  const auto t1 = ihc::synth::write_synthetic_slide(dir / "a.svs", o);
   o.threads = 2;
-  const auto t2 = engine::write_synthetic_slide(dir / "b.svs", o);
+  const auto t2 = ihc::synth::write_synthetic_slide(dir / "b.svs", o);
   const std::string a = file_bytes(dir / "a.svs"), b = file_bytes(dir / "b.svs");
   REQUIRE(a.size() > 10000);
   CHECK(a == b);
-  CHECK(engine::to_json(t1) == engine::to_json(t2));
+  CHECK(synth::to_json(t1) == synth::to_json(t2));
   o.seed = 8;
-  engine::write_synthetic_slide(dir / "c.svs", o);
+  ihc::synth::write_synthetic_slide(dir / "c.svs", o);
   CHECK(file_bytes(dir / "c.svs") != a);
 }
 
@@ -229,34 +229,34 @@ TEST_CASE("a rendered region does not depend on where it starts or how it is cut
   for (const double mpp : {0.25, 0.5}) {
     auto o = small_options(4);
     o.mpp = mpp;
-    const cv::Mat whole = engine::render_synth_region(o, -40, -33, 740, 533);
+    const cv::Mat whole = ihc::synth::render_synth_region(o, -40, -33, 740, 533);
     REQUIRE(whole.type() == CV_8UC3);
     for (const cv::Rect r : {cv::Rect(123, 57, 301, 203), cv::Rect(1, 1, 7, 5), cv::Rect(-40, -33, 19, 1),
                              cv::Rect(555, 300, 64, 200), cv::Rect(683, 480, 17, 20)}) {
       INFO("mpp " << mpp << ", region " << r);
-      const cv::Mat part = engine::render_synth_region(o, r.x, r.y, r.width, r.height);
+      const cv::Mat part = ihc::synth::render_synth_region(o, r.x, r.y, r.width, r.height);
       CHECK(cv::norm(whole(r + cv::Point(40, 33)), part, cv::NORM_INF) == 0);
     }
     auto one = o;
     one.threads = 1;
-    CHECK(cv::norm(engine::render_synth_region(one, -40, -33, 740, 533), whole, cv::NORM_INF) == 0);
+    CHECK(cv::norm(ihc::synth::render_synth_region(one, -40, -33, 740, 533), whole, cv::NORM_INF) == 0);
   }
 }
 
 TEST_CASE("the slide's level 0 is the rendered image up to JPEG error", "[synth]") {
   const auto dir = test::scratch_dir("synth-pixels");
   const auto o = small_options(5);
-  engine::write_synthetic_slide(dir / "p.svs", o);
+  ihc::synth::write_synthetic_slide(dir / "p.svs", o);
   const OpenSlideHandle s(dir / "p.svs");
   REQUIRE(s.osr != nullptr);
-  const cv::Mat expected = engine::render_synth_region(o, 500, 400, 512, 512);
+  const cv::Mat expected = ihc::synth::render_synth_region(o, 500, 400, 512, 512);
   const cv::Mat got = s.read(500, 400, 512, 512);
   cv::Mat diff;
   cv::absdiff(expected, got, diff);
   const cv::Scalar mean = cv::mean(diff);
   CHECK(mean[0] + mean[1] + mean[2] < 3 * 4.0);
   // Level 1 is the 4x area average of level 0.
-  const cv::Mat full = engine::render_synth_region(o, 0, 0, 2000, 1500);
+  const cv::Mat full = ihc::synth::render_synth_region(o, 0, 0, 2000, 1500);
   // Tissue (darker than the ~240 glass) covers roughly half the slide.
   cv::Mat grey;
   cv::cvtColor(full, grey, cv::COLOR_RGB2GRAY);
@@ -280,8 +280,8 @@ TEST_CASE("the slide's level 0 is the rendered image up to JPEG error", "[synth]
 
 TEST_CASE("the truth counts the tumour cells by class and applies ASCO/CAP", "[synth][truth]") {
   auto o = small_options(9);
-  const auto truth = engine::compute_synth_truth(o);
-  const auto cells = engine::synth_cells_in(o, 0, 0, o.width, o.height);
+  const auto truth = ihc::synth::compute_synth_truth(o);
+  const auto cells = ihc::synth::synth_cells_in(o, 0, 0, o.width, o.height);
   REQUIRE(truth.counts.total() > 100);
   CHECK(static_cast<std::int64_t>(cells.size()) == truth.counts.total());
   std::array<std::int64_t, 4> by_class{};
@@ -296,12 +296,12 @@ TEST_CASE("the truth counts the tumour cells by class and applies ASCO/CAP", "[s
 
   // Pure designs give their class everywhere.
   o.mix = {0, 0, 0, 1};
-  auto t3 = engine::compute_synth_truth(o);
+  auto t3 = ihc::synth::compute_synth_truth(o);
   CHECK(t3.counts.by_class[3] == t3.counts.total());
   CHECK(std::string(scoring::to_string(t3.score_2018)) == "3+");
   CHECK(std::string(scoring::to_string(t3.category_2018)) == "positive");
   o.mix = {5, 0, 0, 0};  // normalised
-  auto t0 = engine::compute_synth_truth(o);
+  auto t0 = ihc::synth::compute_synth_truth(o);
   CHECK(t0.counts.by_class[0] == t0.counts.total());
   CHECK(std::string(scoring::to_string(t0.score_2018)) == "0");
   CHECK(std::string(scoring::to_string(t0.category_2018)) == "null");
@@ -309,7 +309,7 @@ TEST_CASE("the truth counts the tumour cells by class and applies ASCO/CAP", "[s
   o.width = 20000;
   o.height = 15000;
   o.mix = {0.1, 0.2, 0.3, 0.4};
-  const auto big = engine::compute_synth_truth(o);
+  const auto big = ihc::synth::compute_synth_truth(o);
   CHECK(big.counts.total() > 20000);
   CHECK(big.percent.p0 == Approx(10).margin(5));
   CHECK(big.percent.p1 == Approx(20).margin(6));
@@ -320,7 +320,7 @@ TEST_CASE("the truth counts the tumour cells by class and applies ASCO/CAP", "[s
 TEST_CASE("the truth JSON holds counts, percentages, expected scores and the parameters", "[synth][truth]") {
   auto o = small_options(10);
   o.mix = {1, 1, 1, 1};
-  const auto j = engine::to_json(engine::compute_synth_truth(o));
+  const auto j = synth::to_json(ihc::synth::compute_synth_truth(o));
   for (const char* key : {"tumour_cells", "percent", "expected_score", "expected_category", "width", "height", "mpp",
                           "seed", "mix", "quality", "tile", "stain_h", "stain_dab", "generator_version"})
     CHECK(j.contains(key));
@@ -335,12 +335,12 @@ TEST_CASE("the truth JSON holds counts, percentages, expected scores and the par
 
 TEST_CASE("membrane DAB intensity and completeness follow the cell class", "[synth][appearance]") {
   // Per cell: the maximum DAB on each of 36 rays from the centre (4.5-8.5 µm out), at 0.5 µm/px.
-  engine::SynthOptions o;
+  ihc::synth::SynthOptions o;
   o.width = 6000;
   o.height = 4000;
   o.mpp = 0.5;
   o.seed = 3;
-  const auto cells = engine::synth_cells_in(o, 0, 0, o.width, o.height);
+  const auto cells = ihc::synth::synth_cells_in(o, 0, 0, o.width, o.height);
   const double um = o.mpp;
   std::array<double, 4> median{}, covered{};
   for (int cls = 0; cls < 4; ++cls) {
@@ -356,7 +356,7 @@ TEST_CASE("membrane DAB intensity and completeness follow the cell class", "[syn
       if (near < 6 || same < near) continue;
       const int R = static_cast<int>(std::ceil(9 / um));
       const auto x0 = static_cast<std::int64_t>(cells[k].x) - R, y0 = static_cast<std::int64_t>(cells[k].y) - R;
-      const cv::Mat dab = dab_concentration(engine::render_synth_region(o, x0, y0, 2 * R + 1, 2 * R + 1));
+      const cv::Mat dab = dab_concentration(ihc::synth::render_synth_region(o, x0, y0, 2 * R + 1, 2 * R + 1));
       std::array<double, 36> ray{};
       for (int y = 0; y < dab.rows; ++y)
         for (int x = 0; x < dab.cols; ++x) {
@@ -398,7 +398,7 @@ TEST_CASE("synth options are validated with one-line messages", "[synth][errors]
     change(o);
     return o;
   };
-  using engine::normalise_synth_options;
+  using ihc::synth::normalise_synth_options;
   CHECK_THROWS_WITH(normalise_synth_options(bad([](auto& o) { o.mix = {0.5, -0.1, 0.3, 0.3}; })),
                     Catch::Contains("--mix"));
   CHECK_THROWS_WITH(normalise_synth_options(bad([](auto& o) { o.mix = {0, 0, 0, 0}; })), Catch::Contains("--mix"));
@@ -410,10 +410,10 @@ TEST_CASE("synth options are validated with one-line messages", "[synth][errors]
                     Catch::Contains("--stain-h"));
   CHECK_THROWS_WITH(normalise_synth_options(bad([](auto& o) { o.stain_dab = o.stain_h; })),
                     Catch::Contains("parallel"));
-  CHECK_THROWS_WITH(engine::parse_number_list("1,2,x,4", 4, "--mix"), Catch::Contains("--mix"));
-  CHECK_THROWS(engine::parse_number_list("1,2,3", 4, "--mix"));
-  CHECK_THROWS(engine::parse_number_list("1,2,3,4,", 4, "--mix"));
-  CHECK(engine::parse_number_list(" 1, 2.5 ,3,4", 4, "--mix") == std::vector<double>{1, 2.5, 3, 4});
+  CHECK_THROWS_WITH(synth::parse_number_list("1,2,x,4", 4, "--mix"), Catch::Contains("--mix"));
+  CHECK_THROWS(synth::parse_number_list("1,2,3", 4, "--mix"));
+  CHECK_THROWS(synth::parse_number_list("1,2,3,4,", 4, "--mix"));
+  CHECK(synth::parse_number_list(" 1, 2.5 ,3,4", 4, "--mix") == std::vector<double>{1, 2.5, 3, 4});
 }
 
 TEST_CASE("synth on the command line writes the slide and its truth, refuses to overwrite, validates", "[synth][cli]") {

@@ -36,7 +36,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "cli_runner.hpp"
-#include "ihc/engine/synth.hpp"
+#include "ihc/synth/synth.hpp"
 #include "ihc/tiling/slide.hpp"
 
 
@@ -599,11 +599,11 @@ TEST_CASE("fast reader matches OpenSlide on a synthetic YCbCr pyramid, every lev
   const auto dir = fs::temp_directory_path() / ("ihc-fast-reader-synth-" + std::to_string(::getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir);
-  ihc::engine::SynthOptions o;
+  ihc::synth::SynthOptions o;
   o.width = 5000;
   o.height = 3000;
   o.seed = 13;
-  ihc::engine::write_synthetic_slide(dir / "y.svs", o);
+  ihc::synth::write_synthetic_slide(dir / "y.svs", o);
   const auto fast = open_slide(dir / "y.svs");
   const auto os = open_slide(dir / "y.svs", OpenOptions{.force_openslide = true});
   REQUIRE(fast->reader() == "tiff-jpeg");

@@ -190,8 +190,8 @@ TEST_CASE("the CSV reader handles quotes, CRLF, blank lines and a byte-order mar
   try {
     read_truth(parse_csv("slide,score\nS1,x\n", "t.csv"));
     FAIL("expected an error");
-  } catch (const CommandError& e) {
-    CHECK(e.code() == kExitInput);
+  } catch (const EngineError& e) {
+    CHECK(e.kind() == ErrorKind::input);
   }
 }
 

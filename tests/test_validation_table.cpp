@@ -9,7 +9,7 @@
 
 #include "cli_runner.hpp"
 #include "ihc/engine/pipeline.hpp"
-#include "ihc/engine/synth.hpp"
+#include "ihc/synth/synth.hpp"
 #include "ihc/tiling/slide.hpp"
 
 using namespace ihc;
@@ -39,7 +39,7 @@ struct Row {
 };
 
 Row run_case(const Case& c, int index, const fs::path& dir) {
-  engine::SynthOptions o;
+  ihc::synth::SynthOptions o;
   o.width = c.mpp < 0.4 ? 4800 : 2400;
   o.height = c.mpp < 0.4 ? 3600 : 1800;
   o.mpp = c.mpp;
@@ -49,7 +49,7 @@ Row run_case(const Case& c, int index, const fs::path& dir) {
   o.stain_h = tilt({0.650, 0.704, 0.286}, {0.0, 0.0, 1.0}, c.rotation_deg);
   o.stain_dab = tilt({0.268, 0.570, 0.776}, {1.0, 0.0, 0.0}, c.rotation_deg);
   const fs::path path = dir / ("v" + std::to_string(index) + ".svs");
-  const auto truth = engine::write_synthetic_slide(path, o);
+  const auto truth = ihc::synth::write_synthetic_slide(path, o);
   const auto slide = tiling::open_slide(path);
   const auto result = engine::score_slide(*slide, engine::ScoreOptions{});  // default vectors: no peeking
   fs::remove(path);

@@ -67,7 +67,7 @@ void for_each_quality_param(scoring::QualityParams& q, F&& number_param, G&& swi
 
 double number(const json& v, const std::string& name, const std::string& key) {
   if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 0)
-    throw CommandError(kExitInput, name + ": \"" + key + "\" must be a non-negative number");
+    throw EngineError(ErrorKind::input, name + ": \"" + key + "\" must be a non-negative number");
   return v.get<double>();
 }
 
@@ -85,10 +85,10 @@ std::string content_hash(const std::string& text) {
 }
 
 void apply_config(const json& config, const std::string& name, ScoreOptions& o) {
-  if (!config.is_object()) throw CommandError(kExitInput, name + ": a configuration must be a JSON object");
+  if (!config.is_object()) throw EngineError(ErrorKind::input, name + ": a configuration must be a JSON object");
   for (const auto& [key, value] : config.items()) {
     if (key == "cells") {
-      if (!value.is_object()) throw CommandError(kExitInput, name + ": \"cells\" must be an object");
+      if (!value.is_object()) throw EngineError(ErrorKind::input, name + ": \"cells\" must be an object");
       for (const auto& item : value.items()) {
         // Not a structured binding: clang before 16 cannot capture one in the lambda below.
         const std::string& k = item.key();
@@ -113,18 +113,18 @@ void apply_config(const json& config, const std::string& name, ScoreOptions& o) 
           o.cells.rays = std::max(8, static_cast<int>(std::min(number(v, name, k), 1e6)));
           known = true;
         }
-        if (!known) throw CommandError(kExitInput, name + ": unknown cell parameter \"" + k + "\"");
+        if (!known) throw EngineError(ErrorKind::input, name + ": unknown cell parameter \"" + k + "\"");
       }
       if (!(o.cells.faint_od <= o.cells.moderate_od && o.cells.moderate_od <= o.cells.intense_od))
-        throw CommandError(kExitInput, name + ": thresholds must satisfy faint_od <= moderate_od <= intense_od");
+        throw EngineError(ErrorKind::input, name + ": thresholds must satisfy faint_od <= moderate_od <= intense_od");
     } else if (key == "rules") {
-      if (!value.is_object()) throw CommandError(kExitInput, name + ": \"rules\" must be an object");
+      if (!value.is_object()) throw EngineError(ErrorKind::input, name + ": \"rules\" must be an object");
       for (const auto& [k, v] : value.items()) {
-        if (k != "noise_floor_percent") throw CommandError(kExitInput, name + ": unknown rule parameter \"" + k + "\"");
+        if (k != "noise_floor_percent") throw EngineError(ErrorKind::input, name + ": unknown rule parameter \"" + k + "\"");
         o.rules.noise_floor_percent = number(v, name, k);
       }
     } else if (key == "quality") {
-      if (!value.is_object()) throw CommandError(kExitInput, name + ": \"quality\" must be an object");
+      if (!value.is_object()) throw EngineError(ErrorKind::input, name + ": \"quality\" must be an object");
       for (const auto& item : value.items()) {
         const std::string& k = item.key();
         const json& v = item.value();
@@ -138,7 +138,7 @@ void apply_config(const json& config, const std::string& name, ScoreOptions& o) 
             },
             [&](const char* n, bool& field) {
               if (k != n) return;
-              if (!v.is_boolean()) throw CommandError(kExitInput, name + ": \"" + k + "\" must be true or false");
+              if (!v.is_boolean()) throw EngineError(ErrorKind::input, name + ": \"" + k + "\" must be true or false");
               field = v.get<bool>();
               known = true;
             });
@@ -149,34 +149,34 @@ void apply_config(const json& config, const std::string& name, ScoreOptions& o) 
           field = std::max(1, static_cast<int>(std::min(number(v, name, k), 1e6)));
           known = true;
         }
-        if (!known) throw CommandError(kExitInput, name + ": unknown quality parameter \"" + k + "\"");
+        if (!known) throw EngineError(ErrorKind::input, name + ": unknown quality parameter \"" + k + "\"");
       }
       if (!(o.quality.block_um >= 4 && o.quality.block_um <= 1000))
-        throw CommandError(kExitInput, name + ": \"block_um\" must be between 4 and 1000");
+        throw EngineError(ErrorKind::input, name + ": \"block_um\" must be between 4 and 1000");
       if (o.quality.fold_floor_percentile > 100)
-        throw CommandError(kExitInput, name + ": \"fold_floor_percentile\" must be at most 100");
+        throw EngineError(ErrorKind::input, name + ": \"fold_floor_percentile\" must be at most 100");
     } else if (key == "counterstain_residual_weight") {
       o.counterstain_residual_weight = number(value, name, key);
     } else if (key == "comment" || key == "calibration") {
       // Free text and provenance written by people or by `calibrate`: kept out of the scoring.
     } else {
-      throw CommandError(kExitInput, name + ": unknown key \"" + key + "\"");
+      throw EngineError(ErrorKind::input, name + ": unknown key \"" + key + "\"");
     }
   }
 }
 
 void apply_config_file(const std::filesystem::path& path, ScoreOptions& o) {
   std::ifstream f(path, std::ios::binary);
-  if (!f) throw CommandError(kExitInput, path.string() + ": cannot read the configuration file");
+  if (!f) throw EngineError(ErrorKind::input, path.string() + ": cannot read the configuration file");
   std::stringstream ss;
   ss << f.rdbuf();
   json config;
   try {
     config = json::parse(ss.str());
   } catch (const json::parse_error& e) {
-    throw CommandError(kExitInput, path.string() + ": not valid JSON (byte " + std::to_string(e.byte) + ")");
+    throw EngineError(ErrorKind::input, path.string() + ": not valid JSON (byte " + std::to_string(e.byte) + ")");
   } catch (const json::exception& e) {  // e.g. out_of_range 406: a number beyond a double (1e400)
-    throw CommandError(kExitInput, path.string() + ": not valid JSON (" + e.what() + ")");
+    throw EngineError(ErrorKind::input, path.string() + ": not valid JSON (" + e.what() + ")");
   }
   apply_config(config, path.string(), o);
   o.config_source = path.string();

@@ -41,16 +41,16 @@ bool same_file(const fs::path& a, const fs::path& b) {
 
 void check_output_path(const fs::path& target, bool overwrite) {
   std::error_code ec;
-  if (target.empty()) throw CommandError(kExitUsage, "an output file name is empty");
+  if (target.empty()) throw EngineError(ErrorKind::usage, "an output file name is empty");
   if (fs::is_directory(target, ec))
-    throw CommandError(kExitOutput, target.string() + ": is a directory");
+    throw EngineError(ErrorKind::output, target.string() + ": is a directory");
   if (fs::is_regular_file(target, ec) && !overwrite)
-    throw CommandError(kExitOutput, target.string() + ": already exists; pass --force to replace it");
+    throw EngineError(ErrorKind::output, target.string() + ": already exists; pass --force to replace it");
   const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
   if (!fs::is_directory(parent, ec))
-    throw CommandError(kExitOutput, target.string() + ": folder " + parent.string() + " does not exist");
+    throw EngineError(ErrorKind::output, target.string() + ": folder " + parent.string() + " does not exist");
   if (::access(parent.c_str(), W_OK) != 0)
-    throw CommandError(kExitOutput, target.string() + ": folder " + parent.string() + " is not writable");
+    throw EngineError(ErrorKind::output, target.string() + ": folder " + parent.string() + " is not writable");
 }
 
 void check_distinct_outputs(const std::vector<std::pair<std::string, std::string>>& option_and_path) {
@@ -59,7 +59,7 @@ void check_distinct_outputs(const std::vector<std::pair<std::string, std::string
     for (std::size_t j = i + 1; j < option_and_path.size(); ++j) {
       if (option_and_path[j].second.empty()) continue;
       if (same_file(option_and_path[i].second, option_and_path[j].second))
-        throw CommandError(kExitUsage, option_and_path[j].second + ": named by both " + option_and_path[i].first +
+        throw EngineError(ErrorKind::usage, option_and_path[j].second + ": named by both " + option_and_path[i].first +
                                            " and " + option_and_path[j].first + "; give each output its own file");
     }
   }
@@ -83,7 +83,7 @@ void commit_file_atomically(const fs::path& target, bool overwrite,
   if (g_open_set) {
     for (const auto& s : g_open_set->staged_)
       if (same_file(s.target, target))
-        throw CommandError(kExitUsage, target.string() + ": written twice by one command");
+        throw EngineError(ErrorKind::usage, target.string() + ": written twice by one command");
   }
   const fs::path tmp = temporary_sibling(target);
   SignalSlot on_signal(tmp);
@@ -96,7 +96,7 @@ void commit_file_atomically(const fs::path& target, bool overwrite,
     fs::rename(tmp, target);
   } catch (const fs::filesystem_error& e) {
     fs::remove(tmp, ec);
-    throw CommandError(kExitOutput, target.string() + ": cannot be written: " + e.code().message());
+    throw EngineError(ErrorKind::output, target.string() + ": cannot be written: " + e.code().message());
   } catch (...) {
     fs::remove(tmp, ec);
     throw;
@@ -107,7 +107,7 @@ void write_file_atomically(const fs::path& target, const std::string& contents, 
   commit_file_atomically(target, overwrite, [&](const fs::path& tmp) {
     std::FILE* f = std::fopen(tmp.c_str(), "wb");
     if (!f)
-      throw CommandError(kExitOutput, target.string() + ": cannot be written: " + std::strerror(errno));
+      throw EngineError(ErrorKind::output, target.string() + ": cannot be written: " + std::strerror(errno));
     const bool wrote = std::fwrite(contents.data(), 1, contents.size(), f) == contents.size();
     int saved = wrote ? 0 : errno;
     const bool flushed = std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
@@ -115,7 +115,7 @@ void write_file_atomically(const fs::path& target, const std::string& contents, 
     const bool closed = std::fclose(f) == 0;
     if (!saved && !closed) saved = errno;
     if (!wrote || !flushed || !closed) {
-      throw CommandError(kExitOutput,
+      throw EngineError(ErrorKind::output,
                          target.string() + ": cannot be written: " + std::strerror(saved ? saved : EIO));
     }
   });
@@ -160,7 +160,7 @@ void OutputSet::commit() {
     staged_.erase(staged_.begin(), staged_.begin() + static_cast<std::ptrdiff_t>(renamed));
     for (int slot : target_slots) remove_on_signal_drop(slot);
     abandon();
-    throw CommandError(kExitOutput, failed.target.string() + ": cannot be written: " + reason);
+    throw EngineError(ErrorKind::output, failed.target.string() + ": cannot be written: " + reason);
   }
   for (int slot : target_slots) remove_on_signal_drop(slot);
   for (const auto& s : staged_) remove_on_signal_drop(s.signal_slot);

@@ -99,14 +99,14 @@ void write_png(const std::filesystem::path& out, const cv::Mat& rgb, bool overwr
   cv::Mat bgr;
   cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
   std::vector<std::uint8_t> bytes;
-  if (!cv::imencode(".png", bgr, bytes)) throw CommandError(kExitOutput, out.string() + ": PNG encoding failed");
+  if (!cv::imencode(".png", bgr, bytes)) throw EngineError(ErrorKind::output, out.string() + ": PNG encoding failed");
   write_file_atomically(out, std::string(bytes.begin(), bytes.end()), overwrite);
 }
 
 void write_geojson(const std::filesystem::path& out, const SlideResult& r, bool include_tiles, bool overwrite) {
   commit_file_atomically(out, overwrite, [&](const std::filesystem::path& tmp) {
     std::FILE* f = std::fopen(tmp.c_str(), "wb");
-    if (!f) throw CommandError(kExitOutput, out.string() + ": cannot be written: " + std::strerror(errno));
+    if (!f) throw EngineError(ErrorKind::output, out.string() + ": cannot be written: " + std::strerror(errno));
     bool first = true;
     auto begin_feature = [&] {
       std::fputs(first ? "\n" : ",\n", f);
@@ -171,7 +171,7 @@ void write_geojson(const std::filesystem::path& out, const SlideResult& r, bool 
     const bool ok = std::fflush(f) == 0 && !std::ferror(f);
     const int saved = errno;
     std::fclose(f);
-    if (!ok) throw CommandError(kExitOutput, out.string() + ": cannot be written: " + std::strerror(saved));
+    if (!ok) throw EngineError(ErrorKind::output, out.string() + ": cannot be written: " + std::strerror(saved));
   });
 }
 

@@ -19,24 +19,24 @@ using nlohmann::json;
 constexpr double kMaxCoordinate = 1e7;
 
 std::vector<cv::Point2d> read_ring(const json& ring, const std::string& name) {
-  if (!ring.is_array()) throw CommandError(kExitInput, name + ": a polygon ring is not an array of points");
+  if (!ring.is_array()) throw EngineError(ErrorKind::input, name + ": a polygon ring is not an array of points");
   std::vector<cv::Point2d> pts;
   for (const auto& p : ring) {
     if (!p.is_array() || p.size() < 2 || !p[0].is_number() || !p[1].is_number())
-      throw CommandError(kExitInput, name + ": a polygon point is not [x, y]");
+      throw EngineError(ErrorKind::input, name + ": a polygon point is not [x, y]");
     const double x = p[0].get<double>(), y = p[1].get<double>();
-    if (!std::isfinite(x) || !std::isfinite(y)) throw CommandError(kExitInput, name + ": a polygon point is not finite");
+    if (!std::isfinite(x) || !std::isfinite(y)) throw EngineError(ErrorKind::input, name + ": a polygon point is not finite");
     if (std::abs(x) > kMaxCoordinate || std::abs(y) > kMaxCoordinate)
-      throw CommandError(kExitInput, name + ": a polygon point lies beyond 10^7 pixels, outside any slide");
+      throw EngineError(ErrorKind::input, name + ": a polygon point lies beyond 10^7 pixels, outside any slide");
     pts.emplace_back(x, y);
   }
   if (pts.size() >= 2 && pts.front() == pts.back()) pts.pop_back();  // GeoJSON rings repeat the first point
-  if (pts.size() < 3) throw CommandError(kExitInput, name + ": a polygon ring has fewer than 3 points");
+  if (pts.size() < 3) throw EngineError(ErrorKind::input, name + ": a polygon ring has fewer than 3 points");
   return pts;
 }
 
 scoring::Polygon read_polygon(const json& rings, const std::string& name) {
-  if (!rings.is_array() || rings.empty()) throw CommandError(kExitInput, name + ": a Polygon has no rings");
+  if (!rings.is_array() || rings.empty()) throw EngineError(ErrorKind::input, name + ": a Polygon has no rings");
   scoring::Polygon poly;
   for (const auto& r : rings) poly.rings.push_back(read_ring(r, name));
   return poly;
@@ -48,7 +48,7 @@ constexpr int kMaxNesting = 64;
 
 void collect(const json& node, std::vector<scoring::Polygon>& out, const std::string& name, int depth = 0) {
   if (depth > kMaxNesting)
-    throw CommandError(kExitInput, name + ": nested more than " + std::to_string(kMaxNesting) + " levels deep, not GeoJSON");
+    throw EngineError(ErrorKind::input, name + ": nested more than " + std::to_string(kMaxNesting) + " levels deep, not GeoJSON");
   if (node.is_array()) {
     for (const auto& f : node) collect(f, out, name, depth + 1);
     return;
@@ -75,23 +75,23 @@ scoring::Region parse_roi(const std::string& text, const std::string& name) {
   try {
     doc = json::parse(text);
   } catch (const json::parse_error& e) {
-    throw CommandError(kExitInput, name + ": not valid GeoJSON (byte " + std::to_string(e.byte) + ")");
+    throw EngineError(ErrorKind::input, name + ": not valid GeoJSON (byte " + std::to_string(e.byte) + ")");
   } catch (const json::exception& e) {  // e.g. out_of_range 406: a number beyond a double (1e400)
-    throw CommandError(kExitInput, name + ": not valid GeoJSON (" + e.what() + ")");
+    throw EngineError(ErrorKind::input, name + ": not valid GeoJSON (" + e.what() + ")");
   }
   std::vector<scoring::Polygon> polygons;
   collect(doc, polygons, name);
   if (polygons.empty())
-    throw CommandError(kExitInput, name + ": no Polygon or MultiPolygon annotation found (QuPath: export annotations as GeoJSON)");
+    throw EngineError(ErrorKind::input, name + ": no Polygon or MultiPolygon annotation found (QuPath: export annotations as GeoJSON)");
   return scoring::Region(std::move(polygons));
 }
 
 scoring::Region load_roi(const std::filesystem::path& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec))
-    throw CommandError(kExitInput, path.string() + ": no such region-of-interest file");
+    throw EngineError(ErrorKind::input, path.string() + ": no such region-of-interest file");
   std::ifstream f(path, std::ios::binary);
-  if (!f) throw CommandError(kExitInput, path.string() + ": cannot be read");
+  if (!f) throw EngineError(ErrorKind::input, path.string() + ": cannot be read");
   std::stringstream ss;
   ss << f.rdbuf();
   return parse_roi(ss.str(), path.string());

@@ -8,7 +8,6 @@
 #include <mutex>
 #include <string>
 
-#include "ihc/engine/errors.hpp"
 
 namespace ihc::engine {
 namespace {
@@ -27,6 +26,8 @@ volatile std::sig_atomic_t g_dynamic_used[kMaxDynamic] = {};
 std::mutex g_dynamic_mutex;  // between registering threads; never taken by the handler
 // Whether stderr is a terminal (a progress bar may be on the current line).
 volatile std::sig_atomic_t g_tty = 0;
+// The process's exit status after a signal (set_interrupted_exit_status).
+volatile std::sig_atomic_t g_exit_status = 1;
 
 extern "C" void remove_and_exit_on_signal(int) {
   for (int i = 0; i < g_path_count; ++i) ::unlink(g_paths[i]);
@@ -37,7 +38,7 @@ extern "C" void remove_and_exit_on_signal(int) {
   const char* text = g_tty ? msg : msg + 1;
   const std::size_t length = g_tty ? sizeof msg - 1 : sizeof msg - 2;
   [[maybe_unused]] const auto n = ::write(STDERR_FILENO, text, length);
-  ::_exit(kExitInterrupted);
+  ::_exit(g_exit_status);
 }
 
 }  // namespace
@@ -85,6 +86,8 @@ int remove_on_signal_add(const std::filesystem::path& path) {
   }
   return -1;
 }
+
+void set_interrupted_exit_status(int status) { g_exit_status = status; }
 
 void remove_on_signal_drop(int slot) {
   if (slot < 0 || slot >= kMaxDynamic) return;

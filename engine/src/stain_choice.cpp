@@ -43,7 +43,7 @@ std::optional<scoring::Rgb3> rgb_from_json(const nlohmann::json& j) {
 
 scoring::StainVectors stains_from_json(const fs::path& path, const std::string& text, double default_i0) {
   const auto bad = [&](const std::string& why) {
-    return CommandError(kExitInput, path.string() + ": " + why +
+    return EngineError(ErrorKind::input, path.string() + ": " + why +
                                         " (expected {\"hematoxylin\":[r,g,b],\"dab\":[r,g,b],\"i0\":255})");
   };
   nlohmann::json j;
@@ -79,15 +79,15 @@ struct Cell {
 scoring::StainVectors read_stains_file(const fs::path& path, double default_i0) {
   std::error_code ec;
   if (!fs::exists(path, ec))
-    throw CommandError(kExitInput, path.string() +
+    throw EngineError(ErrorKind::input, path.string() +
                                        ": no such stains file (--stains takes default, estimate or a file)");
-  if (fs::is_directory(path, ec)) throw CommandError(kExitInput, path.string() + ": is a directory, not a stains file");
+  if (fs::is_directory(path, ec)) throw EngineError(ErrorKind::input, path.string() + ": is a directory, not a stains file");
   std::ifstream in(path, std::ios::binary);
   std::stringstream ss;
   ss << in.rdbuf();
-  if (!in && !in.eof()) throw CommandError(kExitInput, path.string() + ": cannot be read");
+  if (!in && !in.eof()) throw EngineError(ErrorKind::input, path.string() + ": cannot be read");
   const std::string text = trim(ss.str());
-  if (text.empty()) throw CommandError(kExitInput, path.string() + ": empty stains file");
+  if (text.empty()) throw EngineError(ErrorKind::input, path.string() + ": empty stains file");
   if (text.front() == '{') return stains_from_json(path, text, default_i0);
   std::string line = text;
   if (line.find("i0=") == std::string::npos) {
@@ -97,7 +97,7 @@ scoring::StainVectors read_stains_file(const fs::path& path, double default_i0) 
   }
   const auto s = scoring::StainVectors::parse(line);
   if (!s)
-    throw CommandError(kExitInput,
+    throw EngineError(ErrorKind::input,
                        path.string() +
                            ": not a stains file (expected JSON {\"hematoxylin\":[r,g,b],\"dab\":[r,g,b],\"i0\":255} "
                            "or text hematoxylin=r,g,b;dab=r,g,b;i0=255, non-negative and not parallel)");
@@ -178,14 +178,14 @@ StainChoice choose_stains(const tiling::Slide& slide, const std::string& mode,
     c.source = "default";
     return c;
   }
-  if (mode.empty()) throw CommandError(kExitUsage, "--stains: expected default, estimate or a stains file");
+  if (mode.empty()) throw EngineError(ErrorKind::usage, "--stains: expected default, estimate or a stains file");
   if (mode == "estimate") {
     scoring::StainEstimate e;
     scoring::BackgroundEstimate bg;
     try {
       e = estimate_slide_stains(slide, cli_default, &bg);
     } catch (const tiling::SlideError& err) {
-      throw CommandError(kExitInput, slide.path().string() + ": cannot read the slide to estimate stains: " + err.what());
+      throw EngineError(ErrorKind::input, slide.path().string() + ": cannot read the slide to estimate stains: " + err.what());
     }
     c.vectors = e.vectors;
     c.pixels_used = e.pixels_used;

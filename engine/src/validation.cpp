@@ -35,7 +35,7 @@ std::string trim(std::string_view s) {
 }
 
 [[noreturn]] void csv_error(const std::string& file, std::int64_t line, const std::string& reason) {
-  throw CommandError(kExitInput, file + ": line " + std::to_string(line) + ": " + reason);
+  throw EngineError(ErrorKind::input, file + ": line " + std::to_string(line) + ": " + reason);
 }
 
 // A per cent 0-100; empty -> nullopt; anything else is an error naming file and line.
@@ -67,7 +67,7 @@ std::size_t CsvTable::require_column(std::string_view name) const {
   if (const auto c = column(name)) return *c;
   std::string have;
   for (const auto& h : header) have += (have.empty() ? "" : ",") + h;
-  throw CommandError(kExitInput, file + ": no \"" + std::string(name) + "\" column (header is: " + have + ")");
+  throw EngineError(ErrorKind::input, file + ": no \"" + std::string(name) + "\" column (header is: " + have + ")");
 }
 
 CsvTable parse_csv(std::string_view text, const std::string& file) {
@@ -146,20 +146,20 @@ CsvTable parse_csv(std::string_view text, const std::string& file) {
   }
   if (in_quotes) csv_error(file, quote_line, "a quoted field is never closed");
   end_row();
-  if (!have_header) throw CommandError(kExitInput, file + ": empty (no header line)");
+  if (!have_header) throw EngineError(ErrorKind::input, file + ": empty (no header line)");
   return table;
 }
 
 CsvTable read_csv(const fs::path& path) {
   const std::string name = path.string();
   std::error_code ec;
-  if (!fs::exists(path, ec)) throw CommandError(kExitInput, name + ": no such file");
-  if (fs::is_directory(path, ec)) throw CommandError(kExitInput, name + ": is a folder, not a CSV file");
+  if (!fs::exists(path, ec)) throw EngineError(ErrorKind::input, name + ": no such file");
+  if (fs::is_directory(path, ec)) throw EngineError(ErrorKind::input, name + ": is a folder, not a CSV file");
   std::ifstream in(path, std::ios::binary);
-  if (!in) throw CommandError(kExitInput, name + ": cannot be opened for reading");
+  if (!in) throw EngineError(ErrorKind::input, name + ": cannot be opened for reading");
   std::ostringstream ss;
   ss << in.rdbuf();
-  if (in.bad()) throw CommandError(kExitInput, name + ": read error");
+  if (in.bad()) throw EngineError(ErrorKind::input, name + ": read error");
   return parse_csv(ss.str(), name);
 }
 

@@ -1,7 +1,7 @@
 // libFuzzer harness for the CSV readers: engine::parse_csv (validation.hpp) and what reads its
 // tables (read_truth, read_results, match_slides, the agreement statistics), csv_field's quoting
 // read back by parse_csv, and the batch manifest reader (collect_batch_input, which takes a path:
-// the input is written to a scratch file). engine::CommandError(kExitInput) is the documented
+// the input is written to a scratch file). engine::EngineError(input) is the documented
 // refusal of bad input; anything else is a finding.
 #include <algorithm>
 #include <cmath>
@@ -11,17 +11,17 @@
 #include <vector>
 
 #include "fuzz_common.hpp"
-#include "ihc/engine/batch.hpp"
+#include "ihc/cli/batch.hpp"
 #include "ihc/engine/errors.hpp"
 #include "ihc/engine/validation.hpp"
 
 namespace {
 
-using ihc::engine::CommandError;
+using ihc::engine::EngineError;
 using ihc::engine::CsvTable;
 
-void check_input_error(const CommandError& e) {
-  if (e.code() != ihc::engine::kExitInput) std::abort();
+void check_input_error(const EngineError& e) {
+  if (e.kind() != ihc::engine::ErrorKind::input) std::abort();
 }
 
 void use_table(const CsvTable& table) {
@@ -41,7 +41,7 @@ void use_table(const CsvTable& table) {
   try {
     const CsvTable back = ihc::engine::parse_csv(again, "again.csv");
     if (back.rows.size() > table.rows.size()) std::abort();
-  } catch (const CommandError& e) {
+  } catch (const EngineError& e) {
     check_input_error(e);
   }
 
@@ -49,12 +49,12 @@ void use_table(const CsvTable& table) {
   std::vector<ihc::engine::ResultRow> results;
   try {
     truth = ihc::engine::read_truth(table);
-  } catch (const CommandError& e) {
+  } catch (const EngineError& e) {
     check_input_error(e);
   }
   try {
     results = ihc::engine::read_results(table);
-  } catch (const CommandError& e) {
+  } catch (const EngineError& e) {
     check_input_error(e);
   }
   const auto matching = ihc::engine::match_slides(truth, results);
@@ -77,7 +77,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   try {
     use_table(ihc::engine::parse_csv(text, "fuzz.csv"));
-  } catch (const CommandError& e) {
+  } catch (const EngineError& e) {
     check_input_error(e);
   }
   for (const auto& cell : {text.substr(0, 64), text}) (void)ihc::engine::slide_stem(cell), (void)ihc::engine::parse_score_class(cell);
@@ -94,7 +94,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     std::sort(ids.begin(), ids.end());
     if (std::adjacent_find(ids.begin(), ids.end()) != ids.end()) std::abort();  // ids are unique
-  } catch (const CommandError& e) {
+  } catch (const EngineError& e) {
     check_input_error(e);
   }
   return 0;

@@ -1,6 +1,6 @@
 // libFuzzer harness for the GeoJSON region-of-interest parser (engine/src/roi.cpp, parse_roi),
 // followed by what scoring does with a region: bounds, area, point tests and the rasterised mask
-// the pipeline uses to skip tiles. engine::CommandError is the parser's documented refusal;
+// the pipeline uses to skip tiles. engine::EngineError is the parser's documented refusal;
 // anything else is a finding.
 #include <cmath>
 #include <cstdint>
@@ -14,8 +14,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   ihc::scoring::Region region;
   try {
     region = ihc::engine::parse_roi(text, "fuzz.geojson");
-  } catch (const ihc::engine::CommandError& e) {
-    if (e.code() != ihc::engine::kExitInput) std::abort();
+  } catch (const ihc::engine::EngineError& e) {
+    if (e.kind() != ihc::engine::ErrorKind::input) std::abort();
     return 0;
   }
   if (region.empty()) std::abort();  // parse_roi promises at least one polygon

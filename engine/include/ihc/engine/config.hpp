@@ -15,7 +15,7 @@
 namespace ihc::engine {
 
 // Applies the file to `options` and records its path and content hash. Throws
-// CommandError(kExitInput) naming the file and the bad key or value.
+// EngineError(input) naming the file and the bad key or value.
 void apply_config_file(const std::filesystem::path& path, ScoreOptions& options);
 
 // The same from parsed JSON (`name` for messages).

@@ -1,29 +1,27 @@
 #pragma once
-// The command line's one error type and its exit codes (documented in README, "Exit codes").
+// The engine's one error type. Every failure a user can cause or fix is an EngineError with a
+// kind and a one-line message that names the file and the reason; the command line (engine/cli,
+// exit_codes.hpp) maps the kind to an exit code, other callers (tests, bindings) to their own.
 #include <stdexcept>
 #include <string>
 
 namespace ihc::engine {
 
-enum ExitCode : int {
-  kExitOk = 0,
-  kExitInternal = 1,      // a bug: an unexpected exception
-  kExitUsage = 2,         // bad command line (unknown option, bad value)
-  kExitInput = 3,         // an input file is missing, unreadable, unsupported or damaged
-  kExitOutput = 4,        // an output cannot be written (or exists and --force was not given)
-  kExitPartial = 5,       // some of the work failed (batch: some slides failed)
-  kExitInterrupted = 130  // stopped by Ctrl-C / SIGTERM; no partial outputs are left
+enum class ErrorKind : int {
+  usage = 1,        // a bad option or setting (value out of range, options that do not go together)
+  input = 2,        // an input file is missing, unreadable, unsupported or damaged
+  output = 3,       // an output cannot be written (or exists and replacing it was not asked for)
+  interrupted = 4,  // stopped by a signal; no partial outputs are left
+  internal = 5,     // the environment failed in a way the user cannot fix (e.g. MPI start-up)
 };
 
-// Thrown by commands; main() prints "ihcscore: error: <message>" and exits with `code`.
-// The message names the file and the reason, in one line.
-class CommandError : public std::runtime_error {
+class EngineError : public std::runtime_error {
  public:
-  CommandError(int code, const std::string& message) : std::runtime_error(message), code_(code) {}
-  int code() const noexcept { return code_; }
+  EngineError(ErrorKind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
+  ErrorKind kind() const noexcept { return kind_; }
 
  private:
-  int code_;
+  ErrorKind kind_;
 };
 
 }  // namespace ihc::engine

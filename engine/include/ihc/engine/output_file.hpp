@@ -9,14 +9,14 @@
 
 namespace ihc::engine {
 
-// Throws CommandError(kExitOutput) naming `target` when it exists and !overwrite, or when its
+// Throws EngineError(output) naming `target` when it exists and !overwrite, or when its
 // folder is missing or not writable. Call before long work so the user learns early.
 void check_output_path(const std::filesystem::path& target, bool overwrite);
 
 // Temporary sibling name for `target` ("<target>.tmp-<pid>-<n>").
 std::filesystem::path temporary_sibling(const std::filesystem::path& target);
 
-// Writes `contents` to `target` atomically. Throws CommandError(kExitOutput) on any failure
+// Writes `contents` to `target` atomically. Throws EngineError(output) on any failure
 // (including a full disk) and leaves no file behind.
 void write_file_atomically(const std::filesystem::path& target, const std::string& contents,
                            bool overwrite);
@@ -39,7 +39,7 @@ class OutputSet {
   OutputSet& operator=(const OutputSet&) = delete;
 
   // Renames every staged temporary onto its target. If a rename fails, the targets already
-  // renamed and the remaining temporaries are removed, and CommandError(kExitOutput) is thrown.
+  // renamed and the remaining temporaries are removed, and EngineError(output) is thrown.
   void commit();
 
   struct Staged {
@@ -55,7 +55,7 @@ class OutputSet {
   bool done_ = false;
 };
 
-// Throws CommandError(kExitUsage) when two of the given outputs (empty ones ignored) name the
+// Throws EngineError(usage) when two of the given outputs (empty ones ignored) name the
 // same file, e.g. --json r.json --geojson ./r.json.
 void check_distinct_outputs(const std::vector<std::pair<std::string, std::string>>& option_and_path);
 

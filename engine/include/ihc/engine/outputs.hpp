@@ -19,10 +19,10 @@ cv::Vec3b class_colour(scoring::CellClass c);
 // Writes cells (needs ScoreOptions::keep_cells and keep_outlines) and optionally tiles as a
 // GeoJSON FeatureCollection that QuPath imports: level-0 pixel coordinates, objectType
 // "detection" (cells) / "annotation" (tiles), classification {name, color}, measurements.
-// Streams to the file; atomic (temporary name, then rename). Throws CommandError.
+// Streams to the file; atomic (temporary name, then rename). Throws EngineError.
 void write_geojson(const std::filesystem::path& out, const SlideResult& result, bool include_tiles, bool overwrite);
 
-// Encodes an RGB image as PNG and writes it atomically. Throws CommandError.
+// Encodes an RGB image as PNG and writes it atomically. Throws EngineError.
 void write_png(const std::filesystem::path& out, const cv::Mat& rgb, bool overwrite);
 
 }  // namespace ihc::engine

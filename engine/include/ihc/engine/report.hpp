@@ -10,7 +10,7 @@ namespace ihc::engine {
 
 std::string version_string();
 
-// Keys documented in README ("The report"). Timing fields: elapsed_s only.
+// Keys documented in docs/report.md. Timing fields: elapsed_s only.
 nlohmann::json report_json(const SlideResult& result, const ScoreOptions& options);
 
 // Human summary, a few lines, for stdout.

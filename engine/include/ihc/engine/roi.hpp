@@ -9,7 +9,7 @@
 
 namespace ihc::engine {
 
-// Throws CommandError(kExitInput, "<file>: <reason>") when the file cannot be read, is not JSON,
+// Throws EngineError(ErrorKind::input, "<file>: <reason>") when the file cannot be read, is not JSON,
 // or holds no polygon.
 scoring::Region load_roi(const std::filesystem::path& path);
 

@@ -1,6 +1,7 @@
 #pragma once
 // Ctrl-C / SIGTERM while a command writes files: the handler removes the listed partial files
-// (async-signal-safe: unlink and write only), says so in one line, and exits 130. Installed for
+// (async-signal-safe: unlink and write only), says so in one line, and exits with the status
+// set_interrupted_exit_status gave (the command line: 130; 1 until set). Installed for
 // the guard's lifetime; the previous handlers come back when it ends. One guard at a time.
 //
 // Files that come and go while a guard is active (the temporaries of write_file_atomically and
@@ -31,5 +32,8 @@ class RemoveOnSignal {
 int remove_on_signal_add(const std::filesystem::path& path);
 // Forgets the slot (-1 is ignored). Thread-safe.
 void remove_on_signal_drop(int slot);
+
+// The process's exit status when a guard's handler ends it. Call once, before any guard.
+void set_interrupted_exit_status(int status);
 
 }  // namespace ihc::engine

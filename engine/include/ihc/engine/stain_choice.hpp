@@ -30,7 +30,7 @@ struct StainChoice {
   bool background_estimated = false; // estimate: I0 came from the slide's glass
 };
 
-// Throws CommandError: kExitUsage for an empty mode; kExitInput naming the file when it is missing,
+// Throws EngineError: usage for an empty mode; input naming the file when it is missing,
 // unreadable or malformed, or when the slide cannot be read for estimation.
 StainChoice choose_stains(const tiling::Slide& slide, const std::string& mode,
                           const scoring::StainVectors& cli_default);

@@ -20,7 +20,7 @@ namespace ihc::engine {
 // Comma-separated, first line the header. Quoted fields ("a, b", "say ""hi""", embedded line
 // breaks), CRLF or LF line ends, a UTF-8 byte-order mark, and blank lines are handled; unquoted
 // fields are trimmed of spaces and tabs. A row whose field count differs from the header's is an
-// error. Errors are CommandError(kExitInput, "<file>: line <n>: <reason>").
+// error. Errors are EngineError(ErrorKind::input, "<file>: line <n>: <reason>").
 struct CsvTable {
   std::string file;                             // as given, for messages
   std::vector<std::string> header;
@@ -29,12 +29,12 @@ struct CsvTable {
 
   // Index of the column named `name`, ignoring ASCII case; nullopt when absent.
   std::optional<std::size_t> column(std::string_view name) const;
-  // Same, but a missing column is CommandError(kExitInput) naming the file and the column.
+  // Same, but a missing column is EngineError(input) naming the file and the column.
   std::size_t require_column(std::string_view name) const;
 };
 
 CsvTable parse_csv(std::string_view text, const std::string& file);
-// Reads and parses `path`; a missing or unreadable file is CommandError(kExitInput).
+// Reads and parses `path`; a missing or unreadable file is EngineError(input).
 CsvTable read_csv(const std::filesystem::path& path);
 
 // ---------------------------------------------------------------- names and scores
@@ -136,7 +136,7 @@ struct ResultRow {
 
 // Columns slide,score[,percent_complete]; `file` and `ihc_score` are accepted for slide and
 // score (a labels file as datasets ship it); bad score, bad or out-of-range (0-100) per cent, an
-// empty slide name or a repeated stem is CommandError(kExitInput) naming file and line.
+// empty slide name or a repeated stem is EngineError(input) naming file and line.
 std::vector<TruthRow> read_truth(const CsvTable& csv);
 // Columns slide,status,score,percent_complete (others ignored). A row with status "ok" needs a
 // valid score or "not-evaluable" (an empty score counts as not-evaluable); rows with other

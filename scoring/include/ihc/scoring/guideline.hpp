@@ -53,7 +53,7 @@ struct CellCounts {
 
 struct RuleParams {
   // Automated cell classification never has a zero false-positive rate, so the rules' "any"
-  // and "> 0 %" are read as "at least this per cent". Documented in README (Scoring rules).
+  // and "> 0 %" are read as "at least this per cent". Documented in docs/algorithm.md (Scoring rules).
   double noise_floor_percent = 1.0;
   // Gastric biopsy: the fewest cohesive tumour cells that make a cluster, and how far apart (µm,
   // nucleus centre to centre) two cells may be and still touch.

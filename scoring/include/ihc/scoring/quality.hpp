@@ -26,7 +26,7 @@
 // fold_min_blocks, and the tissue blocks touching it go with it (fold_grow_edge). Off by
 // default because the floor also holds a part that does not double (background tint against
 // I0, noise): a two-layer band raised the H floor only 1.4-1.7x on the independent generator,
-// and at a ratio low enough to find it a real H&E slide had large areas flagged (README).
+// and at a ratio low enough to find it a real H&E slide had large areas flagged (docs/algorithm.md).
 //
 // Cells whose nucleus centre lies in a flagged block stay detected but are not scored; the
 // engine counts and reports them. Both rules work on block statistics at quarter resolution

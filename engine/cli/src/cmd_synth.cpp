@@ -7,15 +7,17 @@
 #include <stdexcept>
 #include <string>
 
-#include "ihc/engine/commands.hpp"
-#include "ihc/engine/errors.hpp"
+#include "ihc/cli/commands.hpp"
+#include "ihc/cli/exit_codes.hpp"
 #include "ihc/engine/signals.hpp"
 #include "ihc/engine/output_file.hpp"
-#include "ihc/engine/progress.hpp"
-#include "ihc/engine/synth.hpp"
+#include "ihc/cli/progress.hpp"
+#include "ihc/synth/synth.hpp"
 #include "ihc/tiling/slide.hpp"
 
-namespace ihc::engine {
+namespace ihc::cli {
+
+using namespace ihc::synth;
 namespace {
 namespace fs = std::filesystem;
 
@@ -39,7 +41,7 @@ int run_synth(const SynthArgs& args) {
     opts.stain_dab = to3(parse_number_list(args.stain_dab, 3, "--stain-dab"));
     opts = normalise_synth_options(opts);
   } catch (const std::invalid_argument& e) {
-    throw CommandError(kExitUsage, e.what());
+    throw EngineError(ErrorKind::usage, e.what());
   }
   const fs::path out(args.out);
   const fs::path truth_path(args.out + ".truth.json");
@@ -56,9 +58,12 @@ int run_synth(const SynthArgs& args) {
         partial.push_back(p);
       const RemoveOnSignal cleanup(partial);
       try {
-        truth = write_synthetic_slide(tmp, opts, &progress);
+        truth = write_synthetic_slide(tmp, opts, [&](std::int64_t, std::int64_t total) {
+          progress.set_total(total);
+          progress.advance();
+        });
       } catch (const tiling::SlideError& e) {
-        throw CommandError(kExitOutput, out.string() + ": cannot be written: " + e.what());
+        throw EngineError(ErrorKind::output, out.string() + ": cannot be written: " + e.what());
       }
     });
     progress.finish();
@@ -111,4 +116,4 @@ void add_synth_command(CLI::App& app, CommandRunner& run) {
   sub->callback([&run, args] { run = [args] { return run_synth(*args); }; });
 }
 
-}  // namespace ihc::engine
+}  // namespace ihc::cli

@@ -1,4 +1,4 @@
-#include "ihc/engine/batch.hpp"
+#include "ihc/cli/batch.hpp"
 
 #include <algorithm>
 #include <array>
@@ -11,16 +11,16 @@
 #include <sstream>
 #include <system_error>
 
-#include "ihc/engine/errors.hpp"
+#include "ihc/cli/exit_codes.hpp"
 #include "ihc/engine/output_file.hpp"
 #include "ihc/engine/pipeline.hpp"
-#include "ihc/engine/progress.hpp"
+#include "ihc/cli/progress.hpp"
 #include "ihc/engine/roi.hpp"
 #include "ihc/engine/report.hpp"
 #include "ihc/engine/validation.hpp"
 #include "ihc/tiling/slide.hpp"
 
-namespace ihc::engine {
+namespace ihc::cli {
 namespace fs = std::filesystem;
 
 namespace {
@@ -88,15 +88,15 @@ std::vector<std::string> unique_ids(const std::vector<std::string>& wanted) {
 BatchInput collect_batch_input(const fs::path& input) {
   std::error_code ec;
   const auto st = fs::status(input, ec);
-  if (ec || !fs::exists(st)) throw CommandError(kExitInput, input.string() + ": no such file or folder");
+  if (ec || !fs::exists(st)) throw EngineError(ErrorKind::input, input.string() + ": no such file or folder");
   BatchInput in;
   std::vector<std::string> wanted;
   if (fs::is_directory(st)) {
     std::vector<fs::path> files;
     fs::directory_iterator it(input, ec);
-    if (ec) throw CommandError(kExitInput, input.string() + ": cannot read the folder: " + ec.message());
+    if (ec) throw EngineError(ErrorKind::input, input.string() + ": cannot read the folder: " + ec.message());
     for (; it != fs::directory_iterator(); it.increment(ec)) {
-      if (ec) throw CommandError(kExitInput, input.string() + ": cannot read the folder: " + ec.message());
+      if (ec) throw EngineError(ErrorKind::input, input.string() + ": cannot read the folder: " + ec.message());
       std::error_code e2;
       if (it->is_regular_file(e2)) files.push_back(it->path());
     }
@@ -168,7 +168,7 @@ std::uint64_t fnv1a64(std::string_view text) {
   return h;
 }
 
-std::string settings_canonical(const ScoringCli& cli, const BatchItem& item) {
+std::string settings_canonical(const ScoringSettings& cli, const BatchItem& item) {
   const ScoreOptions o = make_score_options(cli);
   std::ostringstream s;
   s << "ihcscore-batch-settings/1\n";
@@ -193,7 +193,7 @@ std::string settings_canonical(const ScoringCli& cli, const BatchItem& item) {
   return s.str();
 }
 
-std::string settings_hash(const ScoringCli& cli, const BatchItem& item) {
+std::string settings_hash(const ScoringSettings& cli, const BatchItem& item) {
   char buf[17];
   std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(fnv1a64(settings_canonical(cli, item))));
   return buf;
@@ -274,7 +274,7 @@ std::string fmt_seconds(double s) {
 
 Shard parse_shard(const std::string& text) {
   const auto bad = [&] {
-    return CommandError(kExitUsage, "--shard: expected K/N, part K of N parts with 1 <= K <= N (e.g. 2/4), got '" +
+    return EngineError(ErrorKind::usage, "--shard: expected K/N, part K of N parts with 1 <= K <= N (e.g. 2/4), got '" +
                                         text + "'");
   };
   const auto slash = text.find('/');
@@ -308,7 +308,7 @@ BatchPlan prepare_batch(const BatchOptions& opt) {
   plan.shard = opt.shard;
   plan.input = collect_batch_input(opt.input);
   if (plan.input.items.empty())
-    throw CommandError(kExitInput, opt.input.string() + ": no slides found (nothing " +
+    throw EngineError(ErrorKind::input, opt.input.string() + ": no slides found (nothing " +
                                        std::string(plan.input.manifest ? "listed in the manifest" : "in the folder") +
                                        " that opens as a slide or image)");
   for (std::size_t k = 0; k < plan.input.items.size(); ++k)
@@ -317,7 +317,7 @@ BatchPlan prepare_batch(const BatchOptions& opt) {
   std::error_code ec;
   fs::create_directories(opt.out, ec);
   if (ec || !fs::is_directory(opt.out))
-    throw CommandError(kExitOutput, opt.out.string() + ": cannot create the output folder" +
+    throw EngineError(ErrorKind::output, opt.out.string() + ": cannot create the output folder" +
                                         (ec ? ": " + ec.message() : std::string()));
   plan.summary_path = opt.out / (plan.shard ? shard_summary_name(*plan.shard) : std::string("summary.csv"));
   write_batch_summary(plan, {});  // fails early when DIR is not writable
@@ -368,19 +368,19 @@ ItemOutcome score_batch_item(const BatchOptions& opt, const ScoreOptions& base_o
     try {
       slide = tiling::open_slide(item.path);
     } catch (const tiling::SlideError& e) {
-      throw CommandError(kExitInput, item.path.string() + ": " + e.what());
+      throw EngineError(ErrorKind::input, item.path.string() + ": " + e.what());
     }
     if (item.mpp)
       slide->set_mpp(*item.mpp);
     else if (!slide->mpp() && opt.scoring.mpp)
       slide->set_mpp(*opt.scoring.mpp);
     if (!slide->mpp())
-      throw CommandError(kExitUsage, item.path.string() + ": " +
+      throw EngineError(ErrorKind::usage, item.path.string() + ": " +
                                          (slide->vendor() == "image" ? std::string("a plain image has no resolution")
                                                                      : std::string("the slide records no resolution")) +
                                          "; give --mpp or an mpp column in a manifest");
     ScoreOptions options = base_options;
-    apply_stain_choice(*slide, opt.scoring, options);
+    apply_stains_and_warn(*slide, opt.scoring, options);
     if (!item.roi.empty()) {
       options.roi = load_roi(item.roi);
       options.roi_source = item.roi;
@@ -392,9 +392,9 @@ ItemOutcome score_batch_item(const BatchOptions& opt, const ScoreOptions& base_o
         if (detail) detail(item.id + ": tile " + std::to_string(done) + "/" + std::to_string(total));
       });
     } catch (const tiling::SlideError& e) {
-      throw CommandError(kExitInput, item.path.string() + ": " + e.what());
+      throw EngineError(ErrorKind::input, item.path.string() + ": " + e.what());
     } catch (const std::invalid_argument& e) {
-      throw CommandError(kExitUsage, item.path.string() + ": " + e.what());
+      throw EngineError(ErrorKind::usage, item.path.string() + ": " + e.what());
     }
     nlohmann::json report = report_json(result, options);
     report["slide_id"] = item.id;
@@ -412,8 +412,8 @@ ItemOutcome score_batch_item(const BatchOptions& opt, const ScoreOptions& base_o
     o.result = ItemResult::kInterrupted;
     o.note = "interrupted";
     return o;
-  } catch (const CommandError& e) {
-    if (e.code() == kExitOutput) throw;
+  } catch (const EngineError& e) {
+    if (e.kind() == ErrorKind::output) throw;
     return failed(e.what());
   } catch (const std::exception& e) {
     return failed(item.path.string() + ": " + e.what());
@@ -518,7 +518,7 @@ std::optional<Shard> shard_of_summary_name(const std::string& name) {
     const Shard s = parse_shard(middle.substr(0, of) + "/" + middle.substr(of + 4));
     if (shard_summary_name(s) != name) return std::nullopt;  // leading zeros and the like
     return s;
-  } catch (const CommandError&) {
+  } catch (const EngineError&) {
     return std::nullopt;
   }
 }
@@ -533,30 +533,30 @@ int merge_batch(const std::vector<fs::path>& dirs, const fs::path& out) {
   std::vector<Found> found;
   for (const auto& dir : dirs) {
     std::error_code ec;
-    if (!fs::is_directory(dir, ec)) throw CommandError(kExitInput, dir.string() + ": no such folder");
+    if (!fs::is_directory(dir, ec)) throw EngineError(ErrorKind::input, dir.string() + ": no such folder");
     std::vector<Found> here;
     for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
       if (const auto s = shard_of_summary_name(it->path().filename().string()); s && it->is_regular_file(ec))
         here.push_back({it->path(), *s});
-    if (ec) throw CommandError(kExitInput, dir.string() + ": cannot read the folder: " + ec.message());
+    if (ec) throw EngineError(ErrorKind::input, dir.string() + ": cannot read the folder: " + ec.message());
     if (here.empty())
-      throw CommandError(kExitInput, dir.string() + ": no shard summaries (summary-K-of-N.csv from batch --shard K/N)");
+      throw EngineError(ErrorKind::input, dir.string() + ": no shard summaries (summary-K-of-N.csv from batch --shard K/N)");
     found.insert(found.end(), here.begin(), here.end());
   }
   const int n = found.front().shard.n;
   std::vector<int> seen(static_cast<std::size_t>(n) + 1, 0);
   for (const auto& f : found) {
     if (f.shard.n != n)
-      throw CommandError(kExitInput, f.file.string() + ": a shard of " + std::to_string(f.shard.n) +
+      throw EngineError(ErrorKind::input, f.file.string() + ": a shard of " + std::to_string(f.shard.n) +
                                          " parts beside shards of " + std::to_string(n) +
                                          " (" + found.front().file.string() + "); remove the stale ones");
     if (seen[static_cast<std::size_t>(f.shard.k)]++)
-      throw CommandError(kExitInput, f.file.string() + ": shard " + std::to_string(f.shard.k) + "/" +
+      throw EngineError(ErrorKind::input, f.file.string() + ": shard " + std::to_string(f.shard.k) + "/" +
                                          std::to_string(n) + " found twice");
   }
   for (int k = 1; k <= n; ++k)
     if (!seen[static_cast<std::size_t>(k)])
-      throw CommandError(kExitInput, "shard " + std::to_string(k) + "/" + std::to_string(n) +
+      throw EngineError(ErrorKind::input, "shard " + std::to_string(k) + "/" + std::to_string(n) +
                                          ": no " + shard_summary_name(Shard{k, n}) + " in the merged folders (not run yet?)");
 
   struct Row {
@@ -590,7 +590,7 @@ int merge_batch(const std::vector<fs::path>& dirs, const fs::path& out) {
         char* end = nullptr;
         const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
         if (text.empty() || end != text.c_str() + text.size() || text[0] == '-')
-          throw CommandError(kExitInput, where + ": " + what + " must be a whole number, got '" + text + "'");
+          throw EngineError(ErrorKind::input, where + ": " + what + " must be a whole number, got '" + text + "'");
         return static_cast<std::size_t>(v);
       };
       const std::size_t index = number(line[c_index], "input_index");
@@ -600,12 +600,12 @@ int merge_batch(const std::vector<fs::path>& dirs, const fs::path& out) {
         rows.resize(total);
       }
       if (total != *count)
-        throw CommandError(kExitInput, where + ": input_count " + std::to_string(total) + " where other rows say " +
+        throw EngineError(ErrorKind::input, where + ": input_count " + std::to_string(total) + " where other rows say " +
                                            std::to_string(*count) + " (shards of different inputs?)");
       if (index >= total || Shard{f.shard.k, n}.takes(index) == false)
-        throw CommandError(kExitInput, where + ": input_index " + std::to_string(index) + " does not belong to shard " +
+        throw EngineError(ErrorKind::input, where + ": input_index " + std::to_string(index) + " does not belong to shard " +
                                            std::to_string(f.shard.k) + "/" + std::to_string(n));
-      if (rows[index]) throw CommandError(kExitInput, where + ": input_index " + std::to_string(index) + " repeated");
+      if (rows[index]) throw EngineError(ErrorKind::input, where + ": input_index " + std::to_string(index) + " repeated");
       Row row;
       row.from = f.file.parent_path();
       SummaryRow& s = row.row;
@@ -614,11 +614,11 @@ int merge_batch(const std::vector<fs::path>& dirs, const fs::path& out) {
       rows[index] = std::move(row);
     }
   }
-  if (!count) throw CommandError(kExitInput, "the shard summaries list no slides");
+  if (!count) throw EngineError(ErrorKind::input, "the shard summaries list no slides");
   for (std::size_t k = 0; k < rows.size(); ++k)
     if (!rows[k]) {
       const int shard = static_cast<int>(k % static_cast<std::size_t>(n)) + 1;
-      throw CommandError(kExitInput, shard_summary_name(Shard{shard, n}) + ": slide " + std::to_string(k + 1) + " of " +
+      throw EngineError(ErrorKind::input, shard_summary_name(Shard{shard, n}) + ": slide " + std::to_string(k + 1) + " of " +
                                          std::to_string(*count) + " missing (shard " + std::to_string(shard) + "/" +
                                          std::to_string(n) + " did not finish? run it again)");
     }
@@ -626,7 +626,7 @@ int merge_batch(const std::vector<fs::path>& dirs, const fs::path& out) {
   std::error_code ec;
   fs::create_directories(out, ec);
   if (ec || !fs::is_directory(out))
-    throw CommandError(kExitOutput, out.string() + ": cannot create the output folder" +
+    throw EngineError(ErrorKind::output, out.string() + ": cannot create the output folder" +
                                         (ec ? ": " + ec.message() : std::string()));
   std::vector<SummaryRow> plain;
   int failed = 0, copied = 0;
@@ -640,7 +640,7 @@ int merge_batch(const std::vector<fs::path>& dirs, const fs::path& out) {
     const fs::path target = out / (r->row.slide + ".json");
     if (fs::equivalent(r->from, out, ec)) continue;
     std::ifstream in(report, std::ios::binary);
-    if (!in) throw CommandError(kExitInput, report.string() + ": missing (listed in the shard summary)");
+    if (!in) throw EngineError(ErrorKind::input, report.string() + ": missing (listed in the shard summary)");
     std::ostringstream text;
     text << in.rdbuf();
     write_file_atomically(target, text.str(), true);
@@ -656,4 +656,4 @@ int merge_batch(const std::vector<fs::path>& dirs, const fs::path& out) {
   return failed > 0 ? kExitPartial : kExitOk;
 }
 
-}  // namespace ihc::engine
+}  // namespace ihc::cli

@@ -20,10 +20,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ihc/engine/cli_common.hpp"
+#include "ihc/cli/options.hpp"
 #include "ihc/engine/pipeline.hpp"
 
-namespace ihc::engine {
+namespace ihc::cli {
 
 struct BatchItem {
   std::string id;                  // unique within the batch; DIR/<id>.json
@@ -38,7 +38,7 @@ struct BatchInput {
   std::vector<BatchItem> items;    // in input order
 };
 
-// Throws CommandError(kExitInput) when INPUT is missing or unreadable, or a manifest has no
+// Throws EngineError(input) when INPUT is missing or unreadable, or a manifest has no
 // `path` column.
 BatchInput collect_batch_input(const std::filesystem::path& input);
 
@@ -55,9 +55,9 @@ std::uint64_t fnv1a64(std::string_view text);
 
 // The canonical description of everything that decides a slide's result: scoring settings,
 // per-slide mpp and roi, the file's path, size and modification time, and the version.
-std::string settings_canonical(const ScoringCli& cli, const BatchItem& item);
+std::string settings_canonical(const ScoringSettings& cli, const BatchItem& item);
 // fnv1a64 of settings_canonical, as 16 lower-case hex digits.
-std::string settings_hash(const ScoringCli& cli, const BatchItem& item);
+std::string settings_hash(const ScoringSettings& cli, const BatchItem& item);
 
 // One row of summary.csv.
 struct SummaryRow {
@@ -84,14 +84,14 @@ struct Shard {
   int n = 1;
   bool takes(std::size_t index) const { return index % static_cast<std::size_t>(n) == static_cast<std::size_t>(k - 1); }
 };
-// "2/4" -> {2, 4}. Throws CommandError(kExitUsage) unless the text is K/N with 1 <= K <= N
+// "2/4" -> {2, 4}. Throws EngineError(usage) unless the text is K/N with 1 <= K <= N
 // (decimal digits only).
 Shard parse_shard(const std::string& text);
 
 struct BatchOptions {
   std::filesystem::path input;
   std::filesystem::path out;
-  ScoringCli scoring;
+  ScoringSettings scoring;
   bool force = false;
   std::optional<Shard> shard;  // only part of the input; summary-K-of-N.csv instead of summary.csv
 };
@@ -125,7 +125,7 @@ std::optional<ItemOutcome> settle_without_scoring(const BatchOptions& options, c
 
 // Scores one item and writes DIR/<id>.json (atomically, with slide_id and settings_hash `hash`).
 // Per-slide failures are a kFailed outcome; *stop becoming true is kInterrupted (no report left).
-// Throws CommandError(kExitOutput) when the report cannot be written. `detail` (may be empty)
+// Throws EngineError(output) when the report cannot be written. `detail` (may be empty)
 // hears the tile progress.
 ItemOutcome score_batch_item(const BatchOptions& options, const ScoreOptions& base_options, const BatchItem& item,
                              const std::string& hash, const std::atomic<bool>* stop,
@@ -153,16 +153,16 @@ struct BatchCounts {
 int finish_batch(const BatchPlan& plan, const BatchCounts& counts, std::size_t finished, bool interrupted);
 
 // Runs the batch; returns kExitOk, kExitPartial (some slides failed) or kExitInterrupted (when
-// *stop became true). Throws CommandError(kExitInput) for an unreadable input,
-// CommandError(kExitOutput) when DIR or a file in it cannot be written.
+// *stop became true). Throws EngineError(input) for an unreadable input,
+// EngineError(output) when DIR or a file in it cannot be written.
 int run_batch(const BatchOptions& options, const std::atomic<bool>* stop);
 
 // `batch --merge DIR... --out OUT`: joins the shard summaries (summary-K-of-N.csv) found in the
 // DIRs into OUT/summary.csv, in input order, as one batch over the whole input writes it; copies
 // the slide reports into OUT when a DIR is not OUT. Returns kExitOk or kExitPartial (some rows
-// are errors). Throws CommandError(kExitInput) when no shard summary is found, when the DIRs
+// are errors). Throws EngineError(input) when no shard summary is found, when the DIRs
 // hold summaries of different splits (N), or when some input index is missing or repeated (a
-// shard not run or not finished), CommandError(kExitOutput) when OUT cannot be written.
+// shard not run or not finished), EngineError(output) when OUT cannot be written.
 int merge_batch(const std::vector<std::filesystem::path>& dirs, const std::filesystem::path& out);
 
-}  // namespace ihc::engine
+}  // namespace ihc::cli

@@ -7,7 +7,7 @@
 #include <mutex>
 #include <string>
 
-namespace ihc::engine {
+namespace ihc::cli {
 
 class Progress {
  public:
@@ -42,4 +42,4 @@ class Progress {
   std::mutex mutex_;
 };
 
-}  // namespace ihc::engine
+}  // namespace ihc::cli

@@ -5,8 +5,9 @@
 
 #include <CLI/CLI.hpp>
 
-#include "ihc/engine/commands.hpp"
-#include "ihc/engine/errors.hpp"
+#include "ihc/cli/commands.hpp"
+#include "ihc/cli/exit_codes.hpp"
+#include "ihc/engine/signals.hpp"
 
 namespace {
 // Every message is one line, whatever a library put in it.
@@ -20,7 +21,8 @@ std::string one_line(const char* text) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  using namespace ihc::engine;
+  using namespace ihc::cli;
+  ihc::engine::set_interrupted_exit_status(kExitInterrupted);
   CLI::App app{"ihcscore " IHC_VERSION_STRING
                " - scores HER2 immunohistochemistry whole-slide images (ASCO/CAP 0, 1+, 2+, 3+)"};
   app.set_version_flag("--version", "ihcscore " IHC_VERSION_STRING);
@@ -49,9 +51,9 @@ int main(int argc, char** argv) {
   }
   try {
     return run ? run() : kExitUsage;
-  } catch (const CommandError& e) {
+  } catch (const EngineError& e) {
     std::fprintf(stderr, "ihcscore: error: %s\n", one_line(e.what()).c_str());
-    return e.code();
+    return exit_code(e.kind());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ihcscore: internal error: %s\n", one_line(e.what()).c_str());
     return kExitInternal;

@@ -4,16 +4,16 @@
 #include <iostream>
 #include <new>
 
-#include "ihc/engine/cli_common.hpp"
-#include "ihc/engine/commands.hpp"
-#include "ihc/engine/errors.hpp"
+#include "ihc/cli/options.hpp"
+#include "ihc/cli/commands.hpp"
+#include "ihc/cli/exit_codes.hpp"
 #include "ihc/engine/output_file.hpp"
 #include "ihc/engine/outputs.hpp"
-#include "ihc/engine/progress.hpp"
+#include "ihc/cli/progress.hpp"
 #include "ihc/engine/report.hpp"
 #include "ihc/engine/signals.hpp"
 
-namespace ihc::engine {
+namespace ihc::cli {
 namespace {
 // Messages stay on one line whatever a library put in them.
 std::string one_line(std::string text) {
@@ -25,7 +25,7 @@ std::string one_line(std::string text) {
 void add_score_command(CLI::App& app, CommandRunner& run) {
   struct Args {
     std::string slide;
-    ScoringCli scoring;
+    ScoringSettings scoring;
     std::string json;
     std::string heatmap;
     std::string geojson;
@@ -64,18 +64,18 @@ void add_score_command(CLI::App& app, CommandRunner& run) {
       const auto slide = open_for_scoring(args->slide, args->scoring);
       SlideResult result;
       try {
-        apply_stain_choice(*slide, args->scoring, options);
+        apply_stains_and_warn(*slide, args->scoring, options);
         Progress bar("scoring", 0, "tiles/s");
         result = score_slide(*slide, options, [&](std::int64_t, std::int64_t total) {
           bar.set_total(total);
           bar.advance();
         });
       } catch (const tiling::SlideError& e) {
-        throw CommandError(kExitInput, args->slide + ": " + e.what());
+        throw EngineError(ErrorKind::input, args->slide + ": " + e.what());
       } catch (const std::invalid_argument& e) {
-        throw CommandError(kExitUsage, args->slide + ": " + e.what());
+        throw EngineError(ErrorKind::usage, args->slide + ": " + e.what());
       } catch (const std::bad_alloc&) {
-        throw CommandError(kExitInput, args->slide + ": too large to score here (" +
+        throw EngineError(ErrorKind::input, args->slide + ": too large to score here (" +
                                            std::to_string(slide->levels().front().width) + " x " +
                                            std::to_string(slide->levels().front().height) +
                                            " px): memory ran out");
@@ -115,4 +115,4 @@ void add_score_command(CLI::App& app, CommandRunner& run) {
   });
 }
 
-}  // namespace ihc::engine
+}  // namespace ihc::cli

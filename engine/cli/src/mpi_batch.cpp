@@ -1,8 +1,8 @@
 // `batch --mpi`: rank 0 coordinates (and scores on a second thread), the other ranks score. The
 // per-slide work and the summary are batch.cpp's (score_batch_item, write_batch_summary).
-#include "ihc/engine/mpi_batch.hpp"
+#include "ihc/cli/mpi_batch.hpp"
 
-#include "ihc/engine/errors.hpp"
+#include "ihc/cli/exit_codes.hpp"
 
 #ifdef IHC_HAVE_MPI
 #include <mpi.h>
@@ -23,14 +23,14 @@
 #include <nlohmann/json.hpp>
 #endif
 
-namespace ihc::engine {
+namespace ihc::cli {
 
 #ifndef IHC_HAVE_MPI
 
 bool mpi_available() { return false; }
 
 int run_mpi_batch(const BatchOptions&, const std::atomic<bool>*) {
-  throw CommandError(kExitUsage,
+  throw EngineError(ErrorKind::usage,
                      "--mpi: this ihcscore was built without MPI (install OpenMPI, e.g. Debian's libopenmpi-dev, and "
                      "configure with -DIHC_WITH_MPI=ON), or use --shard K/N");
 }
@@ -108,7 +108,7 @@ class MpiSession {
   MpiSession() {
     int provided = 0;
     if (MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
-      throw CommandError(kExitInternal, "--mpi: MPI_Init_thread failed");
+      throw EngineError(ErrorKind::internal, "--mpi: MPI_Init_thread failed");
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
@@ -188,7 +188,7 @@ ItemResult result_from_name(const std::string& s) {
 // An outcome, or the fatal error (an output that cannot be written, a bug) that ended the work.
 struct Done {
   std::optional<ItemOutcome> outcome;
-  int fatal_code = 0;
+  ErrorKind fatal_kind = ErrorKind::internal;
   std::string fatal_message;
 };
 
@@ -197,11 +197,11 @@ Done score_guarded(const BatchOptions& opt, const ScoreOptions& base, const Batc
   Done d;
   try {
     d.outcome = score_batch_item(opt, base, item, hash, stop);
-  } catch (const CommandError& e) {
-    d.fatal_code = e.code();
+  } catch (const EngineError& e) {
+    d.fatal_kind = e.kind();
     d.fatal_message = e.what();
   } catch (const std::exception& e) {
-    d.fatal_code = kExitInternal;
+    d.fatal_kind = ErrorKind::internal;
     d.fatal_message = item.id + ": " + e.what();
   }
   return d;
@@ -227,18 +227,18 @@ void work(const BatchOptions& opt, const std::atomic<bool>* stop, const std::str
       item.roi = j.at("roi").get<std::string>();
       if (!base) base = make_score_options(opt.scoring);
       d = score_guarded(opt, *base, item, j.at("hash").get<std::string>(), stop);
-    } catch (const CommandError& e) {
-      d.fatal_code = e.code();
+    } catch (const EngineError& e) {
+      d.fatal_kind = e.kind();
       d.fatal_message = e.what();
     } catch (const std::exception& e) {
-      d.fatal_code = kExitInternal;
+      d.fatal_kind = ErrorKind::internal;
       d.fatal_message = std::string("bad work message: ") + e.what();
     }
     if (d.outcome) {
       reply = {{"result", result_name(d.outcome->result)}, {"row", row_json(d.outcome->row)}, {"note", d.outcome->note}};
       send(reply.dump(), 0, kResult);
     } else {
-      reply = {{"code", d.fatal_code}, {"message", d.fatal_message}};
+      reply = {{"kind", static_cast<int>(d.fatal_kind)}, {"message", d.fatal_message}};
       send(reply.dump(), 0, kFatal);
     }
   }
@@ -343,7 +343,7 @@ int coordinate(const BatchOptions& opt, const std::atomic<bool>* stop, int size,
     std::vector<std::string> hosts(static_cast<std::size_t>(size));
     hosts[0] = host;
     bool interrupted = false;
-    std::optional<CommandError> fatal;
+    std::optional<EngineError> fatal;
     auto where = [&](int r) { return " on rank " + std::to_string(r) + " (" + hosts[static_cast<std::size_t>(r)] + ")"; };
     // Hands out the next slide to rank r; false when there is none to give.
     auto next_for = [&](int r, const std::function<void(std::size_t)>& give) {
@@ -358,7 +358,7 @@ int coordinate(const BatchOptions& opt, const std::atomic<bool>* stop, int size,
       const std::size_t index = in_flight.at(r);
       in_flight.erase(r);
       if (!d.outcome) {
-        if (!fatal) fatal.emplace(d.fatal_code, d.fatal_message);
+        if (!fatal) fatal.emplace(d.fatal_kind, d.fatal_message);
       } else if (d.outcome->result == ItemResult::kInterrupted) {
         interrupted = true;
       } else {
@@ -422,11 +422,11 @@ int coordinate(const BatchOptions& opt, const std::atomic<bool>* stop, int size,
                 o.note = j.at("note").get<std::string>();
                 d.outcome = std::move(o);
               } else {
-                d.fatal_code = j.at("code").get<int>();
+                d.fatal_kind = static_cast<ErrorKind>(j.at("kind").get<int>());
                 d.fatal_message = j.at("message").get<std::string>();
               }
             } catch (const std::exception& e) {
-              d.fatal_code = kExitInternal;
+              d.fatal_kind = ErrorKind::internal;
               d.fatal_message = "bad message from rank " + std::to_string(r) + ": " + e.what();
             }
             finished(r, std::move(d));
@@ -473,4 +473,4 @@ int run_mpi_batch(const BatchOptions& opt, const std::atomic<bool>* stop) {
 
 #endif
 
-}  // namespace ihc::engine
+}  // namespace ihc::cli

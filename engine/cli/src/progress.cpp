@@ -1,10 +1,10 @@
-#include "ihc/engine/progress.hpp"
+#include "ihc/cli/progress.hpp"
 
 #include <unistd.h>
 
 #include <cstdio>
 
-namespace ihc::engine {
+namespace ihc::cli {
 
 bool Progress::stderr_is_terminal() { return ::isatty(STDERR_FILENO) == 1; }
 
@@ -79,4 +79,4 @@ void Progress::finish() {
   std::fflush(stderr);
 }
 
-}  // namespace ihc::engine
+}  // namespace ihc::cli

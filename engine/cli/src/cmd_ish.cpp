@@ -14,14 +14,14 @@
 
 #include <nlohmann/json.hpp>
 
-#include "ihc/engine/commands.hpp"
-#include "ihc/engine/errors.hpp"
+#include "ihc/cli/commands.hpp"
+#include "ihc/cli/exit_codes.hpp"
 #include "ihc/engine/output_file.hpp"
 #include "ihc/engine/report.hpp"
 #include "ihc/engine/validation.hpp"
 #include "ihc/scoring/ish.hpp"
 
-namespace ihc::engine {
+namespace ihc::cli {
 namespace {
 
 struct IshArgs {
@@ -38,7 +38,7 @@ std::int64_t parse_count(const std::string& text, const std::string& file, std::
   const auto* end = text.data() + text.size();
   const auto [ptr, ec] = std::from_chars(text.data(), end, v);
   if (text.empty() || ec != std::errc() || ptr != end || v < 0 || v > scoring::kIshMaxCount)
-    throw CommandError(kExitInput, file + ": line " + std::to_string(line) + ": " + std::string(column) + " \"" +
+    throw EngineError(ErrorKind::input, file + ": line " + std::to_string(line) + ": " + std::string(column) + " \"" +
                                        text + "\" is not a whole number of signals (0 or more)");
   return v;
 }
@@ -54,7 +54,7 @@ scoring::IshCounts read_counts(const std::string& file) {
     c.cep17_signals += parse_count(csv.rows[r][cep17_col], file, csv.lines[r], "cep17");
     ++c.cells;
     if (c.her2_signals > scoring::kIshMaxCount || c.cep17_signals > scoring::kIshMaxCount)
-      throw CommandError(kExitInput, file + ": line " + std::to_string(csv.lines[r]) + ": signal totals are implausibly large");
+      throw EngineError(ErrorKind::input, file + ": line " + std::to_string(csv.lines[r]) + ": signal totals are implausibly large");
   }
   return c;
 }
@@ -116,10 +116,10 @@ int run_ish(const IshArgs& args, bool have_totals, bool have_any_total) {
   std::optional<scoring::SlideScore> ihc;
   if (!args.ihc.empty()) {
     ihc = scoring::parse_ihc_score(args.ihc);
-    if (!ihc) throw CommandError(kExitUsage, "--ihc: \"" + args.ihc + "\" is not 0, 1+, 2+ or 3+");
+    if (!ihc) throw EngineError(ErrorKind::usage, "--ihc: \"" + args.ihc + "\" is not 0, 1+, 2+ or 3+");
   }
   if (args.counts.empty() && !have_totals)
-    throw CommandError(kExitUsage, std::string("ish: give --her2, --cep17 and --cells") +
+    throw EngineError(ErrorKind::usage, std::string("ish: give --her2, --cep17 and --cells") +
                                        (have_any_total ? " together" : "") + ", or --counts FILE.csv");
   if (!args.json.empty()) check_output_path(args.json, args.force);
 
@@ -135,7 +135,7 @@ int run_ish(const IshArgs& args, bool have_totals, bool have_any_total) {
   try {
     a = scoring::assess_ish(counts, ihc);
   } catch (const std::invalid_argument& e) {
-    throw CommandError(kExitUsage, (args.counts.empty() ? std::string("ish") : args.counts) + ": " + e.what());
+    throw EngineError(ErrorKind::usage, (args.counts.empty() ? std::string("ish") : args.counts) + ": " + e.what());
   }
   if (!args.json.empty()) write_file_atomically(args.json, ish_json(a).dump(2) + "\n", args.force);
   std::cout << ish_summary(a, source);
@@ -169,4 +169,4 @@ void add_ish_command(CLI::App& app, CommandRunner& run) {
   });
 }
 
-}  // namespace ihc::engine
+}  // namespace ihc::cli

@@ -1,6 +1,6 @@
 #pragma once
 // `mpirun -np N ihcscore batch INPUT --mpi --out DIR`: one batch across many processes and
-// machines with MPI (engine/src/mpi_batch.cpp).
+// machines with MPI (engine/cli/src/mpi_batch.cpp).
 //
 // Rank 0 reads the input (collect_batch_input), settles what needs no scoring (input errors and
 // slides already done with the same settings, as the single-process batch does), then hands the
@@ -15,16 +15,16 @@
 // in DIR, so running the same command again resumes.
 #include <atomic>
 
-#include "ihc/engine/batch.hpp"
+#include "ihc/cli/batch.hpp"
 
-namespace ihc::engine {
+namespace ihc::cli {
 
 // Whether this build has MPI (CMake option IHC_WITH_MPI and an MPI library found).
 bool mpi_available();
 
 // Initialises MPI (MPI_Init_thread, MPI_THREAD_FUNNELED), runs the batch, finalises MPI. Rank 0
 // returns what run_batch would; other ranks return kExitOk. Throws like run_batch on rank 0;
-// CommandError(kExitUsage) "built without MPI" when mpi_available() is false.
+// EngineError(usage) "built without MPI" when mpi_available() is false.
 int run_mpi_batch(const BatchOptions& options, const std::atomic<bool>* stop);
 
-}  // namespace ihc::engine
+}  // namespace ihc::cli

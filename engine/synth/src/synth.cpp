@@ -4,9 +4,10 @@
 // coordinate); a pixel depends only on its own coordinates, computed in fixed 4 µm blocks on a
 // global grid (whatever tile or region asked for it), so the output never depends on the tiling,
 // the thread count or the scheduling.
-#include "ihc/engine/synth.hpp"
+#include "ihc/synth/synth.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
 #include <cassert>
 #include <cmath>
@@ -21,10 +22,9 @@
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
 
-#include "ihc/engine/progress.hpp"
 #include "ihc/tiling/pyramid_writer.hpp"
 
-namespace ihc::engine {
+namespace ihc::synth {
 namespace {
 
 // ---------------------------------------------------------------- hashing and noise
@@ -1055,7 +1055,7 @@ tiling::PyramidOptions synth_pyramid_options(const SynthOptions& options) {
   return po;
 }
 
-SynthTruth write_synthetic_slide(const std::filesystem::path& out, const SynthOptions& options, Progress* progress) {
+SynthTruth write_synthetic_slide(const std::filesystem::path& out, const SynthOptions& options, const SynthProgress& progress) {
   const Model m(normalise_synth_options(options));
   const int threads = resolve_threads(m.o.threads);
   SynthTruth truth = make_truth(m, count_cells(m, threads));
@@ -1066,7 +1066,7 @@ SynthTruth write_synthetic_slide(const std::filesystem::path& out, const SynthOp
   const std::int64_t bands = writer.band_count();
   const std::int64_t across = writer.tiles_across();
   const int T = m.o.tile;
-  if (progress) progress->set_total(bands * across);
+  std::atomic<std::int64_t> tiles_done{0};
   Renderer renderer(m);
   tbb::task_arena arena(threads);
   // Two band buffers: band b renders into one while band b - 1 is encoded from the other.
@@ -1083,7 +1083,7 @@ SynthTruth write_synthetic_slide(const std::filesystem::path& out, const SynthOp
           const std::int64_t x0 = c * T;
           const int tw = static_cast<int>(std::min<std::int64_t>(T, m.o.width - x0));
           renderer.render(x0, y0, tw, bh, band.data + x0 * 3, band.step[0]);
-          if (progress) progress->advance(1);
+          if (progress) progress(++tiles_done, bands * across);
         });
       });
       if (pending.valid()) pending.get();  // band b - 1 is written: its buffer is free again
@@ -1138,4 +1138,4 @@ nlohmann::json to_json(const SynthTruth& t) {
   return j;
 }
 
-}  // namespace ihc::engine
+}  // namespace ihc::synth

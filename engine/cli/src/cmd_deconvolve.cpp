@@ -17,16 +17,16 @@
 #include <optional>
 #include <string>
 
-#include "ihc/engine/cli_common.hpp"
-#include "ihc/engine/commands.hpp"
-#include "ihc/engine/errors.hpp"
+#include "ihc/cli/options.hpp"
+#include "ihc/cli/commands.hpp"
+#include "ihc/cli/exit_codes.hpp"
 #include "ihc/engine/signals.hpp"
 #include "ihc/engine/output_file.hpp"
 #include "ihc/engine/stain_choice.hpp"
 #include "ihc/scoring/stains.hpp"
 #include "ihc/tiling/slide.hpp"
 
-namespace ihc::engine {
+namespace ihc::cli {
 namespace {
 namespace fs = std::filesystem;
 
@@ -67,7 +67,7 @@ void write_float_tiff(const fs::path& tmp, const fs::path& target, const cv::Mat
   QuietTiff quiet;
   const auto fail = [&](const std::string& what) {
     const std::string why = g_tiff_error.empty() ? what : what + ": " + g_tiff_error;
-    return CommandError(kExitOutput, target.string() + ": cannot be written: " + why);
+    return EngineError(ErrorKind::output, target.string() + ": cannot be written: " + why);
   };
   TIFF* tif = TIFFOpen(tmp.c_str(), "w");
   if (!tif) throw fail(std::strerror(errno ? errno : EIO));
@@ -112,7 +112,7 @@ std::optional<std::int64_t> parse_int(const std::string& text) {
   return static_cast<std::int64_t>(v);
 }
 
-// "x,y,w,h" in level-0 pixels, inside the slide; CommandError(kExitUsage) otherwise.
+// "x,y,w,h" in level-0 pixels, inside the slide; EngineError(usage) otherwise.
 tiling::Rect parse_region(const std::string& text, std::int64_t width, std::int64_t height) {
   tiling::Rect r;
   std::int64_t* fields[4] = {&r.x, &r.y, &r.w, &r.h};
@@ -121,16 +121,16 @@ tiling::Rect parse_region(const std::string& text, std::int64_t width, std::int6
     const std::size_t end = i < 3 ? text.find(',', pos) : text.size();
     const auto v = end == std::string::npos ? std::nullopt : parse_int(text.substr(pos, end - pos));
     if (!v)
-      throw CommandError(kExitUsage, "--region: expected four integers x,y,w,h (level-0 pixels), got '" + text + "'");
+      throw EngineError(ErrorKind::usage, "--region: expected four integers x,y,w,h (level-0 pixels), got '" + text + "'");
     *fields[i] = *v;
     pos = end + 1;
   }
   const std::string dims = std::to_string(width) + " x " + std::to_string(height);
   if (r.x < 0 || r.y < 0)
-    throw CommandError(kExitUsage, "--region " + text + ": x and y must not be negative");
-  if (r.w <= 0 || r.h <= 0) throw CommandError(kExitUsage, "--region " + text + ": width and height must be positive");
+    throw EngineError(ErrorKind::usage, "--region " + text + ": x and y must not be negative");
+  if (r.w <= 0 || r.h <= 0) throw EngineError(ErrorKind::usage, "--region " + text + ": width and height must be positive");
   if (r.x >= width || r.y >= height || r.w > width - r.x || r.h > height - r.y)
-    throw CommandError(kExitUsage, "--region " + text + ": outside the slide (" + dims + " level-0 pixels)");
+    throw EngineError(ErrorKind::usage, "--region " + text + ": outside the slide (" + dims + " level-0 pixels)");
   return r;
 }
 
@@ -153,12 +153,12 @@ int run_deconvolve(const DeconvolveArgs& args) {
   try {
     slide = tiling::open_slide(args.input);
   } catch (const tiling::SlideError& e) {
-    throw CommandError(kExitInput, args.input + ": " + e.what());
+    throw EngineError(ErrorKind::input, args.input + ": " + e.what());
   }
   if (args.mpp) slide->set_mpp(*args.mpp);
   const auto& levels = slide->levels();
   if (args.level < 0 || static_cast<std::size_t>(args.level) >= levels.size())
-    throw CommandError(kExitUsage, "--level " + std::to_string(args.level) + ": " + args.input + " has " +
+    throw EngineError(ErrorKind::usage, "--level " + std::to_string(args.level) + ": " + args.input + " has " +
                                        std::to_string(levels.size()) + " level(s), 0 to " +
                                        std::to_string(levels.size() - 1));
   const tiling::Level& l0 = levels.front();
@@ -175,7 +175,7 @@ int run_deconvolve(const DeconvolveArgs& args) {
   if (out_w * out_h > kMaxOutputPixels) {
     char mpx[64];
     std::snprintf(mpx, sizeof mpx, "%.0f", static_cast<double>(out_w * out_h) / 1e6);
-    throw CommandError(kExitUsage,
+    throw EngineError(ErrorKind::usage,
                        args.input + ": " + (args.region.empty() ? "level " + std::to_string(args.level) : "the region") +
                            " is " + std::to_string(out_w) + " x " + std::to_string(out_h) + " pixels (" + mpx +
                            " Mpx), more than 64 Mpx; give a smaller --region x,y,w,h (level-0 pixels) or a coarser "
@@ -199,7 +199,7 @@ int run_deconvolve(const DeconvolveArgs& args) {
   try {
     rgb = slide->read_region(args.level, region.x, region.y, static_cast<int>(out_w), static_cast<int>(out_h));
   } catch (const tiling::SlideError& e) {
-    throw CommandError(kExitInput, args.input + ": " + e.what());
+    throw EngineError(ErrorKind::input, args.input + ": " + e.what());
   }
   const scoring::Deconvolved d = scoring::deconvolve(rgb, choice.vectors);
 
@@ -223,7 +223,7 @@ int run_deconvolve(const DeconvolveArgs& args) {
     } catch (const fs::filesystem_error& e) {
       fs::remove(h_tmp, ec);
       fs::remove(d_tmp, ec);
-      throw CommandError(kExitOutput, d_path.string() + ": cannot be written: " + e.code().message());
+      throw EngineError(ErrorKind::output, d_path.string() + ": cannot be written: " + e.code().message());
     } catch (...) {
       fs::remove(h_tmp, ec);
       fs::remove(d_tmp, ec);
@@ -234,7 +234,7 @@ int run_deconvolve(const DeconvolveArgs& args) {
     } catch (const fs::filesystem_error& e) {
       fs::remove(h_tmp, ec);
       fs::remove(d_path, ec);  // the pair is incomplete: take the DAB half back out
-      throw CommandError(kExitOutput, h_path.string() + ": cannot be written: " + e.code().message());
+      throw EngineError(ErrorKind::output, h_path.string() + ": cannot be written: " + e.code().message());
     }
   }
 
@@ -273,4 +273,4 @@ void add_deconvolve_command(CLI::App& app, CommandRunner& run) {
   });
 }
 
-}  // namespace ihc::engine
+}  // namespace ihc::cli

@@ -11,16 +11,16 @@
 #include <iostream>
 #include <mutex>
 
-#include "ihc/engine/cli_common.hpp"
-#include "ihc/engine/commands.hpp"
+#include "ihc/cli/options.hpp"
+#include "ihc/cli/commands.hpp"
 #include "ihc/engine/config.hpp"
-#include "ihc/engine/errors.hpp"
+#include "ihc/cli/exit_codes.hpp"
 #include "ihc/engine/output_file.hpp"
 #include "ihc/engine/label_fit.hpp"
 #include "ihc/engine/report.hpp"
 #include "ihc/engine/validation.hpp"
 
-namespace ihc::engine {
+namespace ihc::cli {
 namespace {
 
 struct Boundary {
@@ -50,25 +50,25 @@ Boundary separate(std::vector<float> low, std::vector<float> high) {
 
 // calibrate --labels: each slide scored once with its cells kept, then the class thresholds
 // fitted to the slide scores (label_fit.hpp), in sample and leave-one-out.
-int calibrate_from_labels(const std::string& labels_file, const std::string& images, const ScoringCli& cli,
+int calibrate_from_labels(const std::string& labels_file, const std::string& images, const ScoringSettings& cli,
                           ScoreOptions options, const std::string& out, bool force) {
   const std::vector<TruthRow> labels = read_truth(read_csv(labels_file));
   const std::filesystem::path folder =
       images.empty() ? std::filesystem::path(labels_file).parent_path() : std::filesystem::path(images);
   if (options.biopsy_rule())
-    throw CommandError(kExitUsage, "--labels fits per-cent rules: use --specimen resection");
+    throw EngineError(ErrorKind::usage, "--labels fits per-cent rules: use --specimen resection");
   options.keep_cells = true;
   std::vector<LabelledSlide> slides;
   for (const TruthRow& label : labels) {
     const std::string path = (folder / label.file).string();
     const auto slide = open_for_scoring(path, cli);
     ScoreOptions o = options;
-    apply_stain_choice(*slide, cli, o);
+    apply_stains_and_warn(*slide, cli, o);
     SlideResult result;
     try {
       result = score_slide(*slide, o);
     } catch (const std::invalid_argument& e) {
-      throw CommandError(kExitUsage, path + ": " + e.what());
+      throw EngineError(ErrorKind::usage, path + ": " + e.what());
     }
     LabelledSlide s;
     s.slide = label.slide;
@@ -80,7 +80,7 @@ int calibrate_from_labels(const std::string& labels_file, const std::string& ima
                  s.cells.size());
     slides.push_back(std::move(s));
   }
-  if (slides.size() < 3) throw CommandError(kExitInput, labels_file + ": at least 3 labelled slides are needed");
+  if (slides.size() < 3) throw EngineError(ErrorKind::input, labels_file + ": at least 3 labelled slides are needed");
   const scoring::CellParams defaults = options.cell_params();
   const ThresholdFit fit = fit_thresholds(slides, {}, defaults, options.guideline, options.rules);
   const std::vector<int> loo = leave_one_out(slides, defaults, options.guideline, options.rules);
@@ -130,7 +130,7 @@ void add_calibrate_command(CLI::App& app, CommandRunner& run) {
     std::vector<std::string> controls;
     std::string labels;  // slides of known score (calibrate --labels)
     std::string images;  // where the labelled slides are (default: the labels file's folder)
-    ScoringCli scoring;
+    ScoringSettings scoring;
     std::string out;
     bool force = false;
   };
@@ -151,10 +151,10 @@ void add_calibrate_command(CLI::App& app, CommandRunner& run) {
       ScoreOptions options = make_score_options(args->scoring);
       check_output_path(args->out, args->force);
       if (!args->labels.empty()) {
-        if (!args->controls.empty()) throw CommandError(kExitUsage, "give either CONTROLS or --labels, not both");
+        if (!args->controls.empty()) throw EngineError(ErrorKind::usage, "give either CONTROLS or --labels, not both");
         return calibrate_from_labels(args->labels, args->images, args->scoring, options, args->out, args->force);
       }
-      if (args->controls.empty()) throw CommandError(kExitUsage, "give controls as FILE:CLASS, or --labels CSV");
+      if (args->controls.empty()) throw EngineError(ErrorKind::usage, "give controls as FILE:CLASS, or --labels CSV");
       // Complete-membrane cells' intensities per declared class.
       std::array<std::vector<float>, 4> intensities;
       nlohmann::json used = nlohmann::json::array();
@@ -165,16 +165,16 @@ void add_calibrate_command(CLI::App& app, CommandRunner& run) {
         const std::array<std::string, 4> names{"0", "1+", "2+", "3+"};
         const auto it = std::find(names.begin(), names.end(), cls);
         if (it == names.end())
-          throw CommandError(kExitUsage, "'" + item + "': give each control as FILE:CLASS with CLASS 0, 1+, 2+ or 3+");
+          throw EngineError(ErrorKind::usage, "'" + item + "': give each control as FILE:CLASS with CLASS 0, 1+, 2+ or 3+");
         const auto k = static_cast<std::size_t>(it - names.begin());
         const auto slide = open_for_scoring(file, args->scoring);
         ScoreOptions o = options;
-        apply_stain_choice(*slide, args->scoring, o);
+        apply_stains_and_warn(*slide, args->scoring, o);
         TilePlan plan;
         try {
           plan = plan_tiles(*slide, o);
         } catch (const std::invalid_argument& e) {
-          throw CommandError(kExitUsage, file + ": " + e.what());
+          throw EngineError(ErrorKind::usage, file + ": " + e.what());
         }
         std::mutex m;
         std::size_t before = intensities[k].size();
@@ -205,11 +205,11 @@ void add_calibrate_command(CLI::App& app, CommandRunner& run) {
       fit(1, 2, options.cells.moderate_od, "moderate_od");
       fit(2, 3, options.cells.intense_od, "intense_od");
       if (fits.empty())
-        throw CommandError(kExitInput,
+        throw EngineError(ErrorKind::input,
                            "no threshold could be fitted: give controls of two neighbouring classes (1+ and 2+, or "
                            "2+ and 3+) with at least 20 complete-membrane cells each");
       if (options.cells.moderate_od > options.cells.intense_od)
-        throw CommandError(kExitInput, "the controls give a 1+/2+ boundary above the 2+/3+ one; check their classes");
+        throw EngineError(ErrorKind::input, "the controls give a 1+/2+ boundary above the 2+/3+ one; check their classes");
       nlohmann::json config = config_json(options);
       config["calibration"] = {{"controls", used}, {"fitted", fits}, {"version", version_string()}};
       write_file_atomically(args->out, config.dump(2) + "\n", args->force);
@@ -219,4 +219,4 @@ void add_calibrate_command(CLI::App& app, CommandRunner& run) {
   });
 }
 
-}  // namespace ihc::engine
+}  // namespace ihc::cli

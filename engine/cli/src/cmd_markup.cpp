@@ -6,19 +6,19 @@
 
 #include <opencv2/imgproc.hpp>
 
-#include "ihc/engine/cli_common.hpp"
-#include "ihc/engine/commands.hpp"
-#include "ihc/engine/errors.hpp"
+#include "ihc/cli/options.hpp"
+#include "ihc/cli/commands.hpp"
+#include "ihc/cli/exit_codes.hpp"
 #include "ihc/engine/output_file.hpp"
 #include "ihc/engine/outputs.hpp"
-#include "ihc/engine/synth.hpp"
+#include "ihc/synth/synth.hpp"
 
-namespace ihc::engine {
+namespace ihc::cli {
 
 void add_markup_command(CLI::App& app, CommandRunner& run) {
   struct Args {
     std::string slide;
-    ScoringCli scoring;
+    ScoringSettings scoring;
     std::string region;
     std::string out;
     bool force = false;
@@ -35,38 +35,38 @@ void add_markup_command(CLI::App& app, CommandRunner& run) {
     run = [args]() -> int {
       std::vector<double> r;
       try {
-        r = parse_number_list(args->region, 4, "--region");
+        r = synth::parse_number_list(args->region, 4, "--region");
       } catch (const std::invalid_argument& e) {
-        throw CommandError(kExitUsage, e.what());
+        throw EngineError(ErrorKind::usage, e.what());
       }
       ScoreOptions options = make_score_options(args->scoring);
       options.cells.keep_outlines = true;
       check_output_path(args->out, args->force);
       const auto slide = open_for_scoring(args->slide, args->scoring);
-      apply_stain_choice(*slide, args->scoring, options);
+      apply_stains_and_warn(*slide, args->scoring, options);
       const auto& l0 = slide->levels().front();
       const tiling::Rect region{static_cast<std::int64_t>(r[0]), static_cast<std::int64_t>(r[1]),
                                 static_cast<std::int64_t>(r[2]), static_cast<std::int64_t>(r[3])};
       if (region.x < 0 || region.y < 0 || region.w <= 0 || region.h <= 0 || region.x + region.w > l0.width ||
           region.y + region.h > l0.height)
-        throw CommandError(kExitUsage, args->slide + ": --region " + args->region + " is not inside the slide (" +
+        throw EngineError(ErrorKind::usage, args->slide + ": --region " + args->region + " is not inside the slide (" +
                                            std::to_string(l0.width) + " x " + std::to_string(l0.height) + " px)");
       TilePlan plan;
       try {
         plan = plan_geometry(*slide, options);
       } catch (const std::invalid_argument& e) {
-        throw CommandError(kExitUsage, args->slide + ": " + e.what());
+        throw EngineError(ErrorKind::usage, args->slide + ": " + e.what());
       }
       const double d = plan.downsample;
       if (static_cast<double>(region.w) / d * static_cast<double>(region.h) / d > 8e6)
-        throw CommandError(kExitUsage, args->slide + ": --region is larger than 8 Mpx at " +
+        throw EngineError(ErrorKind::usage, args->slide + ": --region is larger than 8 Mpx at " +
                                            std::to_string(plan.mpp_analysis) + " um/px; choose a smaller one");
       cv::Mat rgb;
       std::vector<SlideCell> cells;
       try {
         cells = analyse_tile(*slide, plan, options, region, &rgb);
       } catch (const tiling::SlideError& e) {
-        throw CommandError(kExitInput, args->slide + ": " + e.what());
+        throw EngineError(ErrorKind::input, args->slide + ": " + e.what());
       }
       // Crop the halo away; image pixel = (level-0 - origin) / d.
       const int cw = static_cast<int>(std::ceil(static_cast<double>(region.w) / d));
@@ -108,4 +108,4 @@ void add_markup_command(CLI::App& app, CommandRunner& run) {
   });
 }
 
-}  // namespace ihc::engine
+}  // namespace ihc::cli

@@ -21,6 +21,7 @@
 #include <array>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -31,9 +32,10 @@
 #include "ihc/tiling/pyramid_writer.hpp"
 #include "ihc/tiling/slide.hpp"
 
-namespace ihc::engine {
+namespace ihc::synth {
 
-class Progress;
+// Progress of a long write: level-0 tiles done of total. May be called from several threads at once.
+using SynthProgress = std::function<void(std::int64_t done, std::int64_t total)>;
 
 inline constexpr const char* kSynthGeneratorVersion = "1";
 
@@ -96,10 +98,10 @@ tiling::PyramidOptions synth_pyramid_options(const SynthOptions& options);
 // tiles. Throws std::invalid_argument for bad options and tiling::SlideError when the file
 // cannot be written (temporaries are removed; `out` itself is left for the caller to remove).
 SynthTruth write_synthetic_slide(const std::filesystem::path& out, const SynthOptions& options,
-                                 Progress* progress = nullptr);
+                                 const SynthProgress& progress = {});
 
 // The truth file's content (OUT.svs.truth.json): tumour_cells, cells, percent, expected_score,
 // expected_category and the generator parameters.
 nlohmann::json to_json(const SynthTruth& truth);
 
-}  // namespace ihc::engine
+}  // namespace ihc::synth

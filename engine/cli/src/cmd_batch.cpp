@@ -10,12 +10,12 @@
 #include <string>
 #include <vector>
 
-#include "ihc/engine/batch.hpp"
-#include "ihc/engine/commands.hpp"
-#include "ihc/engine/errors.hpp"
-#include "ihc/engine/mpi_batch.hpp"
+#include "ihc/cli/batch.hpp"
+#include "ihc/cli/commands.hpp"
+#include "ihc/cli/exit_codes.hpp"
+#include "ihc/cli/mpi_batch.hpp"
 
-namespace ihc::engine {
+namespace ihc::cli {
 namespace {
 
 // First Ctrl-C / SIGTERM: ask the batch to stop (the slide in progress is abandoned; its report
@@ -62,7 +62,7 @@ void add_batch_command(CLI::App& app, CommandRunner& run) {
   struct Args {
     std::string input;
     std::string out;
-    ScoringCli scoring;
+    ScoringSettings scoring;
     bool force = false;
     bool mpi = false;
     std::optional<std::string> shard;
@@ -94,21 +94,21 @@ void add_batch_command(CLI::App& app, CommandRunner& run) {
   cmd->footer(
       "--mpp is the resolution for slides that record none (a manifest's mpp column wins for its slide).\n"
       "Scale out: mpirun -np N ihcscore batch INPUT --mpi --out DIR, or one job per --shard K/N then\n"
-      "ihcscore batch --merge DIR --out DIR (see README, Scale out).\n"
+      "ihcscore batch --merge DIR --out DIR (see docs/cluster.md).\n"
       "Exit: 0 all scored, 5 some slides failed (see summary.csv), 3 INPUT unreadable, 4 DIR not writable, "
       "130 interrupted.");
   cmd->callback([args, &run] {
     run = [args]() -> int {
       if (!args->merge.empty()) {
         if (!args->input.empty())
-          throw CommandError(kExitUsage, "--merge: give either INPUT (to score) or --merge DIR... (to join shards), not both");
+          throw EngineError(ErrorKind::usage, "--merge: give either INPUT (to score) or --merge DIR... (to join shards), not both");
         if (args->shard || args->mpi)
-          throw CommandError(kExitUsage, "--merge: cannot be combined with --shard or --mpi");
+          throw EngineError(ErrorKind::usage, "--merge: cannot be combined with --shard or --mpi");
         std::vector<std::filesystem::path> dirs(args->merge.begin(), args->merge.end());
         return merge_batch(dirs, args->out);
       }
       if (args->input.empty())
-        throw CommandError(kExitUsage, "batch: INPUT is required (a folder or a CSV manifest), or --merge DIR...");
+        throw EngineError(ErrorKind::usage, "batch: INPUT is required (a folder or a CSV manifest), or --merge DIR...");
       BatchOptions options;
       options.input = args->input;
       options.out = args->out;
@@ -121,4 +121,4 @@ void add_batch_command(CLI::App& app, CommandRunner& run) {
   });
 }
 
-}  // namespace ihc::engine
+}  // namespace ihc::cli

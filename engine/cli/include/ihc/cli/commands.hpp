@@ -1,12 +1,12 @@
 #pragma once
-// Each subcommand lives in its own file (engine/src/cmd_<name>.cpp) and registers itself here.
+// Each subcommand lives in its own file (engine/cli/src/cmd_<name>.cpp) and registers itself here.
 // When the user picks it, `run` is set to the function that carries it out; that function
-// returns an exit code or throws CommandError.
+// returns an exit code or throws engine::EngineError.
 #include <functional>
 
 #include <CLI/CLI.hpp>
 
-namespace ihc::engine {
+namespace ihc::cli {
 
 using CommandRunner = std::function<int()>;
 
@@ -20,4 +20,4 @@ void add_validate_command(CLI::App& app, CommandRunner& run);
 void add_deconvolve_command(CLI::App& app, CommandRunner& run);
 void add_batch_command(CLI::App& app, CommandRunner& run);
 
-}  // namespace ihc::engine
+}  // namespace ihc::cli

@@ -19,13 +19,13 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
-#include "ihc/engine/commands.hpp"
-#include "ihc/engine/errors.hpp"
+#include "ihc/cli/commands.hpp"
+#include "ihc/cli/exit_codes.hpp"
 #include "ihc/engine/output_file.hpp"
 #include "ihc/engine/report.hpp"
 #include "ihc/engine/validation.hpp"
 
-namespace ihc::engine {
+namespace ihc::cli {
 namespace {
 namespace fs = std::filesystem;
 
@@ -191,7 +191,7 @@ cv::Mat draw_bland_altman(const BlandAltman& b, const std::vector<double>& truth
 
 void write_png(const fs::path& path, const cv::Mat& img, bool force) {
   std::vector<unsigned char> buf;
-  if (!cv::imencode(".png", img, buf)) throw CommandError(kExitOutput, path.string() + ": PNG encoding failed");
+  if (!cv::imencode(".png", img, buf)) throw EngineError(ErrorKind::output, path.string() + ": PNG encoding failed");
   write_file_atomically(path, std::string(buf.begin(), buf.end()), force);
 }
 
@@ -203,14 +203,14 @@ std::string join(const std::vector<std::string>& v) {
 }
 
 int run_validate(const ValidateArgs& args) {
-  if (args.resamples < 1) throw CommandError(kExitUsage, "--resamples: must be at least 1");
+  if (args.resamples < 1) throw EngineError(ErrorKind::usage, "--resamples: must be at least 1");
   const fs::path plots_dir(args.plots);
   const fs::path cm_png = plots_dir / "confusion_matrix.png", ba_png = plots_dir / "bland_altman.png";
   if (!args.json.empty()) check_output_path(args.json, args.force);
   if (!args.plots.empty()) {
     std::error_code ec;
     fs::create_directories(plots_dir, ec);
-    if (ec) throw CommandError(kExitOutput, args.plots + ": cannot create the folder: " + ec.message());
+    if (ec) throw EngineError(ErrorKind::output, args.plots + ": cannot create the folder: " + ec.message());
     check_output_path(cm_png, args.force);
     check_output_path(ba_png, args.force);
   }
@@ -221,7 +221,7 @@ int run_validate(const ValidateArgs& args) {
   const auto results = read_results(results_csv);
   const SlideMatching m = match_slides(truth, results);
   if (m.matched.empty())
-    throw CommandError(kExitInput, args.truth + ": no slide matches a scored slide in " + args.results +
+    throw EngineError(ErrorKind::input, args.truth + ": no slide matches a scored slide in " + args.results +
                                        " (slides are matched by file stem, e.g. /data/S1.svs <-> S1)");
 
   std::vector<ScorePair> pairs;
@@ -385,4 +385,4 @@ void add_validate_command(CLI::App& app, CommandRunner& run) {
   cmd->callback([args, &run] { run = [args]() -> int { return run_validate(*args); }; });
 }
 
-}  // namespace ihc::engine
+}  // namespace ihc::cli

@@ -15,14 +15,14 @@
 
 #include <tbb/info.h>
 
-#include "ihc/engine/cli_common.hpp"
-#include "ihc/engine/commands.hpp"
-#include "ihc/engine/errors.hpp"
+#include "ihc/cli/options.hpp"
+#include "ihc/cli/commands.hpp"
+#include "ihc/cli/exit_codes.hpp"
 #include "ihc/engine/output_file.hpp"
-#include "ihc/engine/progress.hpp"
+#include "ihc/cli/progress.hpp"
 #include "ihc/engine/report.hpp"
 
-namespace ihc::engine {
+namespace ihc::cli {
 namespace {
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
@@ -107,7 +107,7 @@ std::string bench_markdown(const nlohmann::json& j) {
 void add_bench_command(CLI::App& app, CommandRunner& run) {
   struct Args {
     std::string slide;
-    ScoringCli scoring;
+    ScoringSettings scoring;
     std::string threads = "";
     std::string json;
     std::string markdown;
@@ -136,7 +136,7 @@ void add_bench_command(CLI::App& app, CommandRunner& run) {
           char* end = nullptr;
           const long n = std::strtol(item.c_str(), &end, 10);
           if (item.empty() || *end != '\0' || n < 1 || n > 1024)
-            throw CommandError(kExitUsage, "--threads: expected comma-separated counts from 1 to 1024, got '" +
+            throw EngineError(ErrorKind::usage, "--threads: expected comma-separated counts from 1 to 1024, got '" +
                                                args->threads + "'");
           threads.push_back(static_cast<int>(n));
         }
@@ -146,7 +146,7 @@ void add_bench_command(CLI::App& app, CommandRunner& run) {
       ScoreOptions options = make_score_options(args->scoring);
       const auto fast = open_for_scoring(args->slide, args->scoring);
       const auto reference = open_for_scoring(args->slide, args->scoring, {.force_openslide = true});
-      apply_stain_choice(*fast, args->scoring, options);
+      apply_stains_and_warn(*fast, args->scoring, options);
       const TilePlan plan = plan_tiles(*fast, options);
       double source_px = 0;
       for (const auto& core : plan.cores) source_px += tile_source_pixels(*fast, plan, core);
@@ -236,4 +236,4 @@ void add_bench_command(CLI::App& app, CommandRunner& run) {
   });
 }
 
-}  // namespace ihc::engine
+}  // namespace ihc::cli

@@ -1,0 +1,41 @@
+#pragma once
+// The scoring settings a user gives (as text and numbers, the way the command line and the
+// Python module take them), turned into ScoreOptions for the pipeline, and the slide opened with
+// them. No option parsing here: engine/cli binds these fields to flags.
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "ihc/engine/pipeline.hpp"
+#include "ihc/tiling/slide.hpp"
+
+namespace ihc::engine {
+
+struct ScoringSettings {
+  std::optional<double> mpp;
+  double analysis_mpp = 0.5;
+  int threads = 0;
+  std::string guideline = "asco-cap-2018";
+  std::string specimen = "resection";  // gastric only: resection | biopsy
+  std::string stain_h, stain_dab;
+  double i0 = 255.0;
+  std::string stains = "default";  // default | estimate | FILE
+  std::string roi;                 // GeoJSON region of interest
+  std::string config;              // JSON thresholds (see config.hpp)
+  std::string decode = "fast";     // fast | exact (ScoreOptions::exact_decode)
+};
+
+// Turns the settings into ScoreOptions; throws EngineError(usage) for bad values,
+// EngineError(input) for an unreadable --config or --roi file.
+ScoreOptions make_score_options(const ScoringSettings& settings);
+
+// Applies the `stains` setting to `options` for this slide (estimation, a stains file, or the
+// defaults), recording where the vectors came from. Returns the fallback warning (empty: none).
+[[nodiscard]] std::string apply_stain_choice(const tiling::Slide& slide, const ScoringSettings& settings, ScoreOptions& options);
+
+// Opens a slide for scoring: SlideError becomes EngineError(input) naming the file; applies
+// settings.mpp, and refuses a slide without a resolution when no mpp was given.
+std::unique_ptr<tiling::Slide> open_for_scoring(const std::string& path, const ScoringSettings& settings,
+                                                const tiling::OpenOptions& options = {});
+
+}  // namespace ihc::engine

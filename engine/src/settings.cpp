@@ -1,0 +1,77 @@
+#include "ihc/engine/settings.hpp"
+
+#include <cstdlib>
+#include <string>
+
+#include "ihc/engine/config.hpp"
+#include "ihc/engine/errors.hpp"
+#include "ihc/engine/roi.hpp"
+#include "ihc/engine/stain_choice.hpp"
+
+namespace ihc::engine {
+
+ScoreOptions make_score_options(const ScoringSettings& s) {
+  ScoreOptions o;
+  o.analysis_mpp = s.analysis_mpp;
+  o.threads = s.threads;
+  o.guideline = *scoring::parse_guideline(s.guideline);
+  o.specimen = *scoring::parse_specimen(s.specimen);
+  if (o.specimen == scoring::Specimen::Biopsy && o.guideline != scoring::Guideline::Gastric)
+    throw EngineError(ErrorKind::usage, "--specimen biopsy applies to the gastric rules only (--guideline gastric)");
+  o.exact_decode = s.decode == "exact";
+  const auto defaults = scoring::StainVectors::defaults();
+  scoring::Rgb3 h = defaults.hematoxylin, dab = defaults.dab;
+  if (!s.stain_h.empty()) {
+    const auto v = scoring::parse_rgb3(s.stain_h);
+    if (!v) throw EngineError(ErrorKind::usage, "--stain-h: expected three numbers r,g,b, got '" + s.stain_h + "'");
+    h = *v;
+  }
+  if (!s.stain_dab.empty()) {
+    const auto v = scoring::parse_rgb3(s.stain_dab);
+    if (!v) throw EngineError(ErrorKind::usage, "--stain-dab: expected three numbers r,g,b, got '" + s.stain_dab + "'");
+    dab = *v;
+  }
+  const auto stains = scoring::StainVectors::make(h, dab, s.i0);
+  if (!stains)
+    throw EngineError(ErrorKind::usage,
+                       "stain vectors must be non-negative, non-zero and not parallel (haematoxylin " +
+                           s.stain_h + ", DAB " + s.stain_dab + ")");
+  o.stains = *stains;
+  if (!s.config.empty()) apply_config_file(s.config, o);
+  if (!s.roi.empty()) {
+    o.roi = load_roi(s.roi);
+    o.roi_source = s.roi;
+  }
+  return o;
+}
+
+std::string apply_stain_choice(const tiling::Slide& slide, const ScoringSettings& s, ScoreOptions& options) {
+  const StainChoice choice = choose_stains(slide, s.stains, options.stains);
+  options.stains = choice.vectors;
+  options.stains_source = choice.source;
+  return choice.warning;
+}
+
+std::unique_ptr<tiling::Slide> open_for_scoring(const std::string& path, const ScoringSettings& s,
+                                                const tiling::OpenOptions& options) {
+  std::unique_ptr<tiling::Slide> slide;
+  tiling::OpenOptions open = options;
+  // IHCSCORE_READER=openslide serves every slide through OpenSlide (differential checks, and a
+  // way round a direct-reader problem); unset or "auto": the direct reader where it applies.
+  if (const char* reader = std::getenv("IHCSCORE_READER"); reader && std::string(reader) == "openslide")
+    open.force_openslide = true;
+  try {
+    slide = tiling::open_slide(path, open);
+  } catch (const tiling::SlideError& e) {
+    throw EngineError(ErrorKind::input, path + ": " + e.what());
+  }
+  if (s.mpp) slide->set_mpp(*s.mpp);
+  if (!slide->mpp())
+    throw EngineError(ErrorKind::usage, path + ": " +
+                                       (slide->vendor() == "image" ? std::string("a plain image has no resolution")
+                                                                   : std::string("the slide records no resolution")) +
+                                       "; give micrometres per pixel with --mpp (e.g. --mpp 0.25 for 40x)");
+  return slide;
+}
+
+}  // namespace ihc::engine
