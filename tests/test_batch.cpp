@@ -18,6 +18,7 @@
 
 #include "cli_runner.hpp"
 #include "ihc/cli/batch.hpp"
+#include "ihc/engine/text.hpp"
 #include "ihc/engine/validation.hpp"
 
 

@@ -6,19 +6,9 @@
 #include <CLI/CLI.hpp>
 
 #include "ihc/cli/commands.hpp"
+#include "ihc/engine/text.hpp"
 #include "ihc/cli/exit_codes.hpp"
 #include "ihc/engine/signals.hpp"
-
-namespace {
-// Every message is one line, whatever a library put in it.
-std::string one_line(const char* text) {
-  std::string s = text ? text : "";
-  for (char& c : s)
-    if (c == '\n' || c == '\r') c = ' ';
-  while (!s.empty() && s.back() == ' ') s.pop_back();
-  return s;
-}
-}  // namespace
 
 int main(int argc, char** argv) {
   using namespace ihc::cli;

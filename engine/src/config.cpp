@@ -1,4 +1,5 @@
 #include "ihc/engine/config.hpp"
+#include "ihc/engine/text.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -72,17 +73,6 @@ double number(const json& v, const std::string& name, const std::string& key) {
 }
 
 }  // namespace
-
-std::string content_hash(const std::string& text) {
-  std::uint64_t h = 1469598103934665603ull;
-  for (const unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
-  return buf;
-}
 
 void apply_config(const json& config, const std::string& name, ScoreOptions& o) {
   if (!config.is_object()) throw EngineError(ErrorKind::input, name + ": a configuration must be a JSON object");

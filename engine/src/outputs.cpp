@@ -95,9 +95,9 @@ cv::Mat render_heatmap(const SlideResult& r) {
   return out;
 }
 
-void write_png(const std::filesystem::path& out, const cv::Mat& rgb, bool overwrite) {
-  cv::Mat bgr;
-  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+void write_png(const std::filesystem::path& out, const cv::Mat& image, bool overwrite, ChannelOrder order) {
+  cv::Mat bgr = image;
+  if (order == ChannelOrder::rgb) cv::cvtColor(image, bgr, cv::COLOR_RGB2BGR);
   std::vector<std::uint8_t> bytes;
   if (!cv::imencode(".png", bgr, bytes)) throw EngineError(ErrorKind::output, out.string() + ": PNG encoding failed");
   write_file_atomically(out, std::string(bytes.begin(), bytes.end()), overwrite);

@@ -53,7 +53,8 @@ std::string apply_stain_choice(const tiling::Slide& slide, const ScoringSettings
 }
 
 std::unique_ptr<tiling::Slide> open_for_scoring(const std::string& path, const ScoringSettings& s,
-                                                const tiling::OpenOptions& options) {
+                                                const tiling::OpenOptions& options, MppUse use,
+                                                const std::string& no_mpp_hint) {
   std::unique_ptr<tiling::Slide> slide;
   tiling::OpenOptions open = options;
   // IHCSCORE_READER=openslide serves every slide through OpenSlide (differential checks, and a
@@ -65,12 +66,12 @@ std::unique_ptr<tiling::Slide> open_for_scoring(const std::string& path, const S
   } catch (const tiling::SlideError& e) {
     throw EngineError(ErrorKind::input, path + ": " + e.what());
   }
-  if (s.mpp) slide->set_mpp(*s.mpp);
+  if (s.mpp && (use == MppUse::override_file || !slide->mpp())) slide->set_mpp(*s.mpp);
   if (!slide->mpp())
     throw EngineError(ErrorKind::usage, path + ": " +
-                                       (slide->vendor() == "image" ? std::string("a plain image has no resolution")
-                                                                   : std::string("the slide records no resolution")) +
-                                       "; give micrometres per pixel with --mpp (e.g. --mpp 0.25 for 40x)");
+                                            (slide->vendor() == "image" ? std::string("a plain image has no resolution")
+                                                                        : std::string("the slide records no resolution")) +
+                                            "; " + no_mpp_hint);
   return slide;
 }
 

@@ -19,6 +19,7 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "ihc/tiling/tiff_open.hpp"
 #include "readers.hpp"
 
 namespace ihc::tiling::detail {
@@ -53,18 +54,6 @@ class PlainImageSlide final : public Slide {
   cv::Mat rgb_;
 };
 
-int capture_tiff_message(TIFF*, void* user, const char* module, const char* fmt, va_list ap) {
-  auto& said = *static_cast<std::string*>(user);
-  char buf[512];
-  std::vsnprintf(buf, sizeof buf, fmt, ap);
-  if (said.size() < 1000) {
-    if (!said.empty()) said += "; ";
-    if (module && *module) said.append(module).append(": ");
-    said += buf;
-  }
-  return 1;
-}
-int ignore_tiff_message(TIFF*, void*, const char*, const char*, va_list) { return 1; }
 
 // Width and height from the header of a PNG, JPEG or TIFF, without decoding; nothing for other
 // formats or unreadable headers (OpenCV then decides, with its own limit of 2^30 pixels).
@@ -100,13 +89,9 @@ std::optional<std::pair<std::int64_t, std::int64_t>> header_dimensions(const std
                     (h[0] == 'I' && h[1] == 'I' && h[2] == 43) || (h[0] == 'M' && h[1] == 'M' && h[3] == 43);
   if (tiff) {
     // libtiff cannot read it: neither can OpenCV (which decodes TIFFs with libtiff); say why.
-    std::string said;
-    TIFFOpenOptions* options = TIFFOpenOptionsAlloc();
-    if (!options) return std::nullopt;
-    TIFFOpenOptionsSetErrorHandlerExtR(options, capture_tiff_message, &said);
-    TIFFOpenOptionsSetWarningHandlerExtR(options, ignore_tiff_message, nullptr);
-    TIFF* t = TIFFOpenExt(path.c_str(), "rm", options);
-    TIFFOpenOptionsFree(options);
+    TiffMessages messages;
+    TIFF* t = open_tiff_quietly(path, "rm", messages);
+    const std::string said = messages.joined();
     if (!t)
       throw SlideError(SlideError::Kind::Corrupt,
                        "TIFF file whose structure cannot be read (" +

@@ -1,4 +1,5 @@
 #include "ihc/tiling/pyramid_writer.hpp"
+#include "ihc/tiling/tiff_open.hpp"
 
 #include <tiffio.h>
 #include <unistd.h>
@@ -28,34 +29,9 @@ std::string format_number(double v) {
   return buf;
 }
 
-// Per-handle libtiff diagnostics: the last error is kept for the exception message; nothing is
-// printed (libtiff's global handlers would write to stderr).
-struct TiffDiagnostics {
-  std::string last_error;
-};
-
-int on_tiff_error(TIFF*, void* user, const char* module, const char* fmt, va_list ap) {
-  auto* diag = static_cast<TiffDiagnostics*>(user);
-  char buf[512];
-  std::vsnprintf(buf, sizeof buf, fmt, ap);
-  if (diag) diag->last_error = (module && *module ? std::string(module) + ": " : std::string()) + buf;
-  return 1;
-}
-
-int on_tiff_warning(TIFF*, void*, const char*, const char*, va_list) { return 1; }
-
-TIFF* open_tiff(const fs::path& path, const char* mode, TiffDiagnostics* diag) {
-  TIFFOpenOptions* opts = TIFFOpenOptionsAlloc();
-  TIFFOpenOptionsSetErrorHandlerExtR(opts, on_tiff_error, diag);
-  TIFFOpenOptionsSetWarningHandlerExtR(opts, on_tiff_warning, diag);
-  TIFF* tif = TIFFOpenExt(path.c_str(), mode, opts);
-  TIFFOpenOptionsFree(opts);
-  return tif;
-}
-
-[[noreturn]] void fail_io(const std::string& what, const TiffDiagnostics& diag) {
+[[noreturn]] void fail_io(const std::string& what, const TiffMessages& diag) {
   std::string message = what;
-  if (!diag.last_error.empty()) message += " (" + diag.last_error + ")";
+  if (!diag.errors.empty()) message += " (" + diag.last() + ")";
   else if (errno != 0) message += std::string(" (") + std::strerror(errno) + ")";
   throw SlideError(SlideError::Kind::Io, message);
 }
@@ -176,7 +152,7 @@ struct PyramidWriter::Impl {
     std::int64_t rows_done = 0; // rows of this level already encoded
     TIFF* tif = nullptr;        // level 0: the output; others: their temporary file
     fs::path tmp;
-    TiffDiagnostics diag;
+    TiffMessages diag;
   };
 
   fs::path path;
@@ -227,7 +203,7 @@ struct PyramidWriter::Impl {
         target = s.tmp;
       }
       errno = 0;
-      s.tif = open_tiff(target, needs_bigtiff(s.width, s.height) ? "w8" : "w", &s.diag);
+      s.tif = open_tiff_quietly(target, needs_bigtiff(s.width, s.height) ? "w8" : "w", s.diag);
       if (!s.tif) fail_io("cannot create " + target.string(), s.diag);
       set_image_tags(s.tif, s.width, s.height, opt.mpp * levels[k].downsample);
       TIFFSetField(s.tif, TIFFTAG_TILEWIDTH, static_cast<std::uint32_t>(opt.tile));
@@ -303,7 +279,7 @@ struct PyramidWriter::Impl {
     ++next_band;
   }
 
-  void write_thumbnail(TIFF* out, TiffDiagnostics& diag) {
+  void write_thumbnail(TIFF* out, TiffMessages& diag) {
     constexpr int kMaxSide = 768;
     cv::Mat thumb = lowest;
     const int side = std::max(lowest.cols, lowest.rows);
@@ -334,15 +310,15 @@ struct PyramidWriter::Impl {
   }
 
   // Appends level k's tiles, as stored in its temporary file, as the next directory of `out`.
-  void copy_level(std::size_t k, TIFF* out, TiffDiagnostics& out_diag) {
+  void copy_level(std::size_t k, TIFF* out, TiffMessages& out_diag) {
     LevelState& s = states[k];
     errno = 0;
     const bool flushed = TIFFFlush(s.tif) != 0;
     TIFFClose(s.tif);
     s.tif = nullptr;
     if (!flushed) fail_io("cannot finish " + s.tmp.string(), s.diag);
-    TiffDiagnostics in_diag;
-    TIFF* in = open_tiff(s.tmp, "r", &in_diag);
+    TiffMessages in_diag;
+    TIFF* in = open_tiff_quietly(s.tmp, "r", in_diag);
     if (!in) fail_io("cannot reopen " + s.tmp.string(), in_diag);
     struct Closer {
       TIFF* t;

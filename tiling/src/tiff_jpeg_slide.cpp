@@ -29,6 +29,7 @@
 
 #include <openslide.h>
 
+#include "ihc/tiling/tiff_open.hpp"
 #include "readers.hpp"
 
 namespace ihc::tiling::detail {
@@ -74,20 +75,6 @@ double parse_positive(const std::string& text) {
 // ---------------------------------------------------------------------------------------------
 // libtiff, opened once for the structure, with its messages captured instead of printed.
 
-struct TiffMessages {
-  std::string first_error;
-};
-
-int capture_error(TIFF*, void* user, const char* module, const char* fmt, va_list ap) {
-  auto* messages = static_cast<TiffMessages*>(user);
-  if (messages && messages->first_error.empty()) {
-    char buf[512];
-    std::vsnprintf(buf, sizeof buf, fmt, ap);
-    messages->first_error = (module && *module) ? std::string(module) + ": " + buf : std::string(buf);
-  }
-  return 1;  // handled: do not print
-}
-int ignore_warning(TIFF*, void*, const char*, const char*, va_list) { return 1; }
 
 struct TiffCloser {
   void operator()(TIFF* t) const {
@@ -369,7 +356,7 @@ TiffLevel read_level(TIFF* tif, int directory, int level_number, std::uint64_t f
                      const TiffMessages& messages) {
   const auto fail = [&](Kind kind, const std::string& why) -> SlideError {
     return SlideError(kind, "level " + std::to_string(level_number) + ": " + why +
-                                (messages.first_error.empty() ? "" : " (libtiff: " + messages.first_error + ")"));
+                                (messages.errors.empty() ? "" : " (libtiff: " + messages.first() + ")"));
   };
   TiffLevel L;
   L.directory = directory;
@@ -485,15 +472,9 @@ std::unique_ptr<Slide> open_tiff_jpeg(const std::filesystem::path& path) {
   if (!has_tiff_magic(fd.fd)) return nullptr;
 
   TiffMessages messages;
-  TIFFOpenOptions* options = TIFFOpenOptionsAlloc();
-  if (!options) return nullptr;
-  TIFFOpenOptionsSetMaxSingleMemAlloc(options, kLibtiffMaxAlloc);
-  TIFFOpenOptionsSetErrorHandlerExtR(options, capture_error, &messages);
-  TIFFOpenOptionsSetWarningHandlerExtR(options, ignore_warning, nullptr);
   // "m": no memory map (a file truncated under us must not SIGBUS); "D": tile offset and byte
   // count arrays are loaded when first asked for, i.e. after the geometry has been validated.
-  TiffPtr tif(TIFFOpenExt(path.c_str(), "rmD", options));
-  TIFFOpenOptionsFree(options);
+  TiffPtr tif(open_tiff_quietly(path, "rmD", messages, kLibtiffMaxAlloc));
   // libtiff cannot read the first directory: not for this reader; OpenSlide or OpenCV will say.
   if (!tif) return nullptr;
 

@@ -1,4 +1,5 @@
 #include "ihc/cli/batch.hpp"
+#include "ihc/engine/text.hpp"
 
 #include <algorithm>
 #include <array>
@@ -27,12 +28,6 @@ namespace {
 
 std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
-std::string one_line(std::string s) {
-  for (auto& c : s)
-    if (c == '\n' || c == '\r' || c == '\t') c = ' ';
   return s;
 }
 
@@ -159,15 +154,6 @@ BatchInput collect_batch_input(const fs::path& input) {
   return in;
 }
 
-std::uint64_t fnv1a64(std::string_view text) {
-  std::uint64_t h = 0xcbf29ce484222325ULL;
-  for (const unsigned char c : text) {
-    h ^= c;
-    h *= 0x100000001b3ULL;
-  }
-  return h;
-}
-
 std::string settings_canonical(const ScoringSettings& cli, const BatchItem& item) {
   const ScoreOptions o = make_score_options(cli);
   std::ostringstream s;
@@ -194,9 +180,7 @@ std::string settings_canonical(const ScoringSettings& cli, const BatchItem& item
 }
 
 std::string settings_hash(const ScoringSettings& cli, const BatchItem& item) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(fnv1a64(settings_canonical(cli, item))));
-  return buf;
+  return content_hash(settings_canonical(cli, item));
 }
 
 std::string csv_field(std::string_view text) {
@@ -364,21 +348,15 @@ ItemOutcome score_batch_item(const BatchOptions& opt, const ScoreOptions& base_o
   };
   if (!item.error.empty()) return failed(item.path.empty() ? item.error : item.path.string() + ": " + item.error);
   try {
-    std::unique_ptr<tiling::Slide> slide;
-    try {
-      slide = tiling::open_slide(item.path);
-    } catch (const tiling::SlideError& e) {
-      throw EngineError(ErrorKind::input, item.path.string() + ": " + e.what());
+    // The manifest's mpp for this slide, else the file's own, else --mpp.
+    ScoringSettings settings = opt.scoring;
+    MppUse use = MppUse::fill_missing;
+    if (item.mpp) {
+      settings.mpp = item.mpp;
+      use = MppUse::override_file;
     }
-    if (item.mpp)
-      slide->set_mpp(*item.mpp);
-    else if (!slide->mpp() && opt.scoring.mpp)
-      slide->set_mpp(*opt.scoring.mpp);
-    if (!slide->mpp())
-      throw EngineError(ErrorKind::usage, item.path.string() + ": " +
-                                         (slide->vendor() == "image" ? std::string("a plain image has no resolution")
-                                                                     : std::string("the slide records no resolution")) +
-                                         "; give --mpp or an mpp column in a manifest");
+    const auto slide =
+        open_for_scoring(item.path.string(), settings, {}, use, "give --mpp or an mpp column in a manifest");
     ScoreOptions options = base_options;
     apply_stains_and_warn(*slide, opt.scoring, options);
     if (!item.roi.empty()) {

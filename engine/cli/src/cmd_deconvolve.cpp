@@ -25,6 +25,7 @@
 #include "ihc/engine/stain_choice.hpp"
 #include "ihc/scoring/stains.hpp"
 #include "ihc/tiling/slide.hpp"
+#include "ihc/tiling/tiff_open.hpp"
 
 namespace ihc::cli {
 namespace {
@@ -32,44 +33,18 @@ namespace fs = std::filesystem;
 
 constexpr std::int64_t kMaxOutputPixels = 64'000'000;
 
-// ---- libtiff messages: captured (the command reports one line), not printed. ----
-thread_local std::string g_tiff_error;
-extern "C" void capture_tiff_error(const char* module, const char* fmt, va_list ap) {
-  char buf[512];
-  std::vsnprintf(buf, sizeof buf, fmt, ap);
-  g_tiff_error = (module ? std::string(module) + ": " : std::string()) + buf;
-}
-extern "C" void ignore_tiff_warning(const char*, const char*, va_list) {}
-
-class QuietTiff {
- public:
-  QuietTiff()
-      : old_error_(TIFFSetErrorHandler(capture_tiff_error)), old_warning_(TIFFSetWarningHandler(ignore_tiff_warning)) {
-    g_tiff_error.clear();
-  }
-  ~QuietTiff() {
-    TIFFSetErrorHandler(old_error_);
-    TIFFSetWarningHandler(old_warning_);
-  }
-  QuietTiff(const QuietTiff&) = delete;
-  QuietTiff& operator=(const QuietTiff&) = delete;
-
- private:
-  TIFFErrorHandler old_error_;
-  TIFFErrorHandler old_warning_;
-};
 
 // Writes `image` (CV_32FC1) as a single-channel IEEE float TIFF, deflate, strips of ~256 KiB.
 // `mpp`: micrometres per pixel of the image (resolution tags), when known.
 void write_float_tiff(const fs::path& tmp, const fs::path& target, const cv::Mat& image, std::optional<double> mpp,
                       const std::string& description) {
   CV_Assert(image.type() == CV_32FC1);
-  QuietTiff quiet;
+  tiling::TiffMessages messages;
   const auto fail = [&](const std::string& what) {
-    const std::string why = g_tiff_error.empty() ? what : what + ": " + g_tiff_error;
+    const std::string why = messages.errors.empty() ? what : what + ": " + messages.last();
     return EngineError(ErrorKind::output, target.string() + ": cannot be written: " + why);
   };
-  TIFF* tif = TIFFOpen(tmp.c_str(), "w");
+  TIFF* tif = tiling::open_tiff_quietly(tmp, "w", messages);
   if (!tif) throw fail(std::strerror(errno ? errno : EIO));
   std::unique_ptr<TIFF, void (*)(TIFF*)> guard(tif, TIFFClose);
   const auto width = static_cast<std::uint32_t>(image.cols), height = static_cast<std::uint32_t>(image.rows);

@@ -5,6 +5,7 @@
 #include <new>
 
 #include "ihc/cli/options.hpp"
+#include "ihc/engine/text.hpp"
 #include "ihc/cli/commands.hpp"
 #include "ihc/cli/exit_codes.hpp"
 #include "ihc/engine/output_file.hpp"
@@ -15,11 +16,6 @@
 
 namespace ihc::cli {
 namespace {
-// Messages stay on one line whatever a library put in them.
-std::string one_line(std::string text) {
-  std::replace_if(text.begin(), text.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
-  return text;
-}
 }  // namespace
 
 void add_score_command(CLI::App& app, CommandRunner& run) {

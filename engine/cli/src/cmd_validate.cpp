@@ -22,6 +22,7 @@
 #include "ihc/cli/commands.hpp"
 #include "ihc/cli/exit_codes.hpp"
 #include "ihc/engine/output_file.hpp"
+#include "ihc/engine/outputs.hpp"
 #include "ihc/engine/report.hpp"
 #include "ihc/engine/validation.hpp"
 
@@ -189,12 +190,6 @@ cv::Mat draw_bland_altman(const BlandAltman& b, const std::vector<double>& truth
   return img;
 }
 
-void write_png(const fs::path& path, const cv::Mat& img, bool force) {
-  std::vector<unsigned char> buf;
-  if (!cv::imencode(".png", img, buf)) throw EngineError(ErrorKind::output, path.string() + ": PNG encoding failed");
-  write_file_atomically(path, std::string(buf.begin(), buf.end()), force);
-}
-
 // ---------------------------------------------------------------- report
 std::string join(const std::vector<std::string>& v) {
   std::string s;
@@ -300,9 +295,9 @@ int run_validate(const ValidateArgs& args) {
   if (!args.json.empty()) write_file_atomically(args.json, j.dump(2) + "\n", args.force);
   bool wrote_ba = false;
   if (!args.plots.empty()) {
-    write_png(cm_png, draw_confusion_matrix(a), args.force);
+    write_png(cm_png, draw_confusion_matrix(a), args.force, ChannelOrder::bgr);
     if (ba) {
-      write_png(ba_png, draw_bland_altman(*ba, pc_truth, pc_engine), args.force);
+      write_png(ba_png, draw_bland_altman(*ba, pc_truth, pc_engine), args.force, ChannelOrder::bgr);
       wrote_ba = true;
     }
   }

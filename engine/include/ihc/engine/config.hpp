@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ihc/engine/pipeline.hpp"
+#include "ihc/engine/text.hpp"  // content_hash
 
 namespace ihc::engine {
 
@@ -23,8 +24,5 @@ void apply_config(const nlohmann::json& config, const std::string& name, ScoreOp
 
 // The thresholds in force, in the file format (so a report's config can be reused as a file).
 nlohmann::json config_json(const ScoreOptions& options);
-
-// FNV-1a 64-bit of `text`, as 16 hex digits.
-std::string content_hash(const std::string& text);
 
 }  // namespace ihc::engine

@@ -22,7 +22,10 @@ cv::Vec3b class_colour(scoring::CellClass c);
 // Streams to the file; atomic (temporary name, then rename). Throws EngineError.
 void write_geojson(const std::filesystem::path& out, const SlideResult& result, bool include_tiles, bool overwrite);
 
-// Encodes an RGB image as PNG and writes it atomically. Throws EngineError.
-void write_png(const std::filesystem::path& out, const cv::Mat& rgb, bool overwrite);
+// Encodes an 8-bit colour image (RGB, or BGR as OpenCV draws) as PNG and writes it atomically.
+// Throws EngineError.
+enum class ChannelOrder { rgb, bgr };
+void write_png(const std::filesystem::path& out, const cv::Mat& image, bool overwrite,
+               ChannelOrder order = ChannelOrder::rgb);
 
 }  // namespace ihc::engine

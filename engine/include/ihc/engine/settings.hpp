@@ -33,9 +33,17 @@ ScoreOptions make_score_options(const ScoringSettings& settings);
 // defaults), recording where the vectors came from. Returns the fallback warning (empty: none).
 [[nodiscard]] std::string apply_stain_choice(const tiling::Slide& slide, const ScoringSettings& settings, ScoreOptions& options);
 
+// How settings.mpp meets the file's own resolution: `score` overrides the file with it; `batch`
+// fills it in only where the file has none (a manifest's mpp column overrides, as in score).
+enum class MppUse { override_file, fill_missing };
+
 // Opens a slide for scoring: SlideError becomes EngineError(input) naming the file; applies
-// settings.mpp, and refuses a slide without a resolution when no mpp was given.
-std::unique_ptr<tiling::Slide> open_for_scoring(const std::string& path, const ScoringSettings& settings,
-                                                const tiling::OpenOptions& options = {});
+// settings.mpp as `use` says, and refuses a slide left without a resolution (EngineError(usage),
+// ending with `no_mpp_hint`). IHCSCORE_READER=openslide in the environment sends every slide
+// through OpenSlide.
+std::unique_ptr<tiling::Slide> open_for_scoring(
+    const std::string& path, const ScoringSettings& settings, const tiling::OpenOptions& options = {},
+    MppUse use = MppUse::override_file,
+    const std::string& no_mpp_hint = "give micrometres per pixel with --mpp (e.g. --mpp 0.25 for 40x)");
 
 }  // namespace ihc::engine

@@ -50,13 +50,10 @@ bool has_slide_extension(const std::filesystem::path& path);
 // Characters that cannot appear in a file name (/ \ and control characters) become '_'.
 std::vector<std::string> unique_ids(const std::vector<std::string>& wanted);
 
-// 64-bit FNV-1a.
-std::uint64_t fnv1a64(std::string_view text);
-
 // The canonical description of everything that decides a slide's result: scoring settings,
 // per-slide mpp and roi, the file's path, size and modification time, and the version.
 std::string settings_canonical(const ScoringSettings& cli, const BatchItem& item);
-// fnv1a64 of settings_canonical, as 16 lower-case hex digits.
+// content_hash (FNV-1a, 16 hex digits) of settings_canonical.
 std::string settings_hash(const ScoringSettings& cli, const BatchItem& item);
 
 // One row of summary.csv.
