@@ -879,8 +879,8 @@ AltImage generate_alt_field(const AltOptions& o) {
     truth.cells.push_back(a);
   }
   truth.percent = truth.counts.percent();
-  truth.score_2018 = scoring::score_slide(truth.percent, truth.counts.total(), scoring::Guideline::AscoCap2018);
-  truth.score_2007 = scoring::score_slide(truth.percent, truth.counts.total(), scoring::Guideline::AscoCap2007);
+  truth.score_2018 = scoring::score_from_percent(truth.percent, truth.counts.total(), scoring::Guideline::AscoCap2018);
+  truth.score_2007 = scoring::score_from_percent(truth.percent, truth.counts.total(), scoring::Guideline::AscoCap2007);
   return out;
 }
 

@@ -7,10 +7,10 @@ using namespace ihc::scoring;
 
 namespace {
 SlideScore s2018(double p0, double p1, double p2, double p3) {
-  return score_slide({p0, p1, p2, p3}, 1000, Guideline::AscoCap2018);
+  return score_from_percent({p0, p1, p2, p3}, 1000, Guideline::AscoCap2018);
 }
 SlideScore s2007(double p0, double p1, double p2, double p3) {
-  return score_slide({p0, p1, p2, p3}, 1000, Guideline::AscoCap2007);
+  return score_from_percent({p0, p1, p2, p3}, 1000, Guideline::AscoCap2007);
 }
 }  // namespace
 
@@ -52,8 +52,8 @@ TEST_CASE("2007: 2+ from 10 % complete staining, 1+ from any incomplete staining
 }
 
 TEST_CASE("no cells is not evaluable under both guidelines", "[scoring][guideline]") {
-  CHECK(score_slide({}, 0, Guideline::AscoCap2018) == SlideScore::NotEvaluable);
-  CHECK(score_slide({}, 0, Guideline::AscoCap2007) == SlideScore::NotEvaluable);
+  CHECK(score_from_percent({}, 0, Guideline::AscoCap2018) == SlideScore::NotEvaluable);
+  CHECK(score_from_percent({}, 0, Guideline::AscoCap2007) == SlideScore::NotEvaluable);
 }
 
 TEST_CASE("HER2 categories separate null, ultralow and low", "[scoring][guideline]") {
@@ -79,7 +79,7 @@ TEST_CASE("cell counts turn into percentages that sum to 100", "[scoring][guidel
 
 namespace {
 SlideScore sgastric(double p0, double p1, double p2, double p3) {
-  return score_slide({p0, p1, p2, p3}, 1000, Guideline::Gastric);
+  return score_from_percent({p0, p1, p2, p3}, 1000, Guideline::Gastric);
 }
 }  // namespace
 
@@ -91,7 +91,7 @@ TEST_CASE("Gastric (ASCO/CAP/ASCP 2016): thresholds are 'at least 10 %'", "[scor
   CHECK(sgastric(85, 0, 7, 8) == SlideScore::TwoPlus);       // 2+ and 3+ cells together reach 10 %
   CHECK(sgastric(90, 10.0, 0, 0) == SlideScore::OnePlus);
   CHECK(sgastric(90.1, 9.9, 0, 0) == SlideScore::Zero);
-  CHECK(score_slide({}, 0, Guideline::Gastric) == SlideScore::NotEvaluable);
+  CHECK(score_from_percent({}, 0, Guideline::Gastric) == SlideScore::NotEvaluable);
 }
 
 TEST_CASE("The decisive rule comes from the same table as the score", "[scoring][guideline]") {

@@ -292,7 +292,7 @@ TEST_CASE("the truth counts the tumour cells by class and applies ASCO/CAP", "[s
   CHECK(by_class == truth.counts.by_class);
   const auto& p = truth.percent;
   CHECK(p.p0 + p.p1 + p.p2 + p.p3 == Approx(100.0));
-  CHECK(truth.score_2018 == scoring::score_slide(p, truth.counts.total(), scoring::Guideline::AscoCap2018));
+  CHECK(truth.score_2018 == scoring::score_from_percent(p, truth.counts.total(), scoring::Guideline::AscoCap2018));
 
   // Pure designs give their class everywhere.
   o.mix = {0, 0, 0, 1};

@@ -24,7 +24,7 @@ int score_with(const LabelledSlide& slide, const scoring::CellParams& params, sc
                                        : scoring::classify_membrane(c.completeness, c.intensity_od, params, c.lateral);
     ++counts.by_class[static_cast<std::size_t>(cls)];
   }
-  const auto s = scoring::score_slide(counts.percent(), counts.total(), g, rules);
+  const auto s = scoring::score_from_percent(counts.percent(), counts.total(), g, rules);
   return s == scoring::SlideScore::NotEvaluable ? -1 : static_cast<int>(s);
 }
 

@@ -319,6 +319,19 @@ BlandAltman bland_altman(const std::vector<double>& truth, const std::vector<dou
 
 // ---------------------------------------------------------------- the two input files
 
+namespace {
+// A row's slide as its file stem; refused when empty or already named on an earlier line.
+std::string unique_slide_stem(const CsvTable& csv, std::int64_t line, const std::string& cell,
+                              std::map<std::string, std::int64_t>& first_line) {
+  std::string slide = slide_stem(cell);
+  if (slide.empty()) csv_error(csv.file, line, "empty slide name");
+  const auto [it, fresh] = first_line.emplace(slide, line);
+  if (!fresh)
+    csv_error(csv.file, line, "slide " + slide + " appears again (first on line " + std::to_string(it->second) + ")");
+  return slide;
+}
+}  // namespace
+
 std::vector<TruthRow> read_truth(const CsvTable& csv) {
   const auto slide_col = csv.column("file") && !csv.column("slide") ? *csv.column("file") : csv.require_column("slide");
   const auto score_col =
@@ -332,11 +345,7 @@ std::vector<TruthRow> read_truth(const CsvTable& csv) {
     TruthRow t;
     t.line = line;
     t.file = row[slide_col];
-    t.slide = slide_stem(t.file);
-    if (t.slide.empty()) csv_error(csv.file, line, "empty slide name");
-    const auto [it, fresh] = first_line.emplace(t.slide, line);
-    if (!fresh)
-      csv_error(csv.file, line, "slide " + t.slide + " appears again (first on line " + std::to_string(it->second) + ")");
+    t.slide = unique_slide_stem(csv, line, t.file, first_line);
     const auto score = parse_score_class(row[score_col]);
     if (!score) csv_error(csv.file, line, "score \"" + row[score_col] + "\" is not 0, 1+, 2+ or 3+");
     t.score = *score;
@@ -359,13 +368,9 @@ std::vector<ResultRow> read_results(const CsvTable& csv) {
     const auto line = csv.lines[r];
     ResultRow x;
     x.line = line;
-    x.slide = slide_stem(row[slide_col]);
+    x.slide = unique_slide_stem(csv, line, row[slide_col], first_line);
     x.status = row[status_col];
     if (guideline_col) x.guideline = row[*guideline_col];
-    if (x.slide.empty()) csv_error(csv.file, line, "empty slide name");
-    const auto [it, fresh] = first_line.emplace(x.slide, line);
-    if (!fresh)
-      csv_error(csv.file, line, "slide " + x.slide + " appears again (first on line " + std::to_string(it->second) + ")");
     if (is_ok_status(x.status)) {
       const auto& text = row[score_col];
       if (!iequals(text, "not-evaluable") && !text.empty()) {

@@ -1,6 +1,10 @@
 #include "ihc/scoring/artefacts.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <numbers>
+
+#include "cell_stages.hpp"
 
 namespace ihc::scoring {
 
@@ -38,5 +42,36 @@ CytoplasmicPattern apply_cytoplasmic_pattern(std::vector<Cell>& cells, const Cel
   }
   return out;
 }
+
+namespace detail {
+
+// Pigment granules on a ray (cell_stages.hpp).
+GranuleTest::GranuleTest(int dab_cols, double mpp, const CellParams& p) {
+  const int ring_px = std::max(1, static_cast<int>(std::lround(p.pigment_ring_um / mpp)));
+  margin_ = ring_px + 3;
+  int k = 0;
+  for (int dy = -1; dy <= 1; ++dy)
+    for (int dx = -1; dx <= 1; ++dx)
+      if (dx != 0 || dy != 0) neighbour_offset_[static_cast<std::size_t>(k++)] = dy * dab_cols + dx;
+  for (std::size_t r = 0; r < ring_offset_.size(); ++r) {
+    const double t = 2.0 * std::numbers::pi * static_cast<double>(r) / static_cast<double>(ring_offset_.size());
+    ring_offset_[r] = static_cast<int>(std::lround(ring_px * std::sin(t))) * dab_cols +
+                      static_cast<int>(std::lround(ring_px * std::cos(t)));
+  }
+}
+
+bool GranuleTest::is_granule(const float* at) const {
+  const float* top = at;
+  for (int climb = 0; climb < 2; ++climb) {
+    const float* from = top;
+    for (const int o : neighbour_offset_) top = from[o] > *top ? from + o : top;
+  }
+  const float half = 0.5f * *top;
+  for (const int o : ring_offset_)
+    if (top[o] >= half) return false;
+  return true;
+}
+
+}  // namespace detail
 
 }  // namespace ihc::scoring

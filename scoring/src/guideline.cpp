@@ -103,7 +103,7 @@ Decision decide(const ClassPercent& p, std::int64_t total_cells, Guideline g, co
   return {SlideScore::Zero, "any_membrane", level(r.one_plus)};
 }
 
-SlideScore score_slide(const ClassPercent& p, std::int64_t total_cells, Guideline g, const RuleParams& params) {
+SlideScore score_from_percent(const ClassPercent& p, std::int64_t total_cells, Guideline g, const RuleParams& params) {
   return decide(p, total_cells, g, params).score;
 }
 

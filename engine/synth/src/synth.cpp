@@ -900,8 +900,8 @@ SynthTruth make_truth(const Model& m, const scoring::CellCounts& counts) {
   t.options = m.o;
   t.counts = counts;
   t.percent = counts.percent();
-  t.score_2018 = scoring::score_slide(t.percent, counts.total(), scoring::Guideline::AscoCap2018);
-  t.score_2007 = scoring::score_slide(t.percent, counts.total(), scoring::Guideline::AscoCap2007);
+  t.score_2018 = scoring::score_from_percent(t.percent, counts.total(), scoring::Guideline::AscoCap2018);
+  t.score_2007 = scoring::score_from_percent(t.percent, counts.total(), scoring::Guideline::AscoCap2007);
   t.category_2018 = scoring::categorise(t.score_2018, t.percent);
   t.tissue_fraction_target = m.tissue_target;
   t.tumour_fraction_target = m.tumour_target;

@@ -25,7 +25,8 @@
 // Inside a cytoplasmic tile a cell escapes only with a nearly clear cytoplasm: the cells left
 // as membrane there are the ones whose window fell mostly on the nucleus, not crisp membranes.
 //
-// Pigment (in cells.cpp's ray pass; parameters pigment_* in CellParams). Melanin, haemosiderin,
+// Pigment (in membrane.cpp's ray pass, the granule test in artefacts.cpp; parameters pigment_*
+// in CellParams). Melanin, haemosiderin,
 // formalin pigment and carbon are dark granules, not stain. A stained direction's peak is tested
 // when it is brown-black (the half-resolution haematoxylin there is at least pigment_h_ratio x
 // the peak's DAB: DAB alone deconvolves to little haematoxylin) and is an isolated granule: from

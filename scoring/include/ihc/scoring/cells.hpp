@@ -15,6 +15,9 @@
 //  4. completeness = stained fraction of directions; intensity = median peak on stained ones.
 //  5. Cytoplasmic pattern (artefacts.hpp): in a tile whose membrane-positive cells have dark
 //     cytoplasm compared with their membrane, those cells are flagged `cytoplasmic`, class 0.
+// Each stage has its own file in scoring/src (cell_stages.hpp lists them): nuclei.cpp (1),
+// outlines.cpp (2), membrane.cpp (3-4), artefacts.cpp (5 and the pigment granule test);
+// cells.cpp runs them in order and applies the tumour-cell rules.
 #include <cstdint>
 #include <string>
 #include <vector>

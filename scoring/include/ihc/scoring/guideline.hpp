@@ -86,7 +86,7 @@ struct Decision {
 Decision decide(const ClassPercent& p, std::int64_t total_cells, Guideline g, const RuleParams& params = {});
 
 // Slide score from class percentages. total_cells == 0 gives NotEvaluable.
-SlideScore score_slide(const ClassPercent& p, std::int64_t total_cells, Guideline g,
+SlideScore score_from_percent(const ClassPercent& p, std::int64_t total_cells, Guideline g,
                        const RuleParams& params = {});
 
 // The value of one of decide()'s metrics.
