@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages that ihcscore needs to build and test.
+# Installs the Debian 12 packages that ihcscore needs to build and test, and the npm packages of
+# the report viewer (engine/report: OpenSeadragon, compiled into the engine) and of the browser
+# tests (tests/browser: puppeteer-core, driving Debian's chromium).
 # openmpi: `batch --mpi` (issue 7). clang + compiler-rt: libFuzzer harnesses and sanitizers.
 # Idempotent: when every package is already installed it only checks and exits.
 set -euo pipefail
@@ -16,7 +18,10 @@ packages=(
   nlohmann-json3-dev
   openmpi-bin libopenmpi-dev
   clang libclang-rt-14-dev
+  chromium
 )
+# Node.js and npm: Debian's, unless the machine already has them (e.g. from NodeSource).
+if ! command -v npm >/dev/null 2>&1; then packages+=(nodejs npm); fi
 
 missing=()
 for p in "${packages[@]}"; do
@@ -25,7 +30,19 @@ for p in "${packages[@]}"; do
   fi
 done
 
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# npm packages, from the lock files (npm ci), only when a folder's are missing or older than its lock.
+npm_packages() {
+  for dir in "$root/engine/report" "$root/tests/browser"; do
+    if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+      echo "setup-deps: npm ci in ${dir#"$root"/}" >&2
+      (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    fi
+  done
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
+  npm_packages
   exit 0
 fi
 
@@ -42,3 +59,4 @@ echo "setup-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+npm_packages

@@ -655,3 +655,21 @@ TEST_CASE("signals: Ctrl-C or SIGTERM during score exits 130 with one line and l
   CHECK(nlohmann::json::parse(slurp(out / "r.json"))["tiles"]["failed"] == 0);
   CHECK(nlohmann::json::parse(slurp(out / "c.geojson"))["type"] == "FeatureCollection");
 }
+
+TEST_CASE("signals: Ctrl-C during score --report leaves no report folder and no temporary", "[hostile][cli][signals][report]") {
+  const auto slide = synth_slide("signals-report", "--width 8192 --height 6144 --mpp 0.5 --seed 48");
+  const auto out = scratch_dir("hostile-signals-report");
+  const std::vector<std::string> score{"score", slide.string(), "--threads", "1", "--report", (out / "rep").string()};
+  const fs::path log = out.parent_path() / ("ihcscore-test-signals-report-" + std::to_string(::getpid()) + ".log");
+  const pid_t pid = spawn_cli(score, log);
+  REQUIRE(wait_for_signal_handlers(pid));
+  // Into the scoring, when the temporary folder already holds tiles.
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  ::kill(pid, SIGINT);
+  const int code = wait_exit(pid);
+  const std::string err = slurp(log);
+  fs::remove(log);
+  INFO("exit " << code << ": " << err);
+  CHECK(code == 130);
+  CHECK(files_in(out).empty());
+}

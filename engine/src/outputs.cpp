@@ -103,7 +103,8 @@ void write_png(const std::filesystem::path& out, const cv::Mat& image, bool over
   write_file_atomically(out, std::string(bytes.begin(), bytes.end()), overwrite);
 }
 
-void write_geojson(const std::filesystem::path& out, const SlideResult& r, bool include_tiles, bool overwrite) {
+void write_geojson(const std::filesystem::path& out, const SlideResult& r, bool include_tiles, bool include_left_out,
+                   bool overwrite) {
   commit_file_atomically(out, overwrite, [&](const std::filesystem::path& tmp) {
     std::FILE* f = std::fopen(tmp.c_str(), "wb");
     if (!f) throw EngineError(ErrorKind::output, out.string() + ": cannot be written: " + std::strerror(errno));
@@ -150,7 +151,8 @@ void write_geojson(const std::filesystem::path& out, const SlideResult& r, bool 
     };
     for (const auto& t : r.tiles) {
       for (const auto& c : t.cells) write_cell(c, true);
-      for (const auto& c : t.left_out_cells) write_cell(c, false);
+      if (include_left_out)
+        for (const auto& c : t.left_out_cells) write_cell(c, false);
     }
     if (include_tiles) {
       for (const auto& t : r.tiles) {

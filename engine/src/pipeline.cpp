@@ -266,6 +266,10 @@ double tile_source_pixels(const tiling::Slide& slide, const TilePlan& plan, cons
   return g.width * r * g.height * r;
 }
 
+cv::Mat read_downsampled(const tiling::Slide& slide, double x0, double y0, double d, int out_w, int out_h) {
+  return read_resampled(slide, slide.best_level_for_downsample(d), x0, y0, d, out_w, out_h, true);
+}
+
 cv::Mat read_tile(const tiling::Slide& slide, const TilePlan& plan, const tiling::Rect& core) {
   const TileGeometry g = geometry(plan, core);
   return read_resampled(slide, plan.read_level, g.x0, g.y0, plan.downsample, g.width, g.height, plan.dct_decode);
@@ -311,7 +315,15 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
   result.tiles_tissue = static_cast<std::int64_t>(result.tiles.size());
 
   auto score_tile = [&](TileResult& t) {
-    for (auto& c : analyse_tile(slide, plan, options, t.region, nullptr, &t)) {
+    cv::Mat rgb;
+    auto cells = analyse_tile(slide, plan, options, t.region, options.on_tile_image ? &rgb : nullptr, &t);
+    if (options.on_tile_image && !rgb.empty()) {
+      const int core_w = static_cast<int>(std::lround(static_cast<double>(t.region.w) / plan.downsample));
+      const int core_h = static_cast<int>(std::lround(static_cast<double>(t.region.h) / plan.downsample));
+      const cv::Rect core_px = cv::Rect(plan.halo_px, plan.halo_px, core_w, core_h) & cv::Rect(0, 0, rgb.cols, rgb.rows);
+      options.on_tile_image(t.region, rgb(core_px));
+    }
+    for (auto& c : cells) {
       ++t.cells_detected;
       if (!c.counted || (!options.roi.empty() && !options.roi.contains(c.x, c.y))) {
         if (options.keep_left_out) t.left_out_cells.push_back(std::move(c));

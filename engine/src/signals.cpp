@@ -1,5 +1,8 @@
 #include "ihc/engine/signals.hpp"
 
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -29,10 +32,36 @@ volatile std::sig_atomic_t g_tty = 0;
 // The process's exit status after a signal (set_interrupted_exit_status).
 volatile std::sig_atomic_t g_exit_status = 1;
 
+// Removes a folder and what it holds (a report being written), with raw system calls only
+// (getdents64, unlinkat, rmdir are async-signal-safe; opendir and readdir are not). Four levels
+// deep at most: a report folder has three.
+void remove_tree_at(int parent, const char* name, int depth) {
+  if (::unlinkat(parent, name, 0) == 0 || depth > 4) return;
+  const int fd = ::openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return;
+  alignas(8) char buf[4096];
+  for (;;) {
+    const long n = ::syscall(SYS_getdents64, fd, buf, sizeof buf);
+    if (n <= 0) break;
+    for (long off = 0; off < n;) {
+      const auto* d = reinterpret_cast<const struct dirent64*>(buf + off);
+      off += d->d_reclen;
+      if (std::strcmp(d->d_name, ".") == 0 || std::strcmp(d->d_name, "..") == 0) continue;
+      remove_tree_at(fd, d->d_name, depth + 1);
+    }
+  }
+  ::close(fd);
+  ::unlinkat(parent, name, AT_REMOVEDIR);
+}
+
+void remove_path(const char* path) {
+  if (::unlink(path) != 0) remove_tree_at(AT_FDCWD, path, 0);
+}
+
 extern "C" void remove_and_exit_on_signal(int) {
-  for (int i = 0; i < g_path_count; ++i) ::unlink(g_paths[i]);
+  for (int i = 0; i < g_path_count; ++i) remove_path(g_paths[i]);
   for (int i = 0; i < kMaxDynamic; ++i)
-    if (g_dynamic_used[i]) ::unlink(g_dynamic[i]);
+    if (g_dynamic_used[i]) remove_path(g_dynamic[i]);
   // On a terminal, end the progress bar's line first; otherwise exactly one line.
   static const char msg[] = "\nihcscore: interrupted; no partial outputs are left\n";
   const char* text = g_tty ? msg : msg + 1;

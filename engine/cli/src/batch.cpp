@@ -1,4 +1,5 @@
 #include "ihc/cli/batch.hpp"
+#include "ihc/engine/report_folder.hpp"
 #include "ihc/engine/text.hpp"
 
 #include <algorithm>
@@ -304,6 +305,13 @@ BatchPlan prepare_batch(const BatchOptions& opt) {
     throw EngineError(ErrorKind::output, opt.out.string() + ": cannot create the output folder" +
                                         (ec ? ": " + ec.message() : std::string()));
   plan.summary_path = opt.out / (plan.shard ? shard_summary_name(*plan.shard) : std::string("summary.csv"));
+  if (!opt.report.empty()) {
+    fs::create_directories(opt.report, ec);
+    if (ec || !fs::is_directory(opt.report))
+      throw EngineError(ErrorKind::output, opt.report.string() + ": cannot create the report folder" +
+                                              (ec ? ": " + ec.message() : std::string()));
+    plan.report_dir = opt.report;
+  }
   write_batch_summary(plan, {});  // fails early when DIR is not writable
   return plan;
 }
@@ -363,6 +371,11 @@ ItemOutcome score_batch_item(const BatchOptions& opt, const ScoreOptions& base_o
       options.roi = load_roi(item.roi);
       options.roi_source = item.roi;
     }
+    std::unique_ptr<ReportFolder> folder;
+    if (!opt.report.empty()) {
+      folder = std::make_unique<ReportFolder>(opt.report / item.id, true);
+      folder->attach(*slide, options);
+    }
     SlideResult result;
     try {
       result = score_slide(*slide, options, [&](std::int64_t done, std::int64_t total) {
@@ -379,6 +392,7 @@ ItemOutcome score_batch_item(const BatchOptions& opt, const ScoreOptions& base_o
     report["settings_hash"] = hash;
     const std::string text = report.dump(2) + "\n";
     write_file_atomically(report_path, text, true);
+    if (folder) folder->commit(*slide, result, options, report);
     ItemOutcome o;
     o.result = ItemResult::kScored;
     // The row comes from the report as written, so a resumed run gives the same row.
@@ -417,6 +431,17 @@ void write_batch_summary(const BatchPlan& plan, std::vector<IndexedRow> rows) {
     text = std::move(shard_text);
   }
   write_file_atomically(plan.summary_path, text, true);
+  if (!plan.report_dir.empty()) {
+    std::vector<ReportIndexRow> index;
+    for (const auto& r : plain) {
+      std::error_code ec;
+      index.push_back({r.slide, r.status, r.score, r.category, r.guideline, r.decisive_metric, r.decisive_percent,
+                       r.percent_complete, r.percent_complete_intense, r.cells, r.error,
+                       fs::is_regular_file(plan.report_dir / r.slide / "index.html", ec),
+                       fs::is_regular_file(plan.report_dir / r.slide / "thumbnail.jpg", ec)});
+    }
+    write_file_atomically(plan.report_dir / "index.html", report_index_html(index), true);
+  }
 }
 
 int finish_batch(const BatchPlan& plan, const BatchCounts& counts, std::size_t finished, bool interrupted) {

@@ -67,6 +67,7 @@ void add_batch_command(CLI::App& app, CommandRunner& run) {
     bool mpi = false;
     std::optional<std::string> shard;
     std::vector<std::string> merge;
+    std::string report;
   };
   auto args = std::make_shared<Args>();
   CLI::App* cmd = app.add_subcommand(
@@ -87,6 +88,9 @@ void add_batch_command(CLI::App& app, CommandRunner& run) {
   cmd->add_option("--shard", args->shard,
                   "K/N: score only the items whose 0-based input index i has i % N == K-1, writing "
                   "DIR/summary-K-of-N.csv instead of summary.csv (join the shards with --merge)");
+  cmd->add_option("--report", args->report,
+                  "DIR: a report folder per scored slide (DIR/<id>/index.html, as score --report) and DIR/index.html, "
+                  "a sortable table of every slide linking to them");
   cmd->add_option("--merge", args->merge,
                   "DIR...: join the shard summaries (summary-K-of-N.csv) in these folders into --out DIR/summary.csv, "
                   "in input order, as one batch over the whole input writes it")
@@ -114,6 +118,7 @@ void add_batch_command(CLI::App& app, CommandRunner& run) {
       options.out = args->out;
       options.scoring = args->scoring;
       options.force = args->force;
+      options.report = args->report;
       if (args->shard) options.shard = parse_shard(*args->shard);
       StopOnSignal guard;
       return args->mpi ? run_mpi_batch(options, &g_stop) : run_batch(options, &g_stop);

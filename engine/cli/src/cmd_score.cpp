@@ -7,6 +7,7 @@
 #include "ihc/cli/options.hpp"
 #include "ihc/engine/text.hpp"
 #include "ihc/cli/commands.hpp"
+#include "ihc/engine/report_folder.hpp"
 #include "ihc/cli/exit_codes.hpp"
 #include "ihc/engine/output_file.hpp"
 #include "ihc/engine/outputs.hpp"
@@ -27,6 +28,7 @@ void add_score_command(CLI::App& app, CommandRunner& run) {
     std::string geojson;
     bool geojson_tiles = false;
     bool geojson_all = false;
+    std::string report;
     bool force = false;
   };
   auto args = std::make_shared<Args>();
@@ -41,6 +43,9 @@ void add_score_command(CLI::App& app, CommandRunner& run) {
   cmd->add_flag("--geojson-all", args->geojson_all,
                 "Also write every detected cell the tumour-cell rules left out, classed 'Not counted', with the "
                 "rules it failed (left_out) and its nucleus centre");
+  cmd->add_option("--report", args->report,
+                  "Write a report folder to open in a browser (DIR/index.html, no server): the zoomable slide with "
+                  "every cell coloured by class, a heatmap and the numbers behind the score");
   cmd->add_flag("--force", args->force, "Replace output files that already exist");
   cmd->callback([args, &run] {
     run = [args]() -> int {
@@ -48,8 +53,11 @@ void add_score_command(CLI::App& app, CommandRunner& run) {
       // temporary behind (see OutputSet and RemoveOnSignal).
       const RemoveOnSignal on_signal({});
       ScoreOptions options = make_score_options(args->scoring);
-      check_distinct_outputs(
-          {{"SLIDE", args->slide}, {"--json", args->json}, {"--heatmap", args->heatmap}, {"--geojson", args->geojson}});
+      check_distinct_outputs({{"SLIDE", args->slide},
+                              {"--json", args->json},
+                              {"--heatmap", args->heatmap},
+                              {"--geojson", args->geojson},
+                              {"--report", args->report}});
       for (const auto* out : {&args->json, &args->heatmap, &args->geojson})
         if (!out->empty()) check_output_path(*out, args->force);
       if (!args->geojson.empty()) {
@@ -58,6 +66,11 @@ void add_score_command(CLI::App& app, CommandRunner& run) {
         options.cells.keep_outlines = true;
       }
       const auto slide = open_for_scoring(args->slide, args->scoring);
+      std::unique_ptr<ReportFolder> report;
+      if (!args->report.empty()) {
+        report = std::make_unique<ReportFolder>(args->report, args->force);
+        report->attach(*slide, options);
+      }
       SlideResult result;
       try {
         apply_stains_and_warn(*slide, args->scoring, options);
@@ -82,13 +95,16 @@ void add_score_command(CLI::App& app, CommandRunner& run) {
         if (!args->json.empty())
           write_file_atomically(args->json, report_json(result, options).dump(2) + "\n", args->force);
         if (!args->heatmap.empty()) write_png(args->heatmap, render_heatmap(result), args->force);
-        if (!args->geojson.empty()) write_geojson(args->geojson, result, args->geojson_tiles, args->force);
+        if (!args->geojson.empty())
+          write_geojson(args->geojson, result, args->geojson_tiles, args->geojson_all, args->force);
+        if (report) report->commit(*slide, result, options, report_json(result, options));
         outputs.commit();
       }
       std::cout << report_summary(result, options);
       if (!args->json.empty()) std::cout << "  report: " << args->json << "\n";
       if (!args->heatmap.empty()) std::cout << "  heatmap: " << args->heatmap << "\n";
       if (!args->geojson.empty()) std::cout << "  cells (GeoJSON): " << args->geojson << "\n";
+      if (!args->report.empty()) std::cout << "  report folder: " << args->report << "/index.html\n";
       std::cout.flush();
       if (result.tiles_failed > 0) {
         // Some tissue tiles could not be read: the result (a score without them, or not

@@ -20,7 +20,8 @@ cv::Vec3b class_colour(scoring::CellClass c);
 // GeoJSON FeatureCollection that QuPath imports: level-0 pixel coordinates, objectType
 // "detection" (cells) / "annotation" (tiles), classification {name, color}, measurements.
 // Streams to the file; atomic (temporary name, then rename). Throws EngineError.
-void write_geojson(const std::filesystem::path& out, const SlideResult& result, bool include_tiles, bool overwrite);
+void write_geojson(const std::filesystem::path& out, const SlideResult& result, bool include_tiles, bool include_left_out,
+                   bool overwrite);
 
 // Encodes an 8-bit colour image (RGB, or BGR as OpenCV draws) as PNG and writes it atomically.
 // Throws EngineError.

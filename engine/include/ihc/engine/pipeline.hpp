@@ -45,6 +45,10 @@ struct ScoreOptions {
   bool exact_decode = false;
   bool keep_cells = false;      // keep every counted cell (level-0 coordinates) in the result
   bool keep_left_out = false;   // ... and every detected cell the tumour-cell rules left out
+  // Called from the worker threads with each analysed tile's core image at analysis resolution
+  // (RGB, CV_8UC3) and the core (level-0 pixels): the report folder cuts its pyramid from the
+  // pixels scoring decodes anyway (report_folder.hpp). Never changes the result.
+  std::function<void(const tiling::Rect& core, const cv::Mat& rgb)> on_tile_image;
   // Region of interest (level-0 pixels): only tiles touching it are read and only cells whose
   // nucleus centre lies inside are counted. Empty: the whole slide.
   scoring::Region roi;
@@ -181,6 +185,10 @@ TilePlan plan_geometry(const tiling::Slide& slide, const ScoreOptions& options);
 // (quality, block_core_um2); the rest is left alone.
 std::vector<SlideCell> analyse_tile(const tiling::Slide& slide, const TilePlan& plan, const ScoreOptions& options,
                                     const tiling::Rect& core, cv::Mat* rgb_out, TileResult* areas_out = nullptr);
+
+// A region of level-0 pixels, `d` level-0 pixels per output pixel, out_w x out_h (RGB), from the
+// finest pyramid level not finer than needed.
+cv::Mat read_downsampled(const tiling::Slide& slide, double x0, double y0, double d, int out_w, int out_h);
 
 // A tile at analysis resolution with its halo: (core / downsample + 2 * halo) pixels a side.
 cv::Mat read_tile(const tiling::Slide& slide, const TilePlan& plan, const tiling::Rect& core);

@@ -27,7 +27,7 @@ class RemoveOnSignal {
   bool tty_before_ = false;
 };
 
-// Adds `path` to what the handler removes (whenever a guard is active, now or later); returns a
+// Adds `path` (a file, or a folder with everything in it) to what the handler removes (whenever a guard is active, now or later); returns a
 // slot for remove_on_signal_drop, or -1 when the table is full or the path too long. Thread-safe.
 int remove_on_signal_add(const std::filesystem::path& path);
 // Forgets the slot (-1 is ignored). Thread-safe.

@@ -91,6 +91,7 @@ struct BatchOptions {
   ScoringSettings scoring;
   bool force = false;
   std::optional<Shard> shard;  // only part of the input; summary-K-of-N.csv instead of summary.csv
+  std::filesystem::path report;  // --report DIR: DIR/<id>/ per scored slide (report_folder.hpp), DIR/index.html
 };
 
 // Everything a batch decides before it scores: the input, which items this run takes, the
@@ -101,6 +102,7 @@ struct BatchPlan {
   std::vector<std::size_t> selected;   // input indices this run takes, in input order
   std::filesystem::path summary_path;  // DIR/summary.csv or DIR/summary-K-of-N.csv
   std::optional<Shard> shard;
+  std::filesystem::path report_dir;    // --report DIR (empty: none); index.html follows the summary
 };
 
 // Checks the options (usage errors first), reads the input, selects the shard, creates DIR and

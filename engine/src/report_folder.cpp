@@ -1,0 +1,322 @@
+#include "ihc/engine/report_folder.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <fstream>
+#include <system_error>
+
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "ihc/engine/errors.hpp"
+#include "ihc/engine/signals.hpp"
+#include "report_assets.hpp"
+
+namespace ihc::engine {
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr int kJpegQuality = 85;
+
+void write_bytes(const fs::path& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  out.close();
+  if (!out) throw EngineError(ErrorKind::output, path.string() + ": cannot be written");
+}
+
+std::string jpeg_of(const cv::Mat& rgb) {
+  cv::Mat bgr;
+  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
+  std::vector<std::uint8_t> bytes;
+  if (!cv::imencode(".jpg", bgr, bytes, {cv::IMWRITE_JPEG_QUALITY, kJpegQuality}))
+    throw EngineError(ErrorKind::output, "JPEG encoding failed");
+  return {bytes.begin(), bytes.end()};
+}
+
+// Flags of a cell for the viewer (viewer.js reads them by these bits).
+constexpr int kFlagFold = 1, kFlagFocus = 2, kFlagPigment = 4, kFlagCytoplasmic = 8, kFlagLateral = 16;
+
+}  // namespace
+
+bool report_viewer_available() { return report_assets::kAvailable; }
+
+ReportFolder::ReportFolder(fs::path dir, bool overwrite) : dir_(std::move(dir)), overwrite_(overwrite) {
+  if (!report_viewer_available())
+    throw EngineError(ErrorKind::usage, dir_.string() +
+                                            ": this build has no report viewer (OpenSeadragon was not installed when it "
+                                            "was configured: run scripts/setup-deps.sh, then build again)");
+  std::error_code ec;
+  if (fs::exists(dir_, ec) && !overwrite_)
+    throw EngineError(ErrorKind::output, dir_.string() + ": exists (give --force to replace it)");
+  if (fs::exists(dir_, ec) && !fs::is_directory(dir_, ec))
+    throw EngineError(ErrorKind::output, dir_.string() + ": exists and is not a folder");
+  const fs::path parent = dir_.parent_path().empty() ? fs::path(".") : dir_.parent_path();
+  if (!fs::is_directory(parent, ec))
+    throw EngineError(ErrorKind::output, dir_.string() + ": cannot be written: no folder " + parent.string());
+  tmp_ = parent / ("." + dir_.filename().string() + ".tmp-" + std::to_string(::getpid()));
+  fs::remove_all(tmp_, ec);
+  if (!fs::create_directory(tmp_, ec))
+    throw EngineError(ErrorKind::output, dir_.string() + ": cannot be written: " + ec.message());
+  signal_slot_ = remove_on_signal_add(tmp_);
+}
+
+ReportFolder::~ReportFolder() {
+  if (!committed_) {
+    std::error_code ec;
+    fs::remove_all(tmp_, ec);
+  }
+  remove_on_signal_drop(signal_slot_);
+}
+
+void ReportFolder::attach(const tiling::Slide& slide, ScoreOptions& options) {
+  const TilePlan g = plan_geometry(slide, options);
+  const auto& l0 = slide.levels().front();
+  pyramid_.downsample = g.downsample;
+  pyramid_.width = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(static_cast<double>(l0.width) / g.downsample)));
+  pyramid_.height = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(static_cast<double>(l0.height) / g.downsample)));
+  pyramid_.max_level = static_cast<int>(std::ceil(std::log2(static_cast<double>(std::max(pyramid_.width, pyramid_.height)))));
+  written_.assign(static_cast<std::size_t>(pyramid_.max_level) + 1, {});
+  std::error_code ec;
+  for (int level = 0; level <= pyramid_.max_level; ++level)
+    if (!fs::create_directories(tmp_ / "slide_files" / std::to_string(level), ec) && ec)
+      throw EngineError(ErrorKind::output, dir_.string() + ": cannot be written: " + ec.message());
+  options.keep_cells = true;
+  options.keep_left_out = true;
+  options.on_tile_image = [this](const tiling::Rect& core, const cv::Mat& rgb) { on_tile(core, rgb); };
+}
+
+void ReportFolder::write_tile(int level, std::int64_t col, std::int64_t row, const cv::Mat& rgb) {
+  if (rgb.empty()) return;
+  write_bytes(tmp_ / "slide_files" / std::to_string(level) / (std::to_string(col) + "_" + std::to_string(row) + ".jpg"),
+              jpeg_of(rgb));
+  std::lock_guard lock(mutex_);
+  written_[static_cast<std::size_t>(level)].insert({col, row});
+}
+
+// The three finest levels come from each analysis tile's own pixels: a 1024 px core is 4 x 4
+// tiles at the analysis resolution, 2 x 2 at half of it, one at a quarter (cores start on
+// multiples of the tile side, so Deep Zoom tiles never straddle two cores).
+void ReportFolder::on_tile(const tiling::Rect& core, const cv::Mat& rgb) {
+  constexpr int T = Pyramid::kTile;
+  const auto x0 = static_cast<std::int64_t>(std::llround(static_cast<double>(core.x) / pyramid_.downsample));
+  const auto y0 = static_cast<std::int64_t>(std::llround(static_cast<double>(core.y) / pyramid_.downsample));
+  cv::Mat image = rgb;
+  for (int k = 0; k <= 2 && k <= pyramid_.max_level; ++k) {
+    if (k > 0) {
+      cv::Mat half;
+      cv::resize(image, half, cv::Size((image.cols + 1) / 2, (image.rows + 1) / 2), 0, 0, cv::INTER_AREA);
+      image = half;
+    }
+    const std::int64_t ox = x0 >> k, oy = y0 >> k;
+    if (ox % T != 0 || oy % T != 0) break;  // not aligned (a core smaller than the pyramid's tiles)
+    for (int ty = 0; ty * T < image.rows; ++ty)
+      for (int tx = 0; tx * T < image.cols; ++tx) {
+        const cv::Rect r(tx * T, ty * T, std::min(T, image.cols - tx * T), std::min(T, image.rows - ty * T));
+        write_tile(pyramid_.max_level - k, ox / T + tx, oy / T + ty, image(r));
+      }
+  }
+}
+
+void ReportFolder::commit(const tiling::Slide& slide, const SlideResult& result, const ScoreOptions& options,
+                          const nlohmann::json& report) {
+  constexpr int T = Pyramid::kTile;
+  const double ds = pyramid_.downsample;
+  // Coarse levels: from the slide's own pyramid, only tiles that touch a tissue tile.
+  for (int level = pyramid_.max_level - 3; level >= 0; --level) {
+    const int k = pyramid_.max_level - level;
+    const double scale = std::ldexp(1.0, k);  // analysis pixels per pixel of this level
+    const std::int64_t lw = static_cast<std::int64_t>(std::ceil(static_cast<double>(pyramid_.width) / scale));
+    const std::int64_t lh = static_cast<std::int64_t>(std::ceil(static_cast<double>(pyramid_.height) / scale));
+    std::set<std::pair<std::int64_t, std::int64_t>> wanted;
+    for (const auto& t : result.tiles) {
+      const double px = ds * scale * T;  // level-0 pixels per tile of this level
+      const auto first = [px](std::int64_t v) { return static_cast<std::int64_t>(static_cast<double>(v) / px); };
+      for (auto r = first(t.region.y); r <= first(t.region.y + t.region.h - 1); ++r)
+        for (auto c = first(t.region.x); c <= first(t.region.x + t.region.w - 1); ++c) wanted.insert({c, r});
+    }
+    for (const auto& [c, r] : wanted) {
+      const int w = static_cast<int>(std::min<std::int64_t>(T, lw - c * T));
+      const int h = static_cast<int>(std::min<std::int64_t>(T, lh - r * T));
+      if (w <= 0 || h <= 0) continue;
+      const double d = ds * scale;
+      write_tile(level, c, r, read_downsampled(slide, static_cast<double>(c * T) * d, static_cast<double>(r * T) * d, d, w, h));
+    }
+  }
+  write_bytes(tmp_ / "blank.jpg", jpeg_of(cv::Mat(8, 8, CV_8UC3, cv::Scalar(243, 243, 243))));
+  if (!result.thumbnail.empty()) write_bytes(tmp_ / "thumbnail.jpg", jpeg_of(result.thumbnail));
+
+  // data.js: the report, the pyramid, the tile list, ROI and flagged areas (analysis pixels).
+  nlohmann::json data;
+  data["report"] = report;
+  data["pyramid"] = {{"width", pyramid_.width}, {"height", pyramid_.height}, {"tile", T}, {"max_level", pyramid_.max_level},
+                     {"mpp", result.mpp_analysis}};
+  nlohmann::json tiles = nlohmann::json::object();
+  for (std::size_t level = 0; level < written_.size(); ++level) {
+    std::vector<std::string> names;
+    for (const auto& [c, r] : written_[level]) names.push_back(std::to_string(c) + "_" + std::to_string(r));
+    tiles[std::to_string(level)] = names;
+  }
+  data["tiles"] = tiles;
+  nlohmann::json roi = nlohmann::json::array();
+  for (const auto& poly : options.roi.polygons())
+    for (const auto& ring : poly.rings) {
+      nlohmann::json pts = nlohmann::json::array();
+      for (const auto& p : ring) pts.push_back({std::lround(p.x / ds), std::lround(p.y / ds)});
+      roi.push_back(pts);
+    }
+  data["roi"] = roi;
+  nlohmann::json flagged = nlohmann::json::array();
+  const int halo = static_cast<int>(std::lround(options.halo_um / result.mpp_analysis));
+  for (const auto& t : result.tiles) {
+    if (t.failed || t.quality.block_px <= 0) continue;
+    const auto ox = std::llround(static_cast<double>(t.region.x) / ds) - halo;
+    const auto oy = std::llround(static_cast<double>(t.region.y) / ds) - halo;
+    const int bp = t.quality.block_px;
+    for (int by = 0; by < t.quality.rows; ++by)
+      for (int bx = 0; bx < t.quality.cols; ++bx) {
+        const auto f = t.quality.flags[static_cast<std::size_t>(by * t.quality.cols + bx)];
+        if (f == 0) continue;
+        flagged.push_back({ox + bx * bp, oy + by * bp, bp, bp, (f & scoring::kExcludedFold) ? "fold" : "out of focus"});
+      }
+  }
+  data["flagged"] = flagged;
+  write_bytes(tmp_ / "data.js", "window.IHC_DATA = " + data.dump() + ";\n");
+
+  // cells.js: x, y (analysis pixels), class (0-3, 4: not counted), completeness (per cent),
+  // intensity (OD x 1000), flags, and for cells left out the rules that left them out.
+  std::string cells = "window.IHC_CELLS = {\"x\":[";
+  std::string ys, cls, comp, inten, flags, why;
+  bool first = true;
+  const auto add = [&](const SlideCell& c, bool counted) {
+    const std::string sep = first ? "" : ",";
+    first = false;
+    cells += sep + std::to_string(std::lround(c.x / ds));
+    ys += sep + std::to_string(std::lround(c.y / ds));
+    cls += sep + std::to_string(counted ? static_cast<int>(c.cell_class) : 4);
+    comp += sep + std::to_string(std::lround(c.completeness * 100.0f));
+    inten += sep + std::to_string(std::lround(c.intensity_od * 1000.0f));
+    const int f = ((c.excluded & scoring::kExcludedFold) ? kFlagFold : 0) |
+                  ((c.excluded & scoring::kExcludedFocus) ? kFlagFocus : 0) | (c.pigment ? kFlagPigment : 0) |
+                  (c.cytoplasmic ? kFlagCytoplasmic : 0) | (c.lateral ? kFlagLateral : 0);
+    flags += sep + std::to_string(f);
+    why += sep + std::to_string(counted ? 0 : (c.left_out ? static_cast<int>(c.left_out) : 32));  // 32: outside the ROI
+  };
+  for (const auto& t : result.tiles) {
+    for (const auto& c : t.cells) add(c, true);
+    for (const auto& c : t.left_out_cells) add(c, false);
+  }
+  cells += "],\"y\":[" + ys + "],\"c\":[" + cls + "],\"p\":[" + comp + "],\"i\":[" + inten + "],\"f\":[" + flags +
+           "],\"w\":[" + why + "]};\n";
+  write_bytes(tmp_ / "cells.js", cells);
+
+  write_bytes(tmp_ / "index.html", report_assets::kViewerHtml);
+  write_bytes(tmp_ / "viewer.js", report_assets::kViewerJs);
+  write_bytes(tmp_ / "viewer.css", report_assets::kViewerCss);
+  write_bytes(tmp_ / "openseadragon.min.js", report_assets::kOpenSeadragonJs);
+
+  // Into place: an existing DIR (overwrite) goes only once the new one is complete.
+  std::error_code ec;
+  fs::path old;
+  if (fs::exists(dir_, ec)) {
+    old = tmp_.parent_path() / ("." + dir_.filename().string() + ".old-" + std::to_string(::getpid()));
+    fs::remove_all(old, ec);
+    fs::rename(dir_, old, ec);
+    if (ec) throw EngineError(ErrorKind::output, dir_.string() + ": cannot be replaced: " + ec.message());
+  }
+  fs::rename(tmp_, dir_, ec);
+  if (ec) {
+    if (!old.empty()) fs::rename(old, dir_, ec);
+    throw EngineError(ErrorKind::output, dir_.string() + ": cannot be written: " + ec.message());
+  }
+  committed_ = true;
+  if (!old.empty()) fs::remove_all(old, ec);
+}
+
+namespace {
+std::string html_escape(const std::string& text) {
+  std::string out;
+  for (const char ch : text) {
+    switch (ch) {
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      default: out += ch;
+    }
+  }
+  return out;
+}
+
+// A folder name as a relative URL: every byte outside the unreserved set percent-encoded.
+std::string url_path(const std::string& name) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (const unsigned char ch : name) {
+    if (std::isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~') {
+      out += static_cast<char>(ch);
+    } else {
+      out += '%';
+      out += hex[ch >> 4];
+      out += hex[ch & 15];
+    }
+  }
+  return out;
+}
+}  // namespace
+
+std::string report_index_html(const std::vector<ReportIndexRow>& rows) {
+  std::string html = R"(<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>ihcscore batch report</title>
+<style>
+body { font: 14px/1.4 system-ui, sans-serif; margin: 16px; color: #222; }
+table { border-collapse: collapse; }
+th, td { padding: 4px 8px; border-bottom: 1px solid #ddd; text-align: left; vertical-align: middle; }
+th { cursor: pointer; background: #f3f3f3; user-select: none; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+img { height: 64px; }
+.error { color: #a00; }
+</style></head><body>
+<h1>ihcscore batch report</h1>
+<p>Click a column to sort; click a slide to open its report.</p>
+<table id="slides"><thead><tr><th>thumbnail</th><th>slide</th><th>status</th><th>score</th><th>category</th>
+<th>guideline</th><th>decisive</th><th data-num>decisive %</th><th data-num>% complete</th>
+<th data-num>% complete intense</th><th data-num>cells</th><th>error</th></tr></thead><tbody>
+)";
+  for (const auto& r : rows) {
+    const std::string link = url_path(r.id) + "/index.html";
+    html += "<tr><td>";
+    if (r.has_thumbnail) html += "<img alt=\"\" src=\"" + url_path(r.id) + "/thumbnail.jpg\">";
+    html += "</td><td>";
+    html += r.has_folder ? "<a href=\"" + link + "\">" + html_escape(r.id) + "</a>" : html_escape(r.id);
+    html += "</td><td>" + html_escape(r.status) + "</td><td>" + html_escape(r.score) + "</td><td>" +
+            html_escape(r.category) + "</td><td>" + html_escape(r.guideline) + "</td><td>" +
+            html_escape(r.decisive_metric) + "</td><td class=\"num\">" + html_escape(r.decisive_percent) +
+            "</td><td class=\"num\">" + html_escape(r.percent_complete) + "</td><td class=\"num\">" +
+            html_escape(r.percent_complete_intense) + "</td><td class=\"num\">" + html_escape(r.cells) +
+            "</td><td class=\"error\">" + html_escape(r.error) + "</td></tr>\n";
+  }
+  html += R"(</tbody></table>
+<script>
+document.querySelectorAll('#slides th').forEach((th, col) => {
+  let ascending = true;
+  th.addEventListener('click', () => {
+    const body = document.querySelector('#slides tbody');
+    const numeric = th.hasAttribute('data-num');
+    const key = (tr) => { const t = tr.children[col].textContent; return numeric ? (t === '' ? -1 : Number(t)) : t; };
+    const rows = [...body.rows].sort((a, b) => (key(a) > key(b) ? 1 : key(a) < key(b) ? -1 : 0) * (ascending ? 1 : -1));
+    ascending = !ascending;
+    rows.forEach((tr) => body.appendChild(tr));
+  });
+});
+</script>
+</body></html>
+)";
+  return html;
+}
+
+}  // namespace ihc::engine
