@@ -70,6 +70,7 @@
     },
   });
 
+  document.getElementById('viewer').style.background = 'rgb(' + P.glass.join(',') + ')';
   const overlay = document.createElement('canvas');
   overlay.id = 'overlay';
   viewer.canvas.appendChild(overlay);
@@ -106,6 +107,11 @@
       const radius = Math.max(2, (2.5 / P.mpp) * zoom);  // a nucleus-sized dot: the membrane stays visible
       const bx0 = Math.max(0, Math.floor(topLeft.x / BUCKET) - 1), bx1 = Math.min(bucketsX - 1, Math.floor(bottomRight.x / BUCKET) + 1);
       const by0 = Math.max(0, Math.floor(topLeft.y / BUCKET) - 1), by1 = Math.min(bucketsY - 1, Math.floor(bottomRight.y / BUCKET) + 1);
+      // One path per class (and one for the rings): a fill per class, not per cell.
+      const paths = [new Path2D(), new Path2D(), new Path2D(), new Path2D()], rings = new Path2D();
+      // Image to screen is a scale and a shift (the viewer does not rotate): once per redraw.
+      const o = toScreen(0, 0), unit = toScreen(1000, 1000);
+      const sx = (unit.x - o.x) / 1000, sy = (unit.y - o.y) / 1000;
       for (let by = by0; by <= by1; ++by)
         for (let bx = bx0; bx <= bx1; ++bx) {
           const b = buckets.get(by * bucketsX + bx);
@@ -113,20 +119,17 @@
           for (const k of b) {
             const counted = C.c[k] <= 3;
             if (counted ? !state.cells : !state.leftout) continue;
-            const p = toScreen(C.x[k], C.y[k]);
-            ctx.beginPath();
-            ctx.arc(p.x, p.y, radius, 0, 2 * Math.PI);
-            if (counted && !(C.f[k] & (FLAG_FOLD | FLAG_FOCUS))) {
-              const [r, g, bl] = CLASS_RGB[C.c[k]];
-              ctx.fillStyle = 'rgb(' + r + ',' + g + ',' + bl + ')';
-              ctx.fill();
-            } else {  // left out, or in a flagged area: a grey ring
-              ctx.strokeStyle = 'rgb(128,128,128)';
-              ctx.lineWidth = Math.max(1, radius / 3);
-              ctx.stroke();
-            }
+            const px = o.x + C.x[k] * sx, py = o.y + C.y[k] * sy;
+            // Left out, or in a flagged area: a grey ring.
+            const path = counted && !(C.f[k] & (FLAG_FOLD | FLAG_FOCUS)) ? paths[C.c[k]] : rings;
+            path.moveTo(px + radius, py);
+            path.arc(px, py, radius, 0, 2 * Math.PI);
           }
         }
+      paths.forEach((path, c) => { ctx.fillStyle = 'rgb(' + CLASS_RGB[c].join(',') + ')'; ctx.fill(path); });
+      ctx.strokeStyle = 'rgb(128,128,128)';
+      ctx.lineWidth = Math.max(1, radius / 3);
+      ctx.stroke(rings);
     }
     if (state.flags) {
       ctx.strokeStyle = 'rgb(200,0,200)';
@@ -177,7 +180,10 @@
   bind('heat-metric', 'metric', true);
   document.getElementById('legend').innerHTML = CLASS_NAMES.map((name, c) =>
     '<span><i style="background:rgb(' + CLASS_RGB[c].join(',') + ')"></i>' + name + '</span>').join('') +
-    '<span><i style="border:2px solid rgb(128,128,128);width:6px;height:6px"></i>left out</span>';
+    '<span><i style="border:2px solid rgb(128,128,128);width:6px;height:6px"></i>left out</span>' +
+    '<span>heatmap: <i style="border-radius:0;background:rgb(255,255,200)"></i>0 % ' +
+    '<i style="border-radius:0;background:rgb(255,155,100)"></i>25 % <i style="border-radius:0;background:rgb(255,55,0)"></i>' +
+    '50 % or more (squares of ' + HEAT_UM + ' µm with at least ' + HEAT_MIN_CELLS + ' tumour cells)</span>';
 
   // ---- panel
   const esc = (s) => String(s).replace(/[&<>"]/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }[ch]));

@@ -147,14 +147,29 @@ void ReportFolder::commit(const tiling::Slide& slide, const SlideResult& result,
       write_tile(level, c, r, read_downsampled(slide, static_cast<double>(c * T) * d, static_cast<double>(r * T) * d, d, w, h));
     }
   }
-  write_bytes(tmp_ / "blank.jpg", jpeg_of(cv::Mat(8, 8, CV_8UC3, cv::Scalar(243, 243, 243))));
+  // Glass: per channel the 90th percentile of the overview (glass is most of a slide and its
+  // brightest part): the colour of tiles not written and of the viewer's background.
+  cv::Scalar glass(243, 243, 243);
+  if (!result.thumbnail.empty()) {
+    std::vector<cv::Mat> channels;
+    cv::split(result.thumbnail, channels);
+    for (int ch = 0; ch < 3 && ch < static_cast<int>(channels.size()); ++ch) {
+      std::vector<std::uint8_t> v(channels[static_cast<std::size_t>(ch)].begin<std::uint8_t>(),
+                                  channels[static_cast<std::size_t>(ch)].end<std::uint8_t>());
+      const auto at = v.begin() + static_cast<std::ptrdiff_t>(v.size() * 9 / 10);
+      std::nth_element(v.begin(), at, v.end());
+      glass[ch] = *at;
+    }
+  }
+  write_bytes(tmp_ / "blank.jpg", jpeg_of(cv::Mat(8, 8, CV_8UC3, glass)));
   if (!result.thumbnail.empty()) write_bytes(tmp_ / "thumbnail.jpg", jpeg_of(result.thumbnail));
 
   // data.js: the report, the pyramid, the tile list, ROI and flagged areas (analysis pixels).
   nlohmann::json data;
   data["report"] = report;
-  data["pyramid"] = {{"width", pyramid_.width}, {"height", pyramid_.height}, {"tile", T}, {"max_level", pyramid_.max_level},
-                     {"mpp", result.mpp_analysis}};
+  data["pyramid"] = {{"width", pyramid_.width},   {"height", pyramid_.height},
+                     {"tile", T},                 {"max_level", pyramid_.max_level},
+                     {"mpp", result.mpp_analysis}, {"glass", {glass[0], glass[1], glass[2]}}};
   nlohmann::json tiles = nlohmann::json::object();
   for (std::size_t level = 0; level < written_.size(); ++level) {
     std::vector<std::string> names;
