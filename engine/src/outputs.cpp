@@ -76,11 +76,22 @@ cv::Mat render_heatmap(const SlideResult& r) {
   cv::Mat blended;
   cv::addWeighted(overlay, 0.55, base, 0.45, 0.0, blended);
 
-  // Legend strip below the picture.
-  const int lh = 70, margin = 20;
+  // Legend strip below the picture: the colour bar, then the score and the key beside it when
+  // they fit (a wide overview), else on their own lines below it (never cut off).
+  const int margin = 20;
+  const std::array<std::string, 2> key{"score " + std::string(scoring::to_string(r.score)),
+                                       "black = unreadable tile, X = folded / out of focus"};
+  int key_w = 0;
+  for (const auto& line : key) {
+    int baseline = 0;
+    key_w = std::max(key_w, cv::getTextSize(line, cv::FONT_HERSHEY_SIMPLEX, 0.45, 1, &baseline).width);
+  }
+  const int bar_w = std::min(400, blended.cols - 2 * margin);
+  const bool beside = margin + bar_w + 20 + key_w + margin <= blended.cols;
+  const int lh = beside ? 70 : 110;
   cv::Mat out(blended.rows + lh, blended.cols, CV_8UC3, cv::Scalar(255, 255, 255));
   blended.copyTo(out(cv::Rect(0, 0, blended.cols, blended.rows)));
-  const int bar_w = std::min(400, blended.cols - 2 * margin), bar_y = blended.rows + 30;
+  const int bar_y = blended.rows + 30;
   for (int x = 0; x < bar_w; ++x) {
     const cv::Vec3b c = ramp(100.0 * x / std::max(1, bar_w - 1));
     cv::line(out, {margin + x, bar_y}, {margin + x, bar_y + 14}, cv::Scalar(c[0], c[1], c[2]));
@@ -89,9 +100,11 @@ cv::Mat render_heatmap(const SlideResult& r) {
   put_text(out, "0%", {margin, bar_y + 32}, 0.4);
   put_text(out, "50%", {margin + bar_w / 2 - 12, bar_y + 32}, 0.4);
   put_text(out, "100%", {margin + bar_w - 34, bar_y + 32}, 0.4);
-  const std::string verdict =
-      "score " + std::string(scoring::to_string(r.score)) + ", black = unreadable tile, X = folded / out of focus";
-  put_text(out, verdict, {std::min(margin + bar_w + 20, std::max(margin, out.cols - 260)), bar_y + 12}, 0.45);
+  for (std::size_t i = 0; i < key.size(); ++i) {
+    const int line_y = static_cast<int>(i) * 18;
+    const cv::Point at = beside ? cv::Point(margin + bar_w + 20, bar_y + 4 + line_y) : cv::Point(margin, bar_y + 56 + line_y);
+    put_text(out, key[i], at, 0.45);
+  }
   return out;
 }
 
