@@ -64,6 +64,13 @@ TEST_CASE("score --report writes a complete folder, atomically, and never replac
   CHECK(again.err.find("--force") != std::string::npos);
   CHECK(run_cli("score " + q(slide) + " --report " + q(out) + " --force").exit_code == 0);
 
+  // --report-mpp: the finest level twice as fine as the analysis (read again from the slide).
+  const auto fine = dir / "fine";
+  REQUIRE(run_cli("score " + q(slide) + " --report " + q(fine) + " --report-mpp 0.25").exit_code == 0);
+  const std::string data = ihc::test::slurp(fine / "data.js");
+  CHECK(data.find("\"mpp\":0.25") != std::string::npos);
+  CHECK(data.find("\"width\":6000") != std::string::npos);  // level-0 pixels of the 0.25 um/px slide
+
   const auto nowhere = run_cli("score " + q(slide) + " --report " + q(dir / "missing" / "report"));
   CHECK(nowhere.exit_code == 4);
   CHECK_FALSE(fs::exists(dir / "missing"));

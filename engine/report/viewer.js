@@ -109,6 +109,7 @@
       const by0 = Math.max(0, Math.floor(topLeft.y / BUCKET) - 1), by1 = Math.min(bucketsY - 1, Math.floor(bottomRight.y / BUCKET) + 1);
       // One path per class (and one for the rings): a fill per class, not per cell.
       const paths = [new Path2D(), new Path2D(), new Path2D(), new Path2D()], rings = new Path2D();
+      const artefacts = new Path2D();  // scored 0 for pigment or a cytoplasmic pattern: a purple ring too
       // Image to screen is a scale and a shift (the viewer does not rotate): once per redraw.
       const o = toScreen(0, 0), unit = toScreen(1000, 1000);
       const sx = (unit.x - o.x) / 1000, sy = (unit.y - o.y) / 1000;
@@ -124,12 +125,18 @@
             const path = counted && !(C.f[k] & (FLAG_FOLD | FLAG_FOCUS)) ? paths[C.c[k]] : rings;
             path.moveTo(px + radius, py);
             path.arc(px, py, radius, 0, 2 * Math.PI);
+            if (counted && (C.f[k] & (FLAG_PIGMENT | FLAG_CYTOPLASMIC))) {
+              artefacts.moveTo(px + radius * 1.6, py);
+              artefacts.arc(px, py, radius * 1.6, 0, 2 * Math.PI);
+            }
           }
         }
       paths.forEach((path, c) => { ctx.fillStyle = 'rgb(' + CLASS_RGB[c].join(',') + ')'; ctx.fill(path); });
       ctx.strokeStyle = 'rgb(128,128,128)';
       ctx.lineWidth = Math.max(1, radius / 3);
       ctx.stroke(rings);
+      ctx.strokeStyle = 'rgb(150,0,170)';
+      ctx.stroke(artefacts);
     }
     if (state.flags) {
       ctx.strokeStyle = 'rgb(200,0,200)';
@@ -181,6 +188,7 @@
   document.getElementById('legend').innerHTML = CLASS_NAMES.map((name, c) =>
     '<span><i style="background:rgb(' + CLASS_RGB[c].join(',') + ')"></i>' + name + '</span>').join('') +
     '<span><i style="border:2px solid rgb(128,128,128);width:6px;height:6px"></i>left out</span>' +
+    '<span><i style="border:2px solid rgb(150,0,170);width:6px;height:6px"></i>0 for pigment / cytoplasmic</span>' +
     '<span>heatmap: <i style="border-radius:0;background:rgb(255,255,200)"></i>0 % ' +
     '<i style="border-radius:0;background:rgb(255,155,100)"></i>25 % <i style="border-radius:0;background:rgb(255,55,0)"></i>' +
     '50 % or more (squares of ' + HEAT_UM + ' µm with at least ' + HEAT_MIN_CELLS + ' tumour cells)</span>';

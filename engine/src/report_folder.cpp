@@ -45,7 +45,8 @@ constexpr int kFlagFold = 1, kFlagFocus = 2, kFlagPigment = 4, kFlagCytoplasmic 
 
 bool report_viewer_available() { return report_assets::kAvailable; }
 
-ReportFolder::ReportFolder(fs::path dir, bool overwrite) : dir_(std::move(dir)), overwrite_(overwrite) {
+ReportFolder::ReportFolder(fs::path dir, bool overwrite, double mpp)
+    : dir_(std::move(dir)), overwrite_(overwrite), requested_mpp_(mpp) {
   if (!report_viewer_available())
     throw EngineError(ErrorKind::usage, dir_.string() +
                                             ": this build has no report viewer (OpenSeadragon was not installed when it "
@@ -76,9 +77,19 @@ ReportFolder::~ReportFolder() {
 void ReportFolder::attach(const tiling::Slide& slide, ScoreOptions& options) {
   const TilePlan g = plan_geometry(slide, options);
   const auto& l0 = slide.levels().front();
-  pyramid_.downsample = g.downsample;
-  pyramid_.width = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(static_cast<double>(l0.width) / g.downsample)));
-  pyramid_.height = std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(static_cast<double>(l0.height) / g.downsample)));
+  slide_ = &slide;
+  pyramid_.analysis_downsample = g.downsample;
+  if (requested_mpp_ > 0) {
+    pyramid_.finer = std::clamp(static_cast<int>(std::lround(std::log2(g.mpp_analysis / requested_mpp_))), -3, 2);
+    while (pyramid_.finer > 0 && std::ldexp(g.downsample, -pyramid_.finer) < 1.0) --pyramid_.finer;  // not finer than level 0
+  }
+  pyramid_.downsample = std::ldexp(g.downsample, -pyramid_.finer);
+  core_px_ = std::ldexp(static_cast<double>(options.tile_px), pyramid_.finer);
+  const auto pixels = [&](std::int64_t l0_px) {
+    return std::max<std::int64_t>(1, static_cast<std::int64_t>(std::ceil(static_cast<double>(l0_px) / pyramid_.downsample)));
+  };
+  pyramid_.width = pixels(l0.width);
+  pyramid_.height = pixels(l0.height);
   pyramid_.max_level = static_cast<int>(std::ceil(std::log2(static_cast<double>(std::max(pyramid_.width, pyramid_.height)))));
   written_.assign(static_cast<std::size_t>(pyramid_.max_level) + 1, {});
   std::error_code ec;
@@ -103,17 +114,27 @@ void ReportFolder::write_tile(int level, std::int64_t col, std::int64_t row, con
 // multiples of the tile side, so Deep Zoom tiles never straddle two cores).
 void ReportFolder::on_tile(const tiling::Rect& core, const cv::Mat& rgb) {
   constexpr int T = Pyramid::kTile;
-  const auto x0 = static_cast<std::int64_t>(std::llround(static_cast<double>(core.x) / pyramid_.downsample));
-  const auto y0 = static_cast<std::int64_t>(std::llround(static_cast<double>(core.y) / pyramid_.downsample));
+  const double ds = pyramid_.downsample;
+  const auto x0 = static_cast<std::int64_t>(std::llround(static_cast<double>(core.x) / ds));
+  const auto y0 = static_cast<std::int64_t>(std::llround(static_cast<double>(core.y) / ds));
   cv::Mat image = rgb;
-  for (int k = 0; k <= 2 && k <= pyramid_.max_level; ++k) {
+  if (pyramid_.finer > 0) {  // finer than the analysis: read the core again at the pyramid's resolution
+    const int w = static_cast<int>(std::lround(static_cast<double>(core.w) / ds));
+    const int h = static_cast<int>(std::lround(static_cast<double>(core.h) / ds));
+    image = read_downsampled(*slide_, static_cast<double>(core.x), static_cast<double>(core.y), ds, w, h);
+  } else if (pyramid_.finer < 0) {
+    const double f = std::ldexp(1.0, pyramid_.finer);
+    cv::resize(rgb, image, cv::Size(std::max(1, static_cast<int>(std::ceil(rgb.cols * f))),
+                                    std::max(1, static_cast<int>(std::ceil(rgb.rows * f)))), 0, 0, cv::INTER_AREA);
+  }
+  const int levels = fine_levels();
+  for (int k = 0; k < levels && k <= pyramid_.max_level; ++k) {
     if (k > 0) {
       cv::Mat half;
       cv::resize(image, half, cv::Size((image.cols + 1) / 2, (image.rows + 1) / 2), 0, 0, cv::INTER_AREA);
       image = half;
     }
     const std::int64_t ox = x0 >> k, oy = y0 >> k;
-    if (ox % T != 0 || oy % T != 0) break;  // not aligned (a core smaller than the pyramid's tiles)
     for (int ty = 0; ty * T < image.rows; ++ty)
       for (int tx = 0; tx * T < image.cols; ++tx) {
         const cv::Rect r(tx * T, ty * T, std::min(T, image.cols - tx * T), std::min(T, image.rows - ty * T));
@@ -122,12 +143,21 @@ void ReportFolder::on_tile(const tiling::Rect& core, const cv::Mat& rgb) {
   }
 }
 
+// Levels cut from each analysis tile: while a core still spans whole pyramid tiles (a 1024 px
+// core is 4 x 4 tiles at the analysis resolution, 2 x 2 at half, one at a quarter; cores start on
+// multiples of the core side, so no pyramid tile straddles two cores).
+int ReportFolder::fine_levels() const {
+  int levels = 0;
+  for (double c = core_px_; levels < 3 && c >= Pyramid::kTile && std::fmod(c, Pyramid::kTile) == 0; c /= 2) ++levels;
+  return levels;
+}
+
 void ReportFolder::commit(const tiling::Slide& slide, const SlideResult& result, const ScoreOptions& options,
                           const nlohmann::json& report) {
   constexpr int T = Pyramid::kTile;
   const double ds = pyramid_.downsample;
   // Coarse levels: from the slide's own pyramid, only tiles that touch a tissue tile.
-  for (int level = pyramid_.max_level - 3; level >= 0; --level) {
+  for (int level = pyramid_.max_level - fine_levels(); level >= 0; --level) {
     const int k = pyramid_.max_level - level;
     const double scale = std::ldexp(1.0, k);  // analysis pixels per pixel of this level
     const std::int64_t lw = static_cast<std::int64_t>(std::ceil(static_cast<double>(pyramid_.width) / scale));
@@ -169,7 +199,7 @@ void ReportFolder::commit(const tiling::Slide& slide, const SlideResult& result,
   data["report"] = report;
   data["pyramid"] = {{"width", pyramid_.width},   {"height", pyramid_.height},
                      {"tile", T},                 {"max_level", pyramid_.max_level},
-                     {"mpp", result.mpp_analysis}, {"glass", {glass[0], glass[1], glass[2]}}};
+                     {"mpp", std::ldexp(result.mpp_analysis, -pyramid_.finer)}, {"glass", {glass[0], glass[1], glass[2]}}};
   nlohmann::json tiles = nlohmann::json::object();
   for (std::size_t level = 0; level < written_.size(); ++level) {
     std::vector<std::string> names;
@@ -186,17 +216,21 @@ void ReportFolder::commit(const tiling::Slide& slide, const SlideResult& result,
     }
   data["roi"] = roi;
   nlohmann::json flagged = nlohmann::json::array();
-  const int halo = static_cast<int>(std::lround(options.halo_um / result.mpp_analysis));
+  // Blocks are in analysis pixels of the tile image (halo included); the page wants pyramid pixels.
+  const double to_pyramid = pyramid_.analysis_downsample / ds;
+  const double halo = options.halo_um / result.mpp_analysis;
   for (const auto& t : result.tiles) {
     if (t.failed || t.quality.block_px <= 0) continue;
-    const auto ox = std::llround(static_cast<double>(t.region.x) / ds) - halo;
-    const auto oy = std::llround(static_cast<double>(t.region.y) / ds) - halo;
-    const int bp = t.quality.block_px;
+    const double ox = static_cast<double>(t.region.x) / pyramid_.analysis_downsample - halo;
+    const double oy = static_cast<double>(t.region.y) / pyramid_.analysis_downsample - halo;
+    const double bp = t.quality.block_px * to_pyramid;
     for (int by = 0; by < t.quality.rows; ++by)
       for (int bx = 0; bx < t.quality.cols; ++bx) {
         const auto f = t.quality.flags[static_cast<std::size_t>(by * t.quality.cols + bx)];
         if (f == 0) continue;
-        flagged.push_back({ox + bx * bp, oy + by * bp, bp, bp, (f & scoring::kExcludedFold) ? "fold" : "out of focus"});
+        flagged.push_back({std::lround((ox + bx * t.quality.block_px) * to_pyramid),
+                           std::lround((oy + by * t.quality.block_px) * to_pyramid), std::lround(bp), std::lround(bp),
+                           (f & scoring::kExcludedFold) ? "fold" : "out of focus"});
       }
   }
   data["flagged"] = flagged;

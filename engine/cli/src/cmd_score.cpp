@@ -29,6 +29,7 @@ void add_score_command(CLI::App& app, CommandRunner& run) {
     bool geojson_tiles = false;
     bool geojson_all = false;
     std::string report;
+    double report_mpp = 0;
     bool force = false;
   };
   auto args = std::make_shared<Args>();
@@ -46,6 +47,10 @@ void add_score_command(CLI::App& app, CommandRunner& run) {
   cmd->add_option("--report", args->report,
                   "Write a report folder to open in a browser (DIR/index.html, no server): the zoomable slide with "
                   "every cell coloured by class, a heatmap and the numbers behind the score");
+  cmd->add_option("--report-mpp", args->report_mpp,
+                  "Resolution of the report's finest level, um/px (default: the analysis resolution); the nearest "
+                  "power of two from 4x finer (read again from the slide) to 8x coarser")
+      ->check(finite_positive());
   cmd->add_flag("--force", args->force, "Replace output files that already exist");
   cmd->callback([args, &run] {
     run = [args]() -> int {
@@ -68,7 +73,7 @@ void add_score_command(CLI::App& app, CommandRunner& run) {
       const auto slide = open_for_scoring(args->slide, args->scoring);
       std::unique_ptr<ReportFolder> report;
       if (!args->report.empty()) {
-        report = std::make_unique<ReportFolder>(args->report, args->force);
+        report = std::make_unique<ReportFolder>(args->report, args->force, args->report_mpp);
         report->attach(*slide, options);
       }
       SlideResult result;

@@ -37,8 +37,10 @@ bool report_viewer_available();
 class ReportFolder {
  public:
   // Checks DIR (EngineError(output) when it exists and !overwrite, or its parent is missing)
-  // and creates the temporary folder.
-  ReportFolder(std::filesystem::path dir, bool overwrite);
+  // and creates the temporary folder. `mpp` (0: the analysis resolution) asks for the pyramid's
+  // finest level at another resolution: the nearest power of two from 4x finer (not finer than
+  // the slide) to 8x coarser. Finer levels are read again from the slide (more decoding).
+  ReportFolder(std::filesystem::path dir, bool overwrite, double mpp = 0);
   ~ReportFolder();  // removes the temporary folder unless commit() ran
   ReportFolder(const ReportFolder&) = delete;
   ReportFolder& operator=(const ReportFolder&) = delete;
@@ -53,8 +55,10 @@ class ReportFolder {
 
   // The Deep Zoom geometry: the image is the slide at analysis resolution.
   struct Pyramid {
-    double downsample = 1;    // level-0 pixels per analysis pixel
-    std::int64_t width = 0, height = 0;  // analysis pixels
+    double downsample = 1;    // level-0 pixels per pyramid pixel (its finest level)
+    double analysis_downsample = 1;  // level-0 pixels per analysis pixel
+    int finer = 0;            // log2(analysis pixel / pyramid pixel): > 0 finer, < 0 coarser
+    std::int64_t width = 0, height = 0;  // pyramid pixels
     int max_level = 0;        // Deep Zoom level of the analysis resolution
     static constexpr int kTile = 256;
   };
@@ -62,9 +66,13 @@ class ReportFolder {
  private:
   void write_tile(int level, std::int64_t col, std::int64_t row, const cv::Mat& rgb);
   void on_tile(const tiling::Rect& core, const cv::Mat& rgb);
+  int fine_levels() const;
 
   std::filesystem::path dir_, tmp_;
   bool overwrite_ = false, committed_ = false;
+  double requested_mpp_ = 0;
+  const tiling::Slide* slide_ = nullptr;
+  double core_px_ = 0;  // an analysis tile's core side in pyramid pixels
   int signal_slot_ = -1;
   Pyramid pyramid_;
   std::mutex mutex_;
