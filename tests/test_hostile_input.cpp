@@ -244,11 +244,11 @@ ihc::test::CliResult run_cli_with_reader(const std::string& args, const char* re
   return r;
 }
 
-// Runs the CLI under an address-space limit (KiB), as `ulimit -v` does.
-ihc::test::CliResult run_cli_limited(const std::string& args, long kib) {
+// Runs the CLI in `sh` under a limit (`ulimit LIMIT`, e.g. "-v 1000000" or "-f 40").
+ihc::test::CliResult run_cli_under_ulimit(const std::string& limit, const std::string& args) {
   const auto dir = fs::temp_directory_path();
   const auto err = dir / ("ihc-limited-err-" + std::to_string(::getpid()));
-  const std::string cmd = "ulimit -v " + std::to_string(kib) + "; '" + std::string(IHC_BINARY) + "' " + args +
+  const std::string cmd = "ulimit " + limit + "; '" + std::string(IHC_BINARY) + "' " + args +
                           " >/dev/null 2>'" + err.string() + "' </dev/null";
   const int status = std::system(("sh -c \"" + cmd + "\"").c_str());
   ihc::test::CliResult r;
@@ -256,6 +256,11 @@ ihc::test::CliResult run_cli_limited(const std::string& args, long kib) {
   r.err = slurp(err);
   fs::remove(err);
   return r;
+}
+
+// Runs the CLI under an address-space limit (KiB), as `ulimit -v` does.
+ihc::test::CliResult run_cli_limited(const std::string& args, long kib) {
+  return run_cli_under_ulimit("-v " + std::to_string(kib), args);
 }
 
 }  // namespace
@@ -594,7 +599,7 @@ TEST_CASE("signals: Ctrl-C or SIGTERM during score exits 130 with one line and l
   const auto out = scratch_dir("hostile-signals-out");
   const std::vector<std::string> score{"score", slide.string(), "--threads", "1", "--json", (out / "r.json").string(),
                                        "--heatmap", (out / "h.png").string(), "--geojson", (out / "c.geojson").string()};
-  for (const int sig : {SIGINT, SIGTERM}) {
+  for (const int sig : {SIGINT, SIGTERM, SIGHUP, SIGPIPE}) {
     const fs::path log = out.parent_path() / ("ihcscore-test-signals-" + std::to_string(::getpid()) + ".log");
     const pid_t pid = spawn_cli(score, log);
     // Once its handlers are in place (a loaded machine can take long to start a process), a
@@ -671,5 +676,18 @@ TEST_CASE("signals: Ctrl-C during score --report leaves no report folder and no 
   fs::remove(log);
   INFO("exit " << code << ": " << err);
   CHECK(code == 130);
+  CHECK(files_in(out).empty());
+}
+
+TEST_CASE("limits: a write past the file-size limit is exit 4 with one line and leaves nothing", "[hostile][cli][signals]") {
+  const auto slide = synth_slide("fsize", "--width 3000 --height 2400 --seed 49");
+  const auto out = scratch_dir("hostile-fsize");
+  // 40 blocks (20-40 KB, as the shell counts them): the report fits, the GeoJSON of ~2,000 cells does not.
+  const auto r = run_cli_under_ulimit("-f 40", "score '" + slide.string() + "' --json '" + (out / "r.json").string() +
+                                                  "' --geojson '" + (out / "c.geojson").string() + "'");
+  INFO(r.err);
+  CHECK(r.exit_code == 4);
+  CHECK(count_of(r.err, '\n') == 1);
+  CHECK(r.err.find("c.geojson") != std::string::npos);
   CHECK(files_in(out).empty());
 }

@@ -13,6 +13,7 @@
 int main(int argc, char** argv) {
   using namespace ihc::cli;
   ihc::engine::set_interrupted_exit_status(kExitInterrupted);
+  ihc::engine::ignore_file_size_signal();
   CLI::App app{"ihcscore " IHC_VERSION_STRING
                " - scores HER2 immunohistochemistry whole-slide images (ASCO/CAP 0, 1+, 2+, 3+)"};
   app.set_version_flag("--version", "ihcscore " IHC_VERSION_STRING);

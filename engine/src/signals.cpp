@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <iterator>
 #include <csignal>
 #include <cstring>
 #include <mutex>
@@ -88,15 +89,12 @@ RemoveOnSignal::RemoveOnSignal(const std::vector<std::filesystem::path>& paths) 
   sa.sa_handler = remove_and_exit_on_signal;
   sigemptyset(&sa.sa_mask);
   // A second signal while the handler runs waits for it (the handler exits).
-  sigaddset(&sa.sa_mask, SIGINT);
-  sigaddset(&sa.sa_mask, SIGTERM);
-  ::sigaction(SIGINT, &sa, &old_int_);
-  ::sigaction(SIGTERM, &sa, &old_term_);
+  for (const int sig : kStopSignals) sigaddset(&sa.sa_mask, sig);
+  for (std::size_t i = 0; i < std::size(kStopSignals); ++i) ::sigaction(kStopSignals[i], &sa, &old_[i]);
 }
 
 RemoveOnSignal::~RemoveOnSignal() {
-  ::sigaction(SIGINT, &old_int_, nullptr);
-  ::sigaction(SIGTERM, &old_term_, nullptr);
+  for (std::size_t i = 0; i < std::size(kStopSignals); ++i) ::sigaction(kStopSignals[i], &old_[i], nullptr);
   g_path_count = 0;
   g_tty = tty_before_ ? 1 : 0;
 }
@@ -117,6 +115,8 @@ int remove_on_signal_add(const std::filesystem::path& path) {
 }
 
 void set_interrupted_exit_status(int status) { g_exit_status = status; }
+
+void ignore_file_size_signal() { ::signal(SIGXFSZ, SIG_IGN); }
 
 void remove_on_signal_drop(int slot) {
   if (slot < 0 || slot >= kMaxDynamic) return;

@@ -11,14 +11,16 @@
 #include <vector>
 
 #include "ihc/cli/batch.hpp"
+#include "ihc/engine/signals.hpp"
 #include "ihc/cli/commands.hpp"
+#include "ihc/engine/signals.hpp"
 #include "ihc/cli/exit_codes.hpp"
 #include "ihc/cli/mpi_batch.hpp"
 
 namespace ihc::cli {
 namespace {
 
-// First Ctrl-C / SIGTERM: ask the batch to stop (the slide in progress is abandoned; its report
+// First Ctrl-C / SIGTERM / SIGHUP / SIGPIPE (kStopSignals): ask the batch to stop (the slide in progress is abandoned; its report
 // is never half-written, summary.csv already lists every finished slide). A second one exits at
 // once. Only async-signal-safe calls in the handler.
 std::atomic<bool> g_stop{false};
@@ -41,19 +43,16 @@ class StopOnSignal {
     struct sigaction sa {};
     sa.sa_handler = batch_on_signal;
     sigemptyset(&sa.sa_mask);
-    ::sigaction(SIGINT, &sa, &old_int_);
-    ::sigaction(SIGTERM, &sa, &old_term_);
+    for (std::size_t i = 0; i < std::size(kStopSignals); ++i) ::sigaction(kStopSignals[i], &sa, &old_[i]);
   }
   ~StopOnSignal() {
-    ::sigaction(SIGINT, &old_int_, nullptr);
-    ::sigaction(SIGTERM, &old_term_, nullptr);
+    for (std::size_t i = 0; i < std::size(kStopSignals); ++i) ::sigaction(kStopSignals[i], &old_[i], nullptr);
   }
   StopOnSignal(const StopOnSignal&) = delete;
   StopOnSignal& operator=(const StopOnSignal&) = delete;
 
  private:
-  struct sigaction old_int_ {};
-  struct sigaction old_term_ {};
+  struct sigaction old_[std::size(kStopSignals)] {};
 };
 
 }  // namespace

@@ -1,5 +1,6 @@
 #pragma once
-// Ctrl-C / SIGTERM while a command writes files: the handler removes the listed partial files
+// Ctrl-C / SIGTERM (and SIGHUP, a closed terminal, and SIGPIPE, a closed pipe, alike) while a
+// command writes files: the handler removes the listed partial files
 // (async-signal-safe: unlink and write only), says so in one line, and exits with the status
 // set_interrupted_exit_status gave (the command line: 130; 1 until set). Installed for
 // the guard's lifetime; the previous handlers come back when it ends. One guard at a time.
@@ -14,6 +15,9 @@
 
 namespace ihc::engine {
 
+// The signals that stop a command cleanly: Ctrl-C, kill, a closed terminal, a closed pipe.
+inline constexpr int kStopSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+
 class RemoveOnSignal {
  public:
   explicit RemoveOnSignal(const std::vector<std::filesystem::path>& paths);
@@ -22,8 +26,7 @@ class RemoveOnSignal {
   RemoveOnSignal& operator=(const RemoveOnSignal&) = delete;
 
  private:
-  struct sigaction old_int_ {};
-  struct sigaction old_term_ {};
+  struct sigaction old_[4] {};
   bool tty_before_ = false;
 };
 
@@ -35,5 +38,9 @@ void remove_on_signal_drop(int slot);
 
 // The process's exit status when a guard's handler ends it. Call once, before any guard.
 void set_interrupted_exit_status(int status);
+
+// A write past the file-size limit (ulimit -f) fails with EFBIG and takes the normal error path
+// instead of killing the process with SIGXFSZ (which would leave temporaries behind). Call once.
+void ignore_file_size_signal();
 
 }  // namespace ihc::engine
