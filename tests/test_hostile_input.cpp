@@ -691,3 +691,20 @@ TEST_CASE("limits: a write past the file-size limit is exit 4 with one line and 
   CHECK(r.err.find("c.geojson") != std::string::npos);
   CHECK(files_in(out).empty());
 }
+
+TEST_CASE("empty option values are usage errors, never taken as not given", "[hostile][cli]") {
+  const auto slide = synth_slide("empty-values", "--width 1200 --height 1000 --seed 50");
+  const auto out = scratch_dir("hostile-empty");
+  const std::string s = "'" + slide.string() + "'";
+  for (const std::string& args : std::vector<std::string>{
+           "score " + s + " --roi ''", "score " + s + " --json ''", "score " + s + " --config ''",
+        "score " + s + " --geojson ''", "score " + s + " --report ''", "score ''", "markup " + s + " --region 0,0,100,100 --out ''",
+        "batch '" + out.string() + "' --out ''", "validate --truth '' --results x.csv"}) {
+    const auto r = run_cli(args);
+    INFO(args << " -> " << r.exit_code << ": " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(count_of(r.err, '\n') == 1);
+    CHECK(r.err.find("empty value") != std::string::npos);
+  }
+  CHECK(files_in(out).empty());
+}

@@ -40,6 +40,17 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ihcscore: usage error: %s (see ihcscore --help)\n", one_line(e.what()).c_str());
     return kExitUsage;
   }
+  // An empty value ('--json ""', '--roi ""') is a mistake, never "not given".
+  for (const CLI::App* sub : app.get_subcommands())
+    for (const CLI::Option* opt : sub->get_options()) {
+      if (opt->count() == 0 || opt->get_type_size() == 0) continue;  // not given, or a flag
+      for (const std::string& value : opt->results())
+        if (value.empty()) {
+          std::fprintf(stderr, "ihcscore: usage error: %s: an empty value (see ihcscore %s --help)\n",
+                       opt->get_name().c_str(), sub->get_name().c_str());
+          return kExitUsage;
+        }
+    }
   try {
     return run ? run() : kExitUsage;
   } catch (const EngineError& e) {
