@@ -708,3 +708,33 @@ TEST_CASE("empty option values are usage errors, never taken as not given", "[ho
   }
   CHECK(files_in(out).empty());
 }
+
+TEST_CASE("resolutions no scanner delivers are refused, and --mpp overrides a bad one in the file", "[hostile][cli]") {
+  const auto slide = synth_slide("implausible-mpp", "--width 1200 --height 1000 --seed 51");
+  const auto dir = scratch_dir("hostile-mpp");
+  auto bytes = read_bytes(slide);
+  const std::string good = "MPP = 0.25";
+  for (const std::string bad : {"MPP = 1e-9", "MPP = 9e99"}) {
+    auto patched = bytes;
+    int replaced = 0;
+    for (auto it = std::search(patched.begin(), patched.end(), good.begin(), good.end()); it != patched.end();
+         it = std::search(it, patched.end(), good.begin(), good.end())) {
+      std::copy(bad.begin(), bad.end(), it);
+      ++replaced;
+    }
+    REQUIRE(replaced > 0);
+    const auto file = dir / "bad.svs";
+    write_bytes(file, patched);
+    const auto r = run_cli("score '" + file.string() + "'");
+    INFO(bad << ": " << r.err);
+    CHECK(r.exit_code == 3);
+    CHECK(r.err.find("not a scan resolution") != std::string::npos);
+    CHECK(run_cli("score '" + file.string() + "' --mpp 0.25").exit_code == 0);
+  }
+  for (const std::string args : {"--mpp 1e-9", "--mpp 1e300", "--analysis-mpp 1000", "--analysis-mpp 0.01"}) {
+    const auto r = run_cli("score '" + slide.string() + "' " + args);
+    INFO(args << ": " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(count_of(r.err, '\n') == 1);
+  }
+}

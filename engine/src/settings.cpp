@@ -1,5 +1,6 @@
 #include "ihc/engine/settings.hpp"
 
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 
@@ -12,6 +13,15 @@ namespace ihc::engine {
 
 ScoreOptions make_score_options(const ScoringSettings& s) {
   ScoreOptions o;
+  const auto check_mpp = [](const char* option, double v) {
+    if (!(v >= kMinMpp && v <= kMaxMpp)) {
+      char buf[160];
+      std::snprintf(buf, sizeof buf, "%s: %g um/px is not a scan resolution (%g-%g um/px)", option, v, kMinMpp, kMaxMpp);
+      throw EngineError(ErrorKind::usage, buf);
+    }
+  };
+  check_mpp("--analysis-mpp", s.analysis_mpp);
+  if (s.mpp) check_mpp("--mpp", *s.mpp);
   o.analysis_mpp = s.analysis_mpp;
   o.threads = s.threads;
   o.guideline = *scoring::parse_guideline(s.guideline);
@@ -66,7 +76,17 @@ std::unique_ptr<tiling::Slide> open_for_scoring(const std::string& path, const S
   } catch (const tiling::SlideError& e) {
     throw EngineError(ErrorKind::input, path + ": " + e.what());
   }
-  if (s.mpp && (use == MppUse::override_file || !slide->mpp())) slide->set_mpp(*s.mpp);
+  // A file's resolution outside what scanners deliver is damage, not a resolution: --mpp (or a
+  // manifest's mpp) replaces it; without one the slide is refused.
+  const bool implausible = slide->mpp() && !(*slide->mpp() >= kMinMpp && *slide->mpp() <= kMaxMpp);
+  if (s.mpp && (use == MppUse::override_file || !slide->mpp() || implausible)) {
+    slide->set_mpp(*s.mpp);
+  } else if (implausible) {
+    char buf[200];
+    std::snprintf(buf, sizeof buf, "the file records %g um/px, not a scan resolution (%g-%g um/px); ", *slide->mpp(),
+                  kMinMpp, kMaxMpp);
+    throw EngineError(ErrorKind::input, path + ": " + buf + no_mpp_hint);
+  }
   if (!slide->mpp())
     throw EngineError(ErrorKind::usage, path + ": " +
                                             (slide->vendor() == "image" ? std::string("a plain image has no resolution")

@@ -11,6 +11,10 @@
 
 namespace ihc::engine {
 
+// Resolutions a brightfield scanner can deliver (100x oil to a 1x overview): outside, a value
+// is a typo or a damaged file, refused rather than scored.
+inline constexpr double kMinMpp = 0.1, kMaxMpp = 10.0;
+
 struct ScoringSettings {
   std::optional<double> mpp;
   double analysis_mpp = 0.5;
