@@ -738,3 +738,22 @@ TEST_CASE("resolutions no scanner delivers are refused, and --mpp overrides a ba
     CHECK(count_of(r.err, '\n') == 1);
   }
 }
+
+TEST_CASE("config values outside their documented range are usage errors naming the key and the range",
+          "[hostile][cli][config]") {
+  const auto slide = synth_slide("config-ranges", "--width 1200 --height 1000 --seed 52");
+  const auto dir = scratch_dir("hostile-config-ranges");
+  for (const std::string body :
+       {R"({"cells": {"cytoplasm_gap_um": 1e6}})", R"({"cells": {"ridge_um": 1e6}})", R"({"cells": {"rays": 1e6}})",
+        R"({"cells": {"max_cell_radius_um": 1e6}})", R"({"cells": {"complete_fraction": 5}})",
+        R"({"counterstain_residual_weight": 1e9})", R"({"quality": {"block_um": 1}})",
+        R"({"cells": {"faint_od": -0.1}})"}) {
+    const auto file = dir / "c.json";
+    { std::ofstream(file) << body; }
+    const auto r = run_cli("score '" + slide.string() + "' --config '" + file.string() + "'");
+    INFO(body << " -> " << r.exit_code << ": " << r.err);
+    CHECK(r.exit_code == 2);
+    CHECK(count_of(r.err, '\n') == 1);
+    CHECK(r.err.find("must be between") != std::string::npos);
+  }
+}

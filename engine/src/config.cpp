@@ -66,10 +66,45 @@ void for_each_quality_param(scoring::QualityParams& q, F&& number_param, G&& swi
   number_param("focus_min_contrast_od", q.focus_min_contrast_od);
 }
 
+// The range each parameter may take: a value outside is a mistake (a huge cytoplasm gap crashed
+// cell detection, a huge ridge or ray count ran for minutes, a complete_fraction of 5 meant
+// nothing), refused when the file is read. One table; docs/algorithm.md (Thresholds) lists it.
+struct Range {
+  const char* key;
+  double lo, hi;
+};
+constexpr Range kRanges[] = {
+    // cells
+    {"nucleus_radius_um", 1, 20}, {"nucleus_min_od", 0, 3}, {"nucleus_min_contrast_od", 0, 3},
+    {"min_nucleus_area_um2", 0, 1000}, {"max_nucleus_area_um2", 1, 5000}, {"max_nucleus_elongation", 1, 20},
+    {"max_cell_radius_um", 2, 50}, {"faint_od", 0, 5}, {"moderate_od", 0, 5}, {"intense_od", 0, 5},
+    {"min_membrane_contrast_od", 0, 5}, {"ridge_um", 0.5, 20}, {"membrane_ref_um", 0.1, 10},
+    {"max_membrane_width_um", 0.5, 20}, {"min_membrane_peak_od", 0, 5}, {"min_arc_degrees", 0, 360},
+    {"complete_fraction", 0, 1}, {"partial_min_fraction", 0, 1}, {"intense_incomplete_fraction", 0, 1},
+    {"neighbourhood_um", 1, 200}, {"cytoplasm_gap_um", 0, 20}, {"cytoplasmic_tile_ratio", 0, 10},
+    {"cytoplasmic_tile_min_od", 0, 5}, {"cytoplasmic_cell_ratio", 0, 10}, {"cytoplasmic_min_od", 0, 5},
+    {"pigment_h_ratio", 0, 100}, {"pigment_ring_um", 0, 20}, {"pigment_cell_fraction", 0, 1},
+    {"min_neighbours", 0, 100}, {"cytoplasmic_min_cells", 0, 1e6}, {"pigment_min_rays", 0, 360}, {"rays", 8, 360},
+    // rules, stains
+    {"noise_floor_percent", 0, 100}, {"counterstain_residual_weight", 0, 20},
+    // quality
+    {"block_um", 4, 1000}, {"tissue_od", 0, 5}, {"min_tissue_fraction", 0, 1}, {"fold_floor_percentile", 0, 100},
+    {"fold_ratio", 1, 20}, {"fold_min_h_od", 0, 5}, {"fold_dab_epsilon_od", 0, 1}, {"fold_max_imbalance", 1, 100},
+    {"focus_relative_sharpness", 0, 1}, {"focus_min_contrast_od", 0, 5}, {"fold_min_blocks", 1, 10000},
+    {"focus_min_blocks", 1, 10000}, {"focus_slide_min_blocks", 1, 10000},
+};
+
 double number(const json& v, const std::string& name, const std::string& key) {
-  if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < 0)
-    throw EngineError(ErrorKind::input, name + ": \"" + key + "\" must be a non-negative number");
-  return v.get<double>();
+  if (!v.is_number() || !std::isfinite(v.get<double>()))
+    throw EngineError(ErrorKind::input, name + ": \"" + key + "\" must be a number");
+  const double x = v.get<double>();
+  for (const Range& r : kRanges)
+    if (key == r.key && !(x >= r.lo && x <= r.hi)) {
+      char buf[200];
+      std::snprintf(buf, sizeof buf, "\"%s\" must be between %g and %g, got %g", r.key, r.lo, r.hi, x);
+      throw EngineError(ErrorKind::usage, name + ": " + buf);
+    }
+  return x;
 }
 
 }  // namespace
@@ -141,10 +176,6 @@ void apply_config(const json& config, const std::string& name, ScoreOptions& o) 
         }
         if (!known) throw EngineError(ErrorKind::input, name + ": unknown quality parameter \"" + k + "\"");
       }
-      if (!(o.quality.block_um >= 4 && o.quality.block_um <= 1000))
-        throw EngineError(ErrorKind::input, name + ": \"block_um\" must be between 4 and 1000");
-      if (o.quality.fold_floor_percentile > 100)
-        throw EngineError(ErrorKind::input, name + ": \"fold_floor_percentile\" must be at most 100");
     } else if (key == "counterstain_residual_weight") {
       o.counterstain_residual_weight = number(value, name, key);
     } else if (key == "comment" || key == "calibration") {
