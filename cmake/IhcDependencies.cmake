@@ -7,4 +7,6 @@ find_package(TIFF REQUIRED)
 find_package(CLI11 REQUIRED CONFIG)
 find_package(nlohmann_json 3 REQUIRED CONFIG)
 pkg_check_modules(OPENSLIDE REQUIRED IMPORTED_TARGET openslide)
+# GLib: OpenSlide logs through it; tiling captures those lines into its one-line errors.
+pkg_check_modules(GLIB REQUIRED IMPORTED_TARGET glib-2.0)
 pkg_check_modules(TURBOJPEG REQUIRED IMPORTED_TARGET libturbojpeg)

@@ -8,7 +8,7 @@ set -euo pipefail
 
 packages=(
   g++ cmake ninja-build pkg-config
-  libopenslide-dev openslide-tools
+  libopenslide-dev openslide-tools libglib2.0-dev
   libopencv-dev
   libtbb-dev
   libtiff-dev

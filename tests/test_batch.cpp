@@ -310,7 +310,7 @@ TEST_CASE("an interrupted batch leaves a valid summary and resumes to the uninte
   }
   int reports = 0;
   for (const auto& e : fs::directory_iterator(out)) {
-    CHECK(e.path().filename().string().find(".tmp-") == std::string::npos);
+    CHECK(e.path().filename().string().rfind(".ihcscore-", 0) != 0);
     reports += e.path().extension() == ".json";
   }
   CHECK(reports == static_cast<int>(partial.rows.size()));  // the abandoned slide left no report

@@ -110,7 +110,7 @@ TEST_CASE("an unwritable report path exits 4 and leaves no file, and an existing
   CHECK(slurp(existing) == "precious");
   CHECK(run_cli("score " + img + " --json '" + existing.string() + "' --force").exit_code == 0);
   CHECK(nlohmann::json::parse(slurp(existing)).contains("score"));
-  for (const auto& e : fs::directory_iterator(dir)) CHECK(e.path().string().find(".tmp-") == std::string::npos);
+  for (const auto& e : fs::directory_iterator(dir)) CHECK(e.path().filename().string().rfind(".ihcscore-", 0) != 0);
 }
 
 TEST_CASE("score --stains estimate records where the vectors came from and a missing stains file is exit 3",

@@ -28,6 +28,7 @@
 
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "cli_runner.hpp"
 
@@ -122,11 +123,13 @@ void set_long(std::vector<char>& f, std::uint16_t tag, std::uint32_t value) {
 }
 
 // A small tiled (or, with tile 0, stripped) RGB TIFF written with libtiff: tissue-coloured
-// blocks on glass, or only glass; a resolution only when `mpp` is given.
+// blocks on glass, or only glass; a resolution only when `mpp` is given. `append` adds the
+// image as the file's next directory; `description` sets ImageDescription.
 void write_tiff(const fs::path& p, int w, int h, std::uint16_t compression, int tile, bool blank,
-                std::optional<double> mpp = std::nullopt) {
-  TIFF* t = TIFFOpen(p.c_str(), "w");
+                std::optional<double> mpp = std::nullopt, const char* description = nullptr, bool append = false) {
+  TIFF* t = TIFFOpen(p.c_str(), append ? "a" : "w");
   REQUIRE(t);
+  if (description) TIFFSetField(t, TIFFTAG_IMAGEDESCRIPTION, description);
   TIFFSetField(t, TIFFTAG_IMAGEWIDTH, w);
   TIFFSetField(t, TIFFTAG_IMAGELENGTH, h);
   TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
@@ -629,7 +632,7 @@ TEST_CASE("signals: Ctrl-C or SIGTERM during score exits 130 with one line and l
         exited = true;
         break;
       }
-      for (const auto& name : files_in(out)) seen |= name.find(".tmp-") != std::string::npos;
+      for (const auto& name : files_in(out)) seen |= name.rfind(".ihcscore-", 0) == 0;
       if (!seen) std::this_thread::sleep_for(std::chrono::microseconds(500));
     }
     if (!exited) {
@@ -756,4 +759,177 @@ TEST_CASE("config values outside their documented range are usage errors naming 
     CHECK(count_of(r.err, '\n') == 1);
     CHECK(r.err.find("must be between") != std::string::npos);
   }
+}
+
+TEST_CASE("images without colour, or with colours that are not haematoxylin and DAB, are not evaluable with the reason",
+          "[hostile][cli][stain]") {
+  const auto dir = scratch_dir("hostile-colourless");
+  const cv::Mat bgr = cv::imread((kData / "images/her2-score3.png").string(), cv::IMREAD_COLOR);
+  REQUIRE(!bgr.empty());
+  cv::Mat grey, swapped(bgr.size(), bgr.type());
+  cv::cvtColor(bgr, grey, cv::COLOR_BGR2GRAY);
+  cv::mixChannels(std::vector<cv::Mat>{bgr}, std::vector<cv::Mat>{swapped}, std::vector<int>{0, 0, 1, 2, 2, 1});
+  REQUIRE(cv::imwrite((dir / "grey.png").string(), grey));
+  REQUIRE(cv::imwrite((dir / "swapped.png").string(), swapped));
+  for (const auto& [name, reason] : std::vector<std::pair<std::string, std::string>>{
+           {"grey.png", "no colour"}, {"swapped.png", "not haematoxylin and DAB"}}) {
+    const auto r = run_cli("score " + q(dir / name) + " --mpp 0.6 --json " + q(dir / (name + ".json")));
+    INFO(name << " -> " << r.exit_code << ": " << r.err);
+    REQUIRE(r.exit_code == 0);
+    const auto j = nlohmann::json::parse(slurp(dir / (name + ".json")));
+    CHECK(j["score"] == "not-evaluable");
+    CHECK(j["not_evaluable_reason"].get<std::string>().find(reason) != std::string::npos);
+  }
+}
+
+TEST_CASE("a pyramid that contradicts itself: a level larger than level 0 is ignored, said, and the score is level 0's",
+          "[hostile][cli][pyramid]") {
+  const auto dir = scratch_dir("hostile-pyramid");
+  const char* aperio = "Aperio Image Library v12.0.0 |AppMag = 20|MPP = 0.5";
+  write_tiff(dir / "intact.svs", 2048, 1536, COMPRESSION_JPEG, 256, false, std::nullopt, aperio);
+  write_tiff(dir / "intact.svs", 512, 384, COMPRESSION_JPEG, 256, false, std::nullopt, "level 1", true);
+  write_tiff(dir / "lying.svs", 2048, 1536, COMPRESSION_JPEG, 256, false, std::nullopt, aperio);
+  // Level 1 claims twice level 0's size (and holds only glass): read from it, the slide has no tissue.
+  write_tiff(dir / "lying.svs", 4096, 3072, COMPRESSION_JPEG, 256, true, std::nullopt, "level 1", true);
+  // OpenSlide refuses such a file itself; its reason (a GLib warning) is in the one line.
+  const auto os = run_cli_with_reader("score " + q(dir / "lying.svs"), "openslide");
+  CHECK(os.exit_code == 3);
+  CHECK(count_of(os.err, '\n') == 1);
+  CHECK(os.err.find("not correctly ordered") != std::string::npos);
+  for (const char* reader : {static_cast<const char*>(nullptr)}) {
+    const auto good = run_cli_with_reader("score " + q(dir / "intact.svs") + " --json " + q(dir / "i.json") + " --force", reader);
+    const auto bad = run_cli_with_reader("score " + q(dir / "lying.svs") + " --json " + q(dir / "l.json") + " --force", reader);
+    INFO((reader ? reader : "direct") << ": intact -> " << good.exit_code << " " << good.err << "; lying -> "
+                                      << bad.exit_code << " " << bad.err);
+    REQUIRE(good.exit_code == 0);
+    REQUIRE(bad.exit_code == 0);
+    CHECK(good.err.empty());
+    CHECK(count_of(bad.err, '\n') == 1);
+    CHECK(bad.err.find("lying.svs: the pyramid contradicts itself: level 1 (4096 x 3072 px) is larger than level 0") !=
+          std::string::npos);
+    const auto i = nlohmann::json::parse(slurp(dir / "i.json"));
+    const auto l = nlohmann::json::parse(slurp(dir / "l.json"));
+    CHECK(l["tiles"]["tissue"].get<int>() > 0);
+    CHECK(l["tiles"]["tissue"] == i["tiles"]["tissue"]);
+    CHECK(l["cells"] == i["cells"]);
+    CHECK(l["score"] == i["score"]);
+    REQUIRE(l.contains("warnings"));
+    CHECK(l["warnings"][0].get<std::string>().find("reading from level 0 only") != std::string::npos);
+  }
+}
+
+TEST_CASE("output names: a legal long name is written, a dangling link is kept without --force, a file as folder is named",
+          "[hostile][cli][errors]") {
+  const std::string img = q(kData / "images" / "her2-score0.png") + " --mpp 0.6";
+  const auto dir = scratch_dir("hostile-names");
+  // 250 bytes: legal on every Linux file system; a temporary suffix must not push it past 255.
+  const std::string long_name = std::string(245, 'r') + ".json";
+  const auto ok = run_cli("score " + img + " --json " + q(dir / long_name));
+  INFO(ok.err);
+  CHECK(ok.exit_code == 0);
+  CHECK(fs::is_regular_file(dir / long_name));
+  const auto report = run_cli("score " + img + " --report " + q(dir / std::string(250, 'd')));
+  INFO(report.err);
+  CHECK(report.exit_code == 0);
+  CHECK(fs::is_directory(dir / std::string(250, 'd')));
+  // A symbolic link to a file that does not exist (yet): the user's, kept without --force.
+  fs::create_symlink(dir / "elsewhere.json", dir / "link.json");
+  const auto link = run_cli("score " + img + " --json " + q(dir / "link.json"));
+  CHECK(link.exit_code == 4);
+  CHECK(count_of(link.err, '\n') == 1);
+  CHECK(link.err.find("symbolic link") != std::string::npos);
+  CHECK(link.err.find("--force") != std::string::npos);
+  CHECK(fs::is_symlink(fs::symlink_status(dir / "link.json")));
+  CHECK(run_cli("score " + img + " --json " + q(dir / "link.json") + " --force").exit_code == 0);
+  // A regular file where the folder should be.
+  { std::ofstream(dir / "afile") << "x"; }
+  const auto file_as_folder = run_cli("score " + img + " --json " + q(dir / "afile" / "r.json"));
+  CHECK(file_as_folder.exit_code == 4);
+  CHECK(file_as_folder.err.find("afile is a file, not a folder") != std::string::npos);
+  for (const auto& name : files_in(dir)) CHECK(name.rfind(".ihcscore-", 0) != 0);
+}
+
+TEST_CASE("OpenSlide never sees a TIFF whose tile runs past the end of the file (its allocation would abort)",
+          "[hostile][cli][openslide]") {
+  const auto dir = scratch_dir("hostile-bigtiff-count");
+  // One-tile BigTIFF (so the byte count is stored inline) whose tile claims 2^40 bytes.
+  const auto file = dir / "huge-count.svs";
+  {
+    TIFF* t = TIFFOpen(file.c_str(), "w8");
+    REQUIRE(t);
+    TIFFSetField(t, TIFFTAG_IMAGEDESCRIPTION, "Aperio Image Library v12.0.0 |MPP = 0.5");
+    TIFFSetField(t, TIFFTAG_IMAGEWIDTH, 256);
+    TIFFSetField(t, TIFFTAG_IMAGELENGTH, 256);
+    TIFFSetField(t, TIFFTAG_BITSPERSAMPLE, 8);
+    TIFFSetField(t, TIFFTAG_SAMPLESPERPIXEL, 3);
+    TIFFSetField(t, TIFFTAG_PHOTOMETRIC, PHOTOMETRIC_RGB);
+    TIFFSetField(t, TIFFTAG_PLANARCONFIG, PLANARCONFIG_CONTIG);
+    TIFFSetField(t, TIFFTAG_COMPRESSION, COMPRESSION_JPEG);
+    TIFFSetField(t, TIFFTAG_JPEGCOLORMODE, JPEGCOLORMODE_RGB);
+    TIFFSetField(t, TIFFTAG_TILEWIDTH, 256);
+    TIFFSetField(t, TIFFTAG_TILELENGTH, 256);
+    std::vector<unsigned char> tile(256 * 256 * 3, 200);
+    REQUIRE(TIFFWriteTile(t, tile.data(), 0, 0, 0, 0) >= 0);
+    TIFFClose(t);
+  }
+  auto bytes = read_bytes(file);
+  // BigTIFF: the first IFD's offset at byte 8, its entry count (8 bytes), then 20-byte entries.
+  const auto u64 = [&](std::size_t at) {
+    std::uint64_t v = 0;
+    for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(bytes.at(at + static_cast<std::size_t>(i)));
+    return v;
+  };
+  const std::size_t ifd = u64(8);
+  bool patched = false;
+  for (std::size_t i = 0, n = u64(ifd); i < n; ++i) {
+    const std::size_t e = ifd + 8 + 20 * i;
+    if (get_u16(bytes, e) != TIFFTAG_TILEBYTECOUNTS) continue;
+    put_u16(bytes, e + 2, 16);  // LONG8
+    const std::uint64_t huge = std::uint64_t{1} << 40;
+    for (int b = 0; b < 8; ++b) bytes.at(e + 12 + static_cast<std::size_t>(b)) = static_cast<char>((huge >> (8 * b)) & 0xff);
+    patched = true;
+  }
+  REQUIRE(patched);
+  write_bytes(file, bytes);
+  for (const char* reader : {static_cast<const char*>(nullptr), "openslide"}) {
+    const auto r = run_cli_with_reader("score " + q(file) + " --json " + q(dir / "r.json"), reader);
+    INFO((reader ? reader : "direct") << " -> " << r.exit_code << ": " << r.err);
+    CHECK(r.exit_code == 3);
+    CHECK(count_of(r.err, '\n') == 1);
+    CHECK(r.err.find("huge-count.svs") != std::string::npos);
+    CHECK(!fs::exists(dir / "r.json"));
+  }
+}
+
+TEST_CASE("regions of interest: one outside the slide is said so, a crossing outline reports the area it covers",
+          "[hostile][cli][roi]") {
+  const std::string img = q(kData / "images" / "her2-score3.png") + " --mpp 0.6";  // 431 x 431 px
+  const auto dir = scratch_dir("hostile-roi");
+  auto roi = [&](const std::string& name, const std::string& ring) {
+    std::ofstream(dir / name) << R"({"type":"Feature","geometry":{"type":"Polygon","coordinates":[)" << ring << "]}}";
+    return dir / name;
+  };
+  const auto outside = roi("outside.geojson", "[[5000,5000],[6000,5000],[6000,6000],[5000,6000],[5000,5000]]");
+  const auto r = run_cli("score " + img + " --roi " + q(outside) + " --json " + q(dir / "o.json"));
+  INFO(r.err);
+  CHECK(r.exit_code == 3);
+  CHECK(count_of(r.err, '\n') == 1);
+  CHECK(r.err.find("outside.geojson") != std::string::npos);
+  CHECK(r.err.find("lies outside the slide") != std::string::npos);
+  CHECK(!fs::exists(dir / "o.json"));
+  // A bow tie: two triangles of 100 x 200 / 2 = 10,000 px² each; its shoelace area is 0.
+  const auto bow = roi("bow.geojson", "[[100,100],[300,300],[300,100],[100,300],[100,100]]");
+  const auto b = run_cli("score " + img + " --roi " + q(bow) + " --json " + q(dir / "b.json"));
+  INFO(b.err);
+  REQUIRE(b.exit_code == 0);
+  const auto j = nlohmann::json::parse(slurp(dir / "b.json"));
+  const double px_mm2 = 0.6 * 0.6 / 1e6;
+  CHECK(j["roi"]["area_mm2"].get<double>() == Approx(20000 * px_mm2).epsilon(0.03));
+  CHECK(j["warnings"].dump().find("cross themselves or overlap") != std::string::npos);
+  // Half outside: the area on the slide is what is reported.
+  const auto half = roi("half.geojson", "[[331,0],[531,0],[531,100],[331,100],[331,0]]");
+  const auto h = run_cli("score " + img + " --roi " + q(half) + " --json " + q(dir / "h.json"));
+  REQUIRE(h.exit_code == 0);
+  CHECK(nlohmann::json::parse(slurp(dir / "h.json"))["roi"]["area_mm2"].get<double>() ==
+        Approx(100 * 100 * px_mm2).epsilon(0.03));
 }

@@ -92,7 +92,7 @@ TEST_CASE("score --roi counts only cells inside the QuPath annotation, holes exc
   REQUIRE(r.exit_code == 0);
   const auto report = nlohmann::json::parse(test::slurp(rep));
   CHECK(report["roi"]["polygons"] == 2);
-  CHECK(report["roi"]["area_mm2"].get<double>() == Approx((4e6 - 1e6 + 1e6) * 0.25 * 0.25 / 1e6));
+  CHECK(report["roi"]["area_mm2"].get<double>() == Approx((4e6 - 1e6 + 1e6) * 0.25 * 0.25 / 1e6).epsilon(0.002));  // a raster measure (region.hpp)
   std::int64_t cells = 0;
   const auto features = nlohmann::json::parse(test::slurp(geo))["features"];
   for (const auto& f : features) {

@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include <opencv2/imgproc.hpp>
+
 #include "ihc/scoring/stain_check.hpp"
 
 using namespace ihc::scoring;
@@ -39,4 +41,28 @@ TEST_CASE("Eosin is told from DAB and haematoxylin", "[scoring][stain_check]") {
   half.rowRange(5, 10).setTo(0);  // only tissue pixels count
   CHECK(eosin_fraction(field(5, 0.3), half, s) == 1.0);
   CHECK(eosin_fraction(field(5, 0.3), cv::Mat::zeros(10, 10, CV_8UC1), s) == 0.0);
+}
+
+TEST_CASE("Grey tissue has no colour, and channel-swapped tissue is off the stains", "[scoring][stain_check]") {
+  const cv::Mat all_tissue(10, 10, CV_8UC1, cv::Scalar(255));
+  const StainVectors s = StainVectors::defaults();
+  const cv::Mat ihc = field(0, 0.5);  // haematoxylin + DAB
+  const ColourMeasures stained = colour_measures(ihc, all_tissue, s);
+  CHECK(stained.colour_fraction == 1.0);
+  CHECK(stained.off_stain_fraction == 0.0);
+  cv::Mat grey;
+  cv::cvtColor(ihc, grey, cv::COLOR_RGB2GRAY);
+  cv::cvtColor(grey, grey, cv::COLOR_GRAY2RGB);
+  const ColourMeasures g = colour_measures(grey, all_tissue, s);
+  CHECK(g.colour_fraction == 0.0);
+  CHECK(g.off_stain_fraction == 0.0);
+  // The same stains with red and green swapped: brown becomes olive, blue stays blue-ish; every
+  // pixel lies far off the haematoxylin-DAB plane.
+  cv::Mat swapped;
+  cv::mixChannels(std::vector<cv::Mat>{ihc}, std::vector<cv::Mat>{swapped = cv::Mat(ihc.size(), ihc.type())},
+                  std::vector<int>{0, 1, 1, 0, 2, 2});
+  const ColourMeasures sw = colour_measures(swapped, all_tissue, s);
+  CHECK(sw.colour_fraction == 1.0);
+  CHECK(sw.off_stain_fraction > StainCheckParams{}.max_off_stain_fraction);
+  CHECK(colour_measures(ihc, cv::Mat::zeros(10, 10, CV_8UC1), s).colour_fraction == 0.0);
 }

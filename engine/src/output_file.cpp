@@ -46,9 +46,15 @@ void check_output_path(const fs::path& target, bool overwrite) {
     throw EngineError(ErrorKind::output, target.string() + ": is a directory");
   if (fs::is_regular_file(target, ec) && !overwrite)
     throw EngineError(ErrorKind::output, target.string() + ": already exists; pass --force to replace it");
+  // A link to nothing is still something the user made: not replaced without --force.
+  if (fs::is_symlink(fs::symlink_status(target, ec)) && !fs::exists(target, ec) && !overwrite)
+    throw EngineError(ErrorKind::output, target.string() + ": is a symbolic link to " +
+                                             fs::read_symlink(target, ec).string() +
+                                             ", which does not exist; pass --force to replace the link");
   const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
   if (!fs::is_directory(parent, ec))
-    throw EngineError(ErrorKind::output, target.string() + ": folder " + parent.string() + " does not exist");
+    throw EngineError(ErrorKind::output, target.string() + ": " + parent.string() +
+                                             (fs::exists(parent, ec) ? " is a file, not a folder" : " does not exist"));
   if (::access(parent.c_str(), W_OK) != 0)
     throw EngineError(ErrorKind::output, target.string() + ": folder " + parent.string() + " is not writable");
 }
@@ -67,8 +73,9 @@ void check_distinct_outputs(const std::vector<std::pair<std::string, std::string
 
 fs::path temporary_sibling(const fs::path& target) {
   static std::atomic<unsigned> counter{0};
-  return fs::path(target.string() + ".tmp-" + std::to_string(::getpid()) + "-" +
-                  std::to_string(counter.fetch_add(1)));
+  // Short and of fixed length, so a legal target name never makes an illegal temporary one.
+  const fs::path parent = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  return parent / (".ihcscore-" + std::to_string(::getpid()) + "-" + std::to_string(counter.fetch_add(1)) + ".tmp");
 }
 
 void commit_file_atomically(const fs::path& target, bool overwrite,

@@ -13,6 +13,8 @@
 #include <tbb/parallel_for.h>
 #include <tbb/task_arena.h>
 
+#include "ihc/engine/errors.hpp"
+
 namespace ihc::engine {
 namespace {
 
@@ -87,6 +89,13 @@ scoring::Decision decide(const SlideResult& result, const ScoreOptions& options)
   return {scoring::biopsy_score(result.largest_cluster, min_cells), "cluster_cells", static_cast<double>(min_cells)};
 }
 
+// `format` with one %f conversion, given `fraction` as a percentage.
+std::string with_percent(const char* format, double fraction) {
+  char buf[300];
+  std::snprintf(buf, sizeof buf, format, 100.0 * fraction);
+  return buf;
+}
+
 void apply_guideline(SlideResult& result, const ScoreOptions& options) {
   result.percent = result.counts.percent();
   result.not_evaluable_reason.clear();
@@ -97,13 +106,21 @@ void apply_guideline(SlideResult& result, const ScoreOptions& options) {
   } else if (failed_fraction > options.max_failed_tile_fraction) {
     result.not_evaluable_reason = std::to_string(result.tiles_failed) + " of " +
                                   std::to_string(result.tiles_tissue) + " tissue tiles could not be read";
+  } else if (result.colour.colour_fraction < options.stain_check.min_colour_fraction) {
+    result.not_evaluable_reason = with_percent(
+        "no colour: %.1f%% of the tissue shows any colour (a greyscale image?); HER2 is scored on brown DAB against a "
+        "blue haematoxylin counterstain",
+        result.colour.colour_fraction);
   } else if (result.eosin_fraction >= options.stain_check.max_eosin_fraction) {
-    char buf[256];
-    std::snprintf(buf, sizeof buf,
-                  "not a HER2 IHC stain: %.0f%% of the tissue is stained pink with eosin (an H&E slide?); HER2 is "
-                  "scored on DAB with a haematoxylin counterstain",
-                  100.0 * result.eosin_fraction);
-    result.not_evaluable_reason = buf;
+    result.not_evaluable_reason = with_percent(
+        "not a HER2 IHC stain: %.0f%% of the tissue is stained pink with eosin (an H&E slide?); HER2 is scored on DAB "
+        "with a haematoxylin counterstain",
+        result.eosin_fraction);
+  } else if (result.colour.off_stain_fraction > options.stain_check.max_off_stain_fraction) {
+    result.not_evaluable_reason = with_percent(
+        "colours are not haematoxylin and DAB: %.0f%% of the stained tissue lies off the two stains (another stain, "
+        "swapped colour channels, or wrong --stains?)",
+        result.colour.off_stain_fraction);
   } else if (result.counts.total() == 0) {
     result.not_evaluable_reason = "no tumour cells found";
   }
@@ -146,7 +163,20 @@ TilePlan plan_tiles(const tiling::Slide& slide, const ScoreOptions& options) {
   plan.thumbnail = read_thumbnail(slide, kThumbnailSide, &plan.thumbnail_downsample, plan.dct_decode);
   cv::Mat mask = scoring::tissue_mask(plan.thumbnail, options.tissue);
   plan.eosin_fraction = scoring::eosin_fraction(plan.thumbnail, mask, options.stains, options.stain_check);
-  if (!options.roi.empty()) mask &= options.roi.mask(mask.size(), plan.thumbnail_downsample);
+  plan.colour = scoring::colour_measures(plan.thumbnail, mask, options.stains, options.stain_check);
+  if (!options.roi.empty()) {
+    plan.roi_px2 = options.roi.area_within(cv::Rect2d(0, 0, static_cast<double>(width), static_cast<double>(height)));
+    if (plan.roi_px2 <= 0) {
+      const cv::Rect2d b = options.roi.bounds();
+      char buf[300];
+      std::snprintf(buf, sizeof buf,
+                    ": the region of interest (x %.0f to %.0f, y %.0f to %.0f level-0 px) lies outside the slide "
+                    "(%lld x %lld px)",
+                    b.x, b.x + b.width, b.y, b.y + b.height, static_cast<long long>(width), static_cast<long long>(height));
+      throw EngineError(ErrorKind::input, options.roi_source + buf);
+    }
+    mask &= options.roi.mask(mask.size(), plan.thumbnail_downsample);
+  }
   const double td = plan.thumbnail_downsample;
   auto edge = [&](std::int64_t i, std::int64_t limit) {
     return std::min(limit, static_cast<std::int64_t>(std::llround(static_cast<double>(i) * core_l0)));
@@ -307,6 +337,18 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
   result.thumbnail = plan.thumbnail;
   result.thumbnail_downsample = plan.thumbnail_downsample;
   result.eosin_fraction = plan.eosin_fraction;
+  result.slide_warnings = slide.warnings();
+  result.roi_px2 = plan.roi_px2;
+  // The shoelace area of the outlines differs from the area covered when an outline crosses
+  // itself or polygons overlap: cells are counted by contains() (even-odd, united), so say so.
+  if (const double covered = options.roi.empty() ? 0.0 : options.roi.area_within(options.roi.bounds());
+      std::abs(options.roi.area() - covered) > 0.02 * covered) {
+    result.slide_warnings.push_back(options.roi_source +
+                                    ": the region of interest's outlines cross themselves or overlap; its inside is "
+                                    "taken by the even-odd rule within each outline, united over outlines (area "
+                                    "reported is the area so covered)");
+  }
+  result.colour = plan.colour;
   for (const auto& core : plan.cores) {
     TileResult t;
     t.region = core;

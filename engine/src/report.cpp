@@ -65,6 +65,14 @@ std::string quality_warning(const SlideResult& r) {
   return buf;
 }
 
+// Everything the reader and the scorer noticed that a reader of the result should know.
+std::vector<std::string> warnings(const SlideResult& r, const ScoreOptions& o) {
+  std::vector<std::string> out = r.slide_warnings;
+  for (std::string w : {cytoplasmic_warning(r, o), pigment_warning(r), quality_warning(r)})
+    if (!w.empty()) out.push_back(std::move(w));
+  return out;
+}
+
 nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
   using nlohmann::json;
   const auto& c = o.cells;
@@ -93,11 +101,15 @@ nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
                 {"mpp", round_to(r.mpp_slide, 6)}, {"decode", o.exact_decode ? "exact" : "fast"}};
   j["mpp_analysis"] = round_to(r.mpp_analysis, 6);
   j["stain_check"] = {{"eosin_fraction", round_to(r.eosin_fraction, 4)},
-                      {"max_eosin_fraction", o.stain_check.max_eosin_fraction}};
+                      {"max_eosin_fraction", o.stain_check.max_eosin_fraction},
+                      {"colour_fraction", round_to(r.colour.colour_fraction, 4)},
+                      {"min_colour_fraction", o.stain_check.min_colour_fraction},
+                      {"off_stain_fraction", round_to(r.colour.off_stain_fraction, 4)},
+                      {"max_off_stain_fraction", o.stain_check.max_off_stain_fraction}};
   if (!o.roi.empty())
     j["roi"] = {{"file", o.roi_source},
                 {"polygons", o.roi.polygons().size()},
-                {"area_mm2", round_to(o.roi.area() * r.mpp_slide * r.mpp_slide / 1e6, 4)}};
+                {"area_mm2", round_to(r.roi_px2 * r.mpp_slide * r.mpp_slide / 1e6, 4)}};
   j["cells"] = {{"total", r.counts.total()},
                 {"detected", r.cells_detected},
                 {"cytoplasmic", r.cells_cytoplasmic},
@@ -156,11 +168,7 @@ nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
                      {"max_cell_radius_um", c.max_cell_radius_um},
                      {"neighbourhood_um", c.neighbourhood_um},
                      {"min_neighbours", c.min_neighbours}};
-  json warnings = json::array();
-  if (const std::string w = cytoplasmic_warning(r, o); !w.empty()) warnings.push_back(w);
-  if (const std::string w = pigment_warning(r); !w.empty()) warnings.push_back(w);
-  if (const std::string w = quality_warning(r); !w.empty()) warnings.push_back(w);
-  if (!warnings.empty()) j["warnings"] = warnings;
+  if (const auto w = warnings(r, o); !w.empty()) j["warnings"] = w;
   j["config"] = config_json(o);
   if (!o.config_source.empty()) {
     j["config"]["file"] = o.config_source;
@@ -191,9 +199,7 @@ std::string report_summary(const SlideResult& r, const ScoreOptions& o) {
     out += buf;
   }
   if (r.score == scoring::SlideScore::TwoPlus) out += "  equivocal: reflex ISH testing recommended\n";
-  if (const std::string w = cytoplasmic_warning(r, o); !w.empty()) out += "  warning: " + w + "\n";
-  if (const std::string w = pigment_warning(r); !w.empty()) out += "  warning: " + w + "\n";
-  if (const std::string w = quality_warning(r); !w.empty()) out += "  warning: " + w + "\n";
+  for (const std::string& w : warnings(r, o)) out += "  warning: " + w + "\n";
   std::snprintf(buf, sizeof buf,
                 "  tumour cells: %lld   0: %.1f%%  1+: %.1f%%  2+: %.1f%%  3+: %.1f%%\n"
                 "  complete membrane: %.1f%%   complete and intense: %.1f%%\n"

@@ -12,6 +12,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "ihc/engine/errors.hpp"
+#include "ihc/engine/output_file.hpp"
 #include "ihc/engine/signals.hpp"
 #include "report_assets.hpp"
 
@@ -52,14 +53,14 @@ ReportFolder::ReportFolder(fs::path dir, bool overwrite, double mpp)
                                             ": this build has no report viewer (OpenSeadragon was not installed when it "
                                             "was configured: run scripts/setup-deps.sh, then build again)");
   std::error_code ec;
-  if (fs::exists(dir_, ec) && !overwrite_)
+  if (fs::exists(fs::symlink_status(dir_, ec)) && !overwrite_)
     throw EngineError(ErrorKind::output, dir_.string() + ": exists (give --force to replace it)");
   if (fs::exists(dir_, ec) && !fs::is_directory(dir_, ec))
     throw EngineError(ErrorKind::output, dir_.string() + ": exists and is not a folder");
   const fs::path parent = dir_.parent_path().empty() ? fs::path(".") : dir_.parent_path();
   if (!fs::is_directory(parent, ec))
     throw EngineError(ErrorKind::output, dir_.string() + ": cannot be written: no folder " + parent.string());
-  tmp_ = parent / ("." + dir_.filename().string() + ".tmp-" + std::to_string(::getpid()));
+  tmp_ = temporary_sibling(dir_);
   fs::remove_all(tmp_, ec);
   if (!fs::create_directory(tmp_, ec))
     throw EngineError(ErrorKind::output, dir_.string() + ": cannot be written: " + ec.message());

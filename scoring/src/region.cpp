@@ -1,5 +1,6 @@
 #include "ihc/scoring/region.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -57,6 +58,49 @@ double Region::area() const {
   for (const auto& p : polygons_)
     for (std::size_t r = 0; r < p.rings.size(); ++r) a += (r == 0 ? 1 : -1) * ring_area(p.rings[r]);
   return a;
+}
+
+double Region::area_within(const cv::Rect2d& clip) const {
+  const cv::Rect2d inside = bounds_ & clip;
+  if (polygons_.empty() || inside.width <= 0 || inside.height <= 0) return 0.0;
+  // The raster spans the whole region (every vertex lands on it; no overflow), and only its
+  // pixels inside `clip` are counted.
+  const cv::Rect2d box = bounds_;
+  constexpr int kSide = 4096;
+  constexpr int kShift = 8;  // fractional bits of the vertices handed to fillPoly
+  const double scale = std::max(box.width, box.height) / kSide;  // level-0 px per raster px
+  const cv::Size size(static_cast<int>(std::ceil(box.width / scale)) + 1, static_cast<int>(std::ceil(box.height / scale)) + 1);
+  cv::Mat covered(size, CV_8U, cv::Scalar(0));
+  for (const auto& p : polygons_) {
+    if (p.rings.empty() || p.rings.front().size() < 3) continue;
+    // Each polygon on a raster of its own bounds (its holes clear only its own inside), then united.
+    std::vector<std::vector<cv::Point>> rings;
+    cv::Rect own;
+    for (const auto& ring : p.rings) {
+      if (ring.size() < 3) continue;
+      std::vector<cv::Point> pts;
+      // Raster pixel (i, j) covers [i, i+1) x [j, j+1); fillPoly fills pixel centres, so a half-pixel shift.
+      for (const auto& pt : ring)
+        pts.emplace_back(static_cast<int>(std::lround(((pt.x - box.x) / scale - 0.5) * (1 << kShift))),
+                         static_cast<int>(std::lround(((pt.y - box.y) / scale - 0.5) * (1 << kShift))));
+      const cv::Rect r = cv::boundingRect(pts);
+      if (rings.empty()) own = cv::Rect(r.x >> kShift, r.y >> kShift, (r.width >> kShift) + 3, (r.height >> kShift) + 3);
+      rings.push_back(std::move(pts));
+    }
+    own &= cv::Rect(cv::Point(0, 0), size);
+    if (own.empty()) continue;
+    cv::Mat one(own.size(), CV_8U, cv::Scalar(0));
+    for (std::size_t r = 0; r < rings.size(); ++r)
+      cv::fillPoly(one, std::vector<std::vector<cv::Point>>{rings[r]}, cv::Scalar(r == 0 ? 255 : 0), cv::LINE_8, kShift,
+                   -own.tl() * (1 << kShift));  // the offset is in the points' fixed-point units
+    covered(own) |= one;
+  }
+  const cv::Rect counted = cv::Rect(static_cast<int>(std::floor((inside.x - box.x) / scale)),
+                                    static_cast<int>(std::floor((inside.y - box.y) / scale)),
+                                    static_cast<int>(std::ceil(inside.width / scale)),
+                                    static_cast<int>(std::ceil(inside.height / scale))) &
+                           cv::Rect(cv::Point(0, 0), size);
+  return static_cast<double>(cv::countNonZero(covered(counted))) * scale * scale;
 }
 
 cv::Mat Region::mask(cv::Size size, double downsample) const {

@@ -2,6 +2,7 @@
 // sticky: after one failed read the handle refuses everything, for every thread. A failed read
 // therefore swaps in a freshly opened handle and is retried on a private one, so one bad tile
 // costs exactly that tile, whatever the other threads were reading.
+#include <glib.h>
 #include <openslide.h>
 #include <tiffio.h>
 
@@ -11,6 +12,7 @@
 #include <mutex>
 #include <string>
 
+#include "ihc/tiling/tiff_open.hpp"
 #include "readers.hpp"
 
 namespace ihc::tiling::detail {
@@ -48,6 +50,28 @@ void quiet_libtiff() {
   t_tiff_errors.clear();
 }
 
+// OpenSlide and GLib log through GLib, whose default handler prints to stderr ("(process:123):
+// Openslide-WARNING **: ..."). Messages are kept per thread, like libtiff's errors, and join the
+// one-line error when the slide is refused. (A fatal GLib error still aborts after the handler:
+// what can make one, a huge allocation, is checked before OpenSlide sees the file.)
+thread_local std::string t_glib_messages;
+
+void capture_glib(const gchar* domain, GLogLevelFlags, const gchar* message, gpointer) {
+  if (t_glib_messages.size() > 1000 || !message) return;
+  if (!t_glib_messages.empty()) t_glib_messages += "; ";
+  if (domain && *domain) t_glib_messages += std::string(domain) + ": ";
+  t_glib_messages += message;
+}
+
+void quiet_glib() {
+  static const bool installed = [] {
+    g_log_set_default_handler(capture_glib, nullptr);
+    return true;
+  }();
+  (void)installed;
+  t_glib_messages.clear();
+}
+
 // OpenSlide's message without the file's path (the caller names the file), and what libtiff
 // said, if anything.
 std::string explain(const char* openslide_error, const std::filesystem::path& path) {
@@ -59,6 +83,10 @@ std::string explain(const char* openslide_error, const std::filesystem::path& pa
   if (!t_tiff_errors.empty()) {
     if (!text.empty()) text += ' ';
     text.append("(libtiff: ").append(t_tiff_errors).append(")");
+  }
+  if (!t_glib_messages.empty()) {
+    if (!text.empty()) text += ' ';
+    text.append("(").append(t_glib_messages).append(")");
   }
   return text;
 }
@@ -88,6 +116,12 @@ class OpenSlideSlide final : public Slide {
         throw SlideError(SlideError::Kind::TooLarge, "level dimensions exceed 2^31 pixels");
       levels_.push_back({w, h, openslide_get_level_downsample(osr, i)});
     }
+    std::vector<Level> consistent;
+    for (std::size_t i : detail::consistent_levels(levels_, warnings_)) {
+      consistent.push_back(levels_[i]);
+      os_levels_.push_back(static_cast<int32_t>(i));
+    }
+    levels_ = std::move(consistent);
     for (const char* const* name = openslide_get_property_names(osr); name && *name; ++name) {
       const char* value = openslide_get_property_value(osr, *name);
       properties_[*name] = value ? value : "";
@@ -110,19 +144,20 @@ class OpenSlideSlide final : public Slide {
     if (static_cast<std::int64_t>(w) * h > kMaxRegionPixels)
       throw SlideError(SlideError::Kind::TooLarge, "a region of " + std::to_string(w) + " x " + std::to_string(h) +
                                                        " pixels is too large to read at once");
+    const int32_t file_level = os_levels_[static_cast<std::size_t>(level)];
     cv::Mat argb(h, w, CV_32SC1);
     // A failed read leaves the shared handle in error for every thread, so a failure may be
     // another thread's bad tile. The shared handle is replaced, and the region is read again
     // through a handle of its own: only a failure there is this region's.
     OsHandle handle = current();
-    openslide_read_region(handle.get(), reinterpret_cast<uint32_t*>(argb.data), x, y, level, w, h);
+    openslide_read_region(handle.get(), reinterpret_cast<uint32_t*>(argb.data), x, y, file_level, w, h);
     if (openslide_get_error(handle.get())) {
       reopen(handle);
       OsHandle own(openslide_open(path_.c_str()), OsCloser{});
       if (!own) throw SlideError(SlideError::Kind::Io, "tile read failed: the slide can no longer be opened");
       if (const char* err = openslide_get_error(own.get()))
         throw SlideError(SlideError::Kind::Corrupt, std::string("tile read failed: ") + err);
-      openslide_read_region(own.get(), reinterpret_cast<uint32_t*>(argb.data), x, y, level, w, h);
+      openslide_read_region(own.get(), reinterpret_cast<uint32_t*>(argb.data), x, y, file_level, w, h);
       if (const char* err = openslide_get_error(own.get()))
         throw SlideError(SlideError::Kind::Corrupt, std::string("tile read failed: ") + err);
     }
@@ -161,6 +196,7 @@ class OpenSlideSlide final : public Slide {
 
   mutable std::mutex mutex_;
   mutable OsHandle handle_;
+  std::vector<int32_t> os_levels_;  // the file's level number of each level kept (consistent_levels)
 };
 
 }  // namespace
@@ -169,8 +205,11 @@ std::string last_libtiff_errors() { return t_tiff_errors; }
 
 std::unique_ptr<Slide> open_openslide(const std::filesystem::path& path) {
   quiet_libtiff();
+  quiet_glib();
   const char* vendor = openslide_detect_vendor(path.c_str());
   if (!vendor) return nullptr;
+  if (const std::string beyond = tile_beyond_file(path); !beyond.empty())
+    throw SlideError(SlideError::Kind::Corrupt, "damaged TIFF: " + beyond);
   openslide_t* osr = openslide_open(path.c_str());
   if (!osr) {
     std::string why = explain(nullptr, path);

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "ihc/tiling/slide.hpp"
 
@@ -16,6 +17,11 @@ std::unique_ptr<Slide> open_tiff_jpeg(const std::filesystem::path& path);
 std::unique_ptr<Slide> open_openslide(const std::filesystem::path& path);
 // Plain images (PNG, JPEG, non-tiled TIFF, ...) through OpenCV: one level, no resolution.
 std::unique_ptr<Slide> open_plain_image(const std::filesystem::path& path);
+
+// Indices of the levels of `all` (level 0 first, as the file lists them) that form a consistent
+// pyramid: no larger than level 0, each smaller than the one kept before it, and scaled alike in
+// both directions. Level 0 is always kept. Each level left out adds a sentence to `warnings`.
+std::vector<std::size_t> consistent_levels(const std::vector<Level>& all, std::vector<std::string>& warnings);
 
 // What libtiff reported as errors (not warnings) on this thread during the last open_openslide,
 // "; "-separated; empty if nothing (or if another library has since taken libtiff's handlers).

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <fstream>
@@ -54,6 +55,46 @@ cv::Mat Slide::read_region_scaled(int level, std::int64_t x, std::int64_t y, int
              cv::INTER_AREA);
   return out;
 }
+
+namespace detail {
+std::vector<std::size_t> consistent_levels(const std::vector<Level>& all, std::vector<std::string>& warnings) {
+  std::vector<std::size_t> kept;
+  if (all.empty()) return kept;
+  kept.push_back(0);
+  const double w0 = static_cast<double>(all[0].width), h0 = static_cast<double>(all[0].height);
+  std::string dropped;
+  for (std::size_t i = 1; i < all.size(); ++i) {
+    const Level& l = all[i];
+    const Level& before = all[kept.back()];
+    const double dx = w0 / static_cast<double>(l.width), dy = h0 / static_cast<double>(l.height);
+    // A reduced level's sides are its downsample's rounding of level 0's: the two directions
+    // agree to one pixel of the smaller side (plus 2 % for scanners that crop a little).
+    const double tolerance = 0.02 + 1.0 / static_cast<double>(std::min(l.width, l.height));
+    std::string why;
+    if (l.width > all[0].width || l.height > all[0].height)
+      why = "larger than level 0";
+    else if (l.width >= before.width && l.height >= before.height)
+      why = "not smaller than level " + std::to_string(kept.back());
+    else if (std::abs(dx - dy) > tolerance * std::max(dx, dy))
+      why = "scaled " + std::to_string(dx).substr(0, 5) + "x across but " + std::to_string(dy).substr(0, 5) +
+            "x down";
+    if (why.empty()) {
+      kept.push_back(i);
+      continue;
+    }
+    dropped += (dropped.empty() ? "" : "; ") + std::string("level ") + std::to_string(i) + " (" +
+               std::to_string(l.width) + " x " + std::to_string(l.height) + " px) is " + why;
+  }
+  if (!dropped.empty()) {
+    std::string used;
+    for (std::size_t k : kept) used += (used.empty() ? "" : ", ") + std::to_string(k);
+    warnings.push_back("the pyramid contradicts itself: " + dropped + " (level 0: " + std::to_string(all[0].width) +
+                       " x " + std::to_string(all[0].height) + " px); reading from level" +
+                       (kept.size() > 1 ? "s " : " ") + used + " only");
+  }
+  return kept;
+}
+}  // namespace detail
 
 int Slide::best_level_for_downsample(double downsample) const {
   int best = 0;

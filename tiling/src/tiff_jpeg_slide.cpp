@@ -144,10 +144,17 @@ class TiffJpegSlide final : public Slide {
     mpp_ = mpp;
     objective_ = objective;
     const double w0 = static_cast<double>(tl_.front().width), h0 = static_cast<double>(tl_.front().height);
+    std::vector<Level> all;
     for (const TiffLevel& l : tl_) {
       const double ds = (w0 / static_cast<double>(l.width) + h0 / static_cast<double>(l.height)) / 2.0;
-      levels_.push_back({l.width, l.height, ds});
+      all.push_back({l.width, l.height, ds});
     }
+    std::vector<TiffLevel> kept;
+    for (std::size_t i : consistent_levels(all, warnings_)) {
+      kept.push_back(std::move(tl_[i]));
+      levels_.push_back(all[i]);
+    }
+    tl_ = std::move(kept);
   }
   ~TiffJpegSlide() override {
     if (fd_ >= 0) ::close(fd_);

@@ -41,4 +41,33 @@ TIFF* open_tiff_quietly(const std::filesystem::path& path, const char* mode, Tif
   return tif;
 }
 
+std::string tile_beyond_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  const auto file_size = static_cast<std::uint64_t>(std::filesystem::file_size(path, ec));
+  if (ec) return {};
+  TiffMessages messages;
+  // No memory map; arrays loaded when asked for, each allocation capped (a hostile count array
+  // is libtiff's refusal, not ours: then nothing is said here).
+  TIFF* tif = open_tiff_quietly(path, "rmD", messages, std::int64_t{1} << 30);
+  if (!tif) return {};
+  std::string found;
+  int directory = 0;
+  do {
+    if (!TIFFIsTiled(tif)) continue;
+    std::uint64_t *offsets = nullptr, *counts = nullptr;
+    if (!TIFFGetField(tif, TIFFTAG_TILEOFFSETS, &offsets) || !TIFFGetField(tif, TIFFTAG_TILEBYTECOUNTS, &counts) ||
+        !offsets || !counts)
+      continue;
+    const std::uint32_t tiles = TIFFNumberOfTiles(tif);
+    for (std::uint32_t i = 0; i < tiles && found.empty(); ++i) {
+      if (offsets[i] <= file_size && counts[i] <= file_size - offsets[i]) continue;  // no offset + count: it could wrap
+      found = "directory " + std::to_string(directory) + ": tile " + std::to_string(i) + " claims " +
+              std::to_string(counts[i]) + " bytes at byte " + std::to_string(offsets[i]) + " of a " +
+              std::to_string(file_size) + "-byte file";
+    }
+  } while (found.empty() && ++directory < 4096 && TIFFReadDirectory(tif));
+  TIFFClose(tif);
+  return found;
+}
+
 }  // namespace ihc::tiling

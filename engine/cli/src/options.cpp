@@ -61,6 +61,8 @@ void add_scoring_options(CLI::App& cmd, engine::ScoringSettings& cli) {
 }
 
 void apply_stains_and_warn(const tiling::Slide& slide, const ScoringSettings& settings, ScoreOptions& options) {
+  for (const std::string& w : slide.warnings())
+    std::fprintf(stderr, "ihcscore: warning: %s: %s\n", slide.path().c_str(), w.c_str());
   const std::string warning = apply_stain_choice(slide, settings, options);
   if (!warning.empty()) std::fprintf(stderr, "ihcscore: warning: %s\n", warning.c_str());
 }

@@ -147,6 +147,9 @@ struct SlideResult {
   double elapsed_s = 0;
   int threads = 0;
   double eosin_fraction = 0;        // share of the tissue stained with eosin (stain_check.hpp)
+  std::vector<std::string> slide_warnings;  // what the reader worked around (tiling::Slide::warnings)
+  scoring::ColourMeasures colour{1, 0};  // colour and off-stain shares of the tissue (stain_check.hpp)
+  double roi_px2 = 0;  // level-0 px² of the region of interest on the slide, as counted (0: none given)
   cv::Mat thumbnail;               // RGB, used for the tissue mask (and heatmaps)
   double thumbnail_downsample = 1; // level-0 pixels per thumbnail pixel
 };
@@ -170,6 +173,8 @@ struct TilePlan {
   cv::Mat thumbnail;
   double thumbnail_downsample = 1;
   double eosin_fraction = 0;     // share of the overview's tissue stained with eosin (stain_check.hpp)
+  scoring::ColourMeasures colour{1, 0};  // of the overview's tissue (stain_check.hpp)
+  double roi_px2 = 0;            // level-0 px² of the region of interest on the slide (0: none given)
 };
 
 // Throws std::invalid_argument when the slide has no resolution or options are impossible.

@@ -73,6 +73,10 @@ class Slide {
   // Level whose downsample is the largest not exceeding `downsample` (level 0 if none).
   int best_level_for_downsample(double downsample) const;
 
+  // What the reader noticed and worked around when opening (a pyramid level that contradicts
+  // level 0, say), one sentence each; empty for a sound file.
+  const std::vector<std::string>& warnings() const { return warnings_; }
+
  protected:
   std::filesystem::path path_;
   std::string vendor_;
@@ -80,6 +84,7 @@ class Slide {
   std::optional<double> mpp_;
   std::optional<double> objective_;
   std::map<std::string, std::string> properties_;
+  std::vector<std::string> warnings_;
 };
 
 struct OpenOptions {

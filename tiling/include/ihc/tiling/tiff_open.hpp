@@ -25,4 +25,11 @@ struct TiffMessages {
 TIFF* open_tiff_quietly(const std::filesystem::path& path, const char* mode, TiffMessages& messages,
                         std::int64_t max_single_alloc = 0);
 
+// Where a tiled directory's tile runs past the end of the file ("directory 2: tile 7 claims
+// 1099511627776 bytes at byte 1024 of a 20480-byte file"), or empty when every tile of every
+// tiled directory lies inside it (or libtiff cannot tell). OpenSlide allocates a tile's stated
+// byte count before reading it, and a GLib allocation failure aborts the process: files are
+// checked here before OpenSlide sees them.
+std::string tile_beyond_file(const std::filesystem::path& path);
+
 }  // namespace ihc::tiling
