@@ -13,7 +13,7 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 seconds="${1:-60}"
 case "$seconds" in '' | *[!0-9]*) echo "usage: scripts/fuzz.sh [SECONDS]" >&2; exit 2 ;; esac
 build="${FUZZ_BUILD_DIR:-$root/build-fuzz}"
-harnesses=(fuzz_tiff_reader fuzz_geojson_roi fuzz_csv)
+harnesses=(fuzz_tiff_reader fuzz_geojson_roi fuzz_csv fuzz_config fuzz_plain_image)
 
 if [ ! -f "$build/build.ninja" ]; then
   cmake --preset fuzz -S "$root" -B "$build" >/dev/null
@@ -21,7 +21,7 @@ fi
 cmake --build "$build" --parallel "$(nproc)" --target "${harnesses[@]}"
 
 # Largest input per harness: the TIFF seeds are a few KB (a header, a few directories, tiles).
-declare -A max_len=([fuzz_tiff_reader]=16384 [fuzz_geojson_roi]=8192 [fuzz_csv]=4096)
+declare -A max_len=([fuzz_tiff_reader]=16384 [fuzz_geojson_roi]=8192 [fuzz_csv]=4096 [fuzz_config]=2048 [fuzz_plain_image]=8192)
 export ASAN_OPTIONS="${ASAN_OPTIONS:-halt_on_error=1:print_stacktrace=1:detect_leaks=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
 export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$root/tests/sanitizers/lsan.supp:print_suppressions=0}"

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # CI, hostile input: the whole test suite under AddressSanitizer + UBSan (preset "asan-ubsan",
-# build-asan), then a bounded fuzz run (scripts/fuzz.sh, FUZZ_SECONDS per harness, default 30).
+# build-asan), then a bounded fuzz run (scripts/fuzz.sh, FUZZ_SECONDS per harness, default 20: five harnesses).
 # A sanitizer finding fails the test that triggered it (halt_on_error), so the script fails.
-#   scripts/sanitize.sh            # ASan + UBSan tests, then 30 s per fuzzer
+#   scripts/sanitize.sh            # ASan + UBSan tests, then 20 s per fuzzer
 #   FUZZ_SECONDS=0 scripts/sanitize.sh   # tests only
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -29,7 +29,7 @@ mpi="batch --mpi"
   ctest --output-on-failure --parallel "$(nproc)" --timeout 1800 -R "$mpi" -E "$exclude" --no-tests=ignore)
 tested=$(date +%s)
 
-fuzz_seconds="${FUZZ_SECONDS:-30}"
+fuzz_seconds="${FUZZ_SECONDS:-20}"
 if [ "$fuzz_seconds" -gt 0 ]; then
   "$root/scripts/fuzz.sh" "$fuzz_seconds"
 fi

@@ -321,3 +321,41 @@ TEST_CASE("an interrupted batch leaves a valid summary and resumes to the uninte
   CHECK(count(rerun.err, "skipped (done)") == static_cast<int>(partial.rows.size()));
   CHECK(without_elapsed(out) == without_elapsed(reference));
 }
+
+TEST_CASE("a slide that crashes the process scoring it fails alone: the batch records it and goes on", "[batch]") {
+  const auto dir = slide_folder("batch-crash", 3);
+  const auto out = dir.parent_path() / "ihcscore-test-batch-crash-out";
+  fs::remove_all(out);
+  const auto log = dir.parent_path() / "ihcscore-test-batch-crash.log";
+  const pid_t pid = spawn_cli({"batch", dir.string(), "--threads", "1", "--analysis-mpp", "0.25", "--out", out.string()}, log);
+  // Each slide is scored in a child process: wait for the first one, then crash it as a library
+  // would (a segfault: no handler, no clean-up).
+  const fs::path children = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(pid) + "/children";
+  std::string child;
+  for (int waited = 0; waited < 30000 && child.empty(); waited += 5) {
+    std::ifstream f(children);
+    std::getline(f, child);
+    while (!child.empty() && child.back() == ' ') child.pop_back();
+    if (child.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  REQUIRE_FALSE(child.empty());
+  ::kill(static_cast<pid_t>(std::stoi(child)), SIGSEGV);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  INFO(slurp(log));
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 5);  // partial: one slide failed
+  const auto s = summary(out);
+  REQUIRE(s.rows.size() == 3);
+  int failed = 0;
+  for (std::size_t k = 0; k < s.rows.size(); ++k) {
+    if (cell(s, k, "status") == "ok") continue;
+    ++failed;
+    CHECK(cell(s, k, "error").find("crashed the process scoring it (signal 11") != std::string::npos);
+  }
+  CHECK(failed == 1);
+  // The crash was not the slide's fault: run again, it is scored and the rest are kept.
+  const auto again = run_cli("batch " + q(dir) + " --threads 1 --analysis-mpp 0.25 --out " + q(out));
+  CHECK(again.exit_code == 0);
+  CHECK(count(again.err, "skipped (done)") == 2);
+}

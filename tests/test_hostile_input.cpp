@@ -285,13 +285,16 @@ TEST_CASE("hostile inputs: missing, directory, empty, text, damaged and unsuppor
   write_bytes(dir / "half.png", std::vector<char>(png.begin(), png.begin() + static_cast<std::ptrdiff_t>(png.size() / 2)));
   write_bytes(dir / "lying.png", png_claiming(png, 3000, 3000));
   write_bytes(dir / "huge.png", png_claiming(png, 0x7fffffffu, 0x7fffffffu));
+  // 16,000 x 16,000: a few KB of PNG that would decode to 768 MB; above the documented cap.
+  write_bytes(dir / "big.png", png_claiming(png, 16000, 16000));
   REQUIRE(cv::imwrite((dir / "whole.jpg").string(), cv::imread((kData / "images" / "her2-score0.png").string())));
   const auto jpg = read_bytes(dir / "whole.jpg");
   write_bytes(dir / "half.jpg", std::vector<char>(jpg.begin(), jpg.begin() + static_cast<std::ptrdiff_t>(jpg.size() / 2)));
 
   expect_refused("png-half", q(dir / "half.png") + " --mpp 0.5", 3, "half.png", "cannot be decoded");
   expect_refused("png-lying", q(dir / "lying.png") + " --mpp 0.5", 3, "lying.png", "cannot be decoded");
-  expect_refused("png-huge", q(dir / "huge.png") + " --mpp 0.5", 3, "huge.png", "larger than 268 megapixels");
+  expect_refused("png-huge", q(dir / "huge.png") + " --mpp 0.5", 3, "huge.png", "larger than 67 megapixels");
+  expect_refused("png-big", q(dir / "big.png") + " --mpp 0.5", 3, "big.png", "larger than 67 megapixels");
   expect_refused("jpeg-half", q(dir / "half.jpg") + " --mpp 0.5", 3, "half.jpg", "truncated");
   expect_refused("missing", q(dir / "no-such-slide.svs") + " --mpp 0.5", 3, "no-such-slide.svs", "no such file");
   expect_refused("directory", q(dir / "folder.svs") + " --mpp 0.5", 3, "folder.svs", "directory");
@@ -932,4 +935,36 @@ TEST_CASE("regions of interest: one outside the slide is said so, a crossing out
   REQUIRE(h.exit_code == 0);
   CHECK(nlohmann::json::parse(slurp(dir / "h.json"))["roi"]["area_mm2"].get<double>() ==
         Approx(100 * 100 * px_mm2).epsilon(0.03));
+}
+
+TEST_CASE("a thread count beyond the cores runs on the cores, says so in the report, and prints nothing", "[hostile][cli]") {
+  const auto dir = scratch_dir("hostile-threads");
+  const auto r = run_cli("score " + q(kData / "images" / "her2-score0.png") + " --mpp 0.6 --threads 1024 --json " +
+                         q(dir / "r.json"));
+  CHECK(r.exit_code == 0);
+  CHECK(r.err.empty());
+  const auto j = nlohmann::json::parse(slurp(dir / "r.json"));
+  CHECK(j["threads"].get<int>() >= 1);
+  CHECK(j["threads"].get<int>() < 1024);
+}
+
+TEST_CASE("paths that are not UTF-8 are reported escaped, never a crash", "[hostile][cli][utf8]") {
+  const auto dir = scratch_dir("hostile-utf8");
+  const std::string name = "bad\xff" "name.png";  // a byte that is not UTF-8, legal in a Linux file name
+  fs::copy_file(kData / "images" / "her2-score0.png", dir / name);
+  const auto r = run_cli("score " + q(dir / name) + " --mpp 0.6 --json " + q(dir / "r.json") + " --report " +
+                         q(dir / "report"));
+  INFO(r.err);
+  CHECK(r.exit_code == 0);
+  const auto j = nlohmann::json::parse(slurp(dir / "r.json"));  // valid JSON, valid UTF-8
+  CHECK(j["slide"]["path"].get<std::string>().find("bad\\xFFname.png") != std::string::npos);
+  CHECK(fs::is_regular_file(dir / "report" / "index.html"));
+  CHECK(r.out.find("bad\\xFFname.png") != std::string::npos);
+  const auto missing = run_cli("score " + q(dir / ("gone\xfe" ".png")) + " --mpp 0.6");
+  CHECK(missing.exit_code == 3);
+  CHECK(missing.err.find("gone\\xFE.png: no such file") != std::string::npos);
+  const auto batch = run_cli("batch " + q(dir) + " --mpp 0.6 --out " + q(dir / "out"));
+  INFO(batch.err);
+  CHECK(batch.exit_code == 0);
+  CHECK(nlohmann::json::parse(slurp(dir / "out" / "bad\xff" "name.json"))["slide_id"] == "bad\\xFFname");
 }

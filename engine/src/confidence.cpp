@@ -7,6 +7,16 @@
 #include <vector>
 
 namespace ihc::engine {
+namespace {
+// Wilson score interval (95 %) for k successes in n trials, in per cent.
+std::array<double, 2> wilson_percent(double k, double n) {
+  constexpr double z = 1.959964;
+  const double p = k / n, z2n = z * z / n;
+  const double centre = (p + z2n / 2) / (1 + z2n);
+  const double half = z * std::sqrt(p * (1 - p) / n + z2n / (4 * n)) / (1 + z2n);
+  return {100.0 * std::max(0.0, centre - half), 100.0 * std::min(1.0, centre + half)};
+}
+}  // namespace
 
 DecisiveMargin decisive_margin(const SlideResult& r, const ScoreOptions& o, int resamples) {
   if (r.score == scoring::SlideScore::NotEvaluable) return {};
@@ -26,9 +36,13 @@ DecisiveMargin decisive_margin(const SlideResult& r, const ScoreOptions& o, int 
   std::vector<const TileResult*> tiles;
   for (const auto& t : r.tiles)
     if (!t.failed && t.counts.total() > 0) tiles.push_back(&t);
-  if (tiles.empty() || resamples <= 0) {
-    m.ci95 = {m.percent, m.percent};
-  } else {
+  // The cells counted bound the certainty however the tiles fall: a binomial (Wilson) interval
+  // over them. With one or a few tiles the tile bootstrap collapses towards a point; with many
+  // heterogeneous tiles it is the wider. The interval reported is the union of the two.
+  const double n_cells = static_cast<double>(r.counts.total());
+  m.ci95 = n_cells > 0 ? wilson_percent(std::round(m.percent / 100.0 * n_cells), n_cells)
+                       : std::array<double, 2>{m.percent, m.percent};
+  if (!tiles.empty() && resamples > 0) {
     std::mt19937_64 rng(20181101);
     std::uniform_int_distribution<std::size_t> pick(0, tiles.size() - 1);
     std::vector<double> values;
@@ -42,7 +56,7 @@ DecisiveMargin decisive_margin(const SlideResult& r, const ScoreOptions& o, int 
     const auto at = [&](double q) {
       return values[static_cast<std::size_t>(q * static_cast<double>(values.size() - 1) + 0.5)];
     };
-    m.ci95 = {at(0.025), at(0.975)};
+    m.ci95 = {std::min(m.ci95[0], at(0.025)), std::max(m.ci95[1], at(0.975))};
   }
   m.borderline = m.ci95[0] <= m.threshold && m.threshold <= m.ci95[1];
   return m;

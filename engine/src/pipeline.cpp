@@ -305,8 +305,13 @@ cv::Mat read_tile(const tiling::Slide& slide, const TilePlan& plan, const tiling
   return read_resampled(slide, plan.read_level, g.x0, g.y0, plan.downsample, g.width, g.height, plan.dct_decode);
 }
 
+int worker_threads(int requested) {
+  const int cores = std::max(1, tbb::info::default_concurrency());
+  return requested > 0 ? std::min(requested, cores) : cores;
+}
+
 void for_each_tile(int threads, std::size_t n, const std::function<void(std::size_t)>& body) {
-  tbb::task_arena arena(threads > 0 ? threads : tbb::info::default_concurrency());
+  tbb::task_arena arena(worker_threads(threads));
   arena.execute([&] {
     tbb::parallel_for(
         tbb::blocked_range<std::size_t>(0, n, 1),
@@ -333,7 +338,7 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
   result.mpp_analysis = plan.mpp_analysis;
   result.read_level = plan.read_level;
   result.tiles_total = plan.tiles_total;
-  result.threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
+  result.threads = worker_threads(options.threads);
   result.thumbnail = plan.thumbnail;
   result.thumbnail_downsample = plan.thumbnail_downsample;
   result.eosin_fraction = plan.eosin_fraction;

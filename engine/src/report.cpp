@@ -2,6 +2,7 @@
 
 #include "ihc/engine/confidence.hpp"
 #include "ihc/engine/config.hpp"
+#include "ihc/engine/text.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -93,7 +94,7 @@ nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
                      {"margin", round_to(m.percent - m.threshold, 3)},
                      {"ci95", {round_to(m.ci95[0], 3), round_to(m.ci95[1], 3)}},
                      {"ci_method", o.biopsy_rule() ? "none: a count of cells"
-                                                   : "bootstrap over tiles, 1000 resamples, fixed seed"},
+                                                   : "wilson over cells, union with a bootstrap over tiles (1000 resamples, fixed seed)"},
                      {"borderline", m.borderline}};
   }
   j["slide"] = {{"path", r.path},     {"vendor", r.vendor}, {"reader", r.reader},
@@ -182,7 +183,7 @@ nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
 std::string report_summary(const SlideResult& r, const ScoreOptions& o) {
   char buf[1024];
   std::string out;
-  std::snprintf(buf, sizeof buf, "%s\n  HER2 IHC score: %s  (%s, %s)\n", r.path.c_str(),
+  std::snprintf(buf, sizeof buf, "%s\n  HER2 IHC score: %s  (%s, %s)\n", valid_utf8(r.path).c_str(),
                 std::string(scoring::to_string(r.score)).c_str(), std::string(scoring::to_string(o.guideline)).c_str(),
                 std::string(scoring::to_string(r.category)).c_str());
   out += buf;

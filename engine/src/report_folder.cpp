@@ -14,6 +14,7 @@
 #include "ihc/engine/errors.hpp"
 #include "ihc/engine/output_file.hpp"
 #include "ihc/engine/signals.hpp"
+#include "ihc/engine/text.hpp"
 #include "report_assets.hpp"
 
 namespace ihc::engine {
@@ -235,7 +236,7 @@ void ReportFolder::commit(const tiling::Slide& slide, const SlideResult& result,
       }
   }
   data["flagged"] = flagged;
-  write_bytes(tmp_ / "data.js", "window.IHC_DATA = " + data.dump() + ";\n");
+  write_bytes(tmp_ / "data.js", "window.IHC_DATA = " + json_text(data) + ";\n");
 
   // cells.js: x, y (analysis pixels), class (0-3, 4: not counted), completeness (per cent),
   // intensity (OD x 1000), flags, and for cells left out the rules that left them out.

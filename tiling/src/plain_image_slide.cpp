@@ -25,8 +25,16 @@
 namespace ihc::tiling::detail {
 namespace {
 
-// A plain image is decoded whole; refuse anything that would need more than this.
-constexpr std::int64_t kMaxPlainPixels = std::int64_t{1} << 28;  // 268 Mpx, ~800 MB RGB
+// A plain image is decoded whole; refuse anything larger than this, so memory stays bounded
+// whatever the input: 67 Mpx is 200 MB of RGB (peak about 2.5x that while scoring; a 30 Mpx
+// gastric core peaks at 240 MB). Larger images belong in a tiled pyramid, read by region.
+constexpr std::int64_t kMaxPlainPixels = std::int64_t{1} << 26;
+
+std::string too_large(const std::string& size) {
+  return "plain image" + size + " larger than " + std::to_string(kMaxPlainPixels / 1000000) +
+         " megapixels (plain images are decoded whole; convert it to a tiled pyramid, e.g. "
+         "vips tiffsave IN OUT.tif --tile --pyramid --compression jpeg)";
+}
 
 class PlainImageSlide final : public Slide {
  public:
@@ -165,10 +173,12 @@ std::unique_ptr<Slide> open_plain_image(const std::filesystem::path& path) {
   const std::string name = path.string();
   if (!cv::haveImageReader(name)) return nullptr;
   // Refused before anything is decoded or allocated.
-  if (const auto dims = header_dimensions(path); dims && dims->first * dims->second > kMaxPlainPixels)
-    throw SlideError(SlideError::Kind::TooLarge, "plain image of " + std::to_string(dims->first) + " x " +
-                                                     std::to_string(dims->second) +
-                                                     " pixels: larger than 268 megapixels (it is decoded whole)");
+  // Each side first: two 32-bit sides multiplied could overflow (found by fuzz_plain_image).
+  if (const auto dims = header_dimensions(path);
+      dims && (dims->first > kMaxPlainPixels || dims->second > kMaxPlainPixels ||
+               dims->first * dims->second > kMaxPlainPixels))
+    throw SlideError(SlideError::Kind::TooLarge,
+                     too_large(" of " + std::to_string(dims->first) + " x " + std::to_string(dims->second) + " pixels:"));
   cv::Mat bgr;
   std::string why;
   const std::string said = with_stderr_captured([&] {
@@ -179,7 +189,7 @@ std::unique_ptr<Slide> open_plain_image(const std::filesystem::path& path) {
     }
   });
   if (why.find("CV_IO_MAX_IMAGE_PIXELS") != std::string::npos)
-    throw SlideError(SlideError::Kind::TooLarge, "plain image larger than 268 megapixels (it is decoded whole)");
+    throw SlideError(SlideError::Kind::TooLarge, too_large(""));
   if (!why.empty()) throw SlideError(SlideError::Kind::Corrupt, "image cannot be decoded: " + one_line(why));
   if (bgr.empty())
     throw SlideError(SlideError::Kind::Corrupt,
@@ -190,10 +200,9 @@ std::unique_ptr<Slide> open_plain_image(const std::filesystem::path& path) {
   if (lower.find("premature end") != std::string::npos)
     throw SlideError(SlideError::Kind::Corrupt, "image is truncated (" + one_line(said) + ")");
   if (static_cast<std::int64_t>(bgr.cols) * bgr.rows > kMaxPlainPixels)
-    throw SlideError(SlideError::Kind::TooLarge, "plain image larger than 268 megapixels");
-  cv::Mat rgb;
-  cv::cvtColor(bgr, rgb, cv::COLOR_BGR2RGB);
-  return std::make_unique<PlainImageSlide>(path, std::move(rgb));
+    throw SlideError(SlideError::Kind::TooLarge, too_large(""));
+  cv::cvtColor(bgr, bgr, cv::COLOR_BGR2RGB);  // in place: no second copy of the image
+  return std::make_unique<PlainImageSlide>(path, std::move(bgr));
 }
 
 }  // namespace ihc::tiling::detail

@@ -2,7 +2,14 @@
 #include "ihc/engine/report_folder.hpp"
 #include "ihc/engine/text.hpp"
 
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <array>
 #include <chrono>
 #include <cmath>
@@ -390,7 +397,7 @@ ItemOutcome score_batch_item(const BatchOptions& opt, const ScoreOptions& base_o
     nlohmann::json report = report_json(result, options);
     report["slide_id"] = item.id;
     report["settings_hash"] = hash;
-    const std::string text = report.dump(2) + "\n";
+    const std::string text = json_text(report, 2) + "\n";
     write_file_atomically(report_path, text, true);
     if (folder) folder->commit(*slide, result, options, report);
     ItemOutcome o;
@@ -410,6 +417,158 @@ ItemOutcome score_batch_item(const BatchOptions& opt, const ScoreOptions& base_o
   } catch (const std::exception& e) {
     return failed(item.path.string() + ": " + e.what());
   }
+}
+
+namespace {
+// SummaryRow's fields by name, for its JSON form.
+constexpr std::pair<const char*, std::string SummaryRow::*> kRowFields[] = {
+    {"slide", &SummaryRow::slide},
+    {"status", &SummaryRow::status},
+    {"score", &SummaryRow::score},
+    {"category", &SummaryRow::category},
+    {"guideline", &SummaryRow::guideline},
+    {"decisive_metric", &SummaryRow::decisive_metric},
+    {"decisive_percent", &SummaryRow::decisive_percent},
+    {"percent_complete", &SummaryRow::percent_complete},
+    {"percent_complete_intense", &SummaryRow::percent_complete_intense},
+    {"cells", &SummaryRow::cells},
+    {"error", &SummaryRow::error},
+    {"elapsed_s", &SummaryRow::elapsed_s}};
+
+nlohmann::json row_json(const SummaryRow& r) {
+  nlohmann::json j = nlohmann::json::object();
+  for (const auto& [name, field] : kRowFields) j[name] = r.*field;
+  return j;
+}
+
+SummaryRow row_from_json(const nlohmann::json& j) {
+  SummaryRow r;
+  for (const auto& [name, field] : kRowFields) r.*field = j.at(name).get<std::string>();
+  return r;
+}
+
+const char* result_name(ItemResult r) {
+  switch (r) {
+    case ItemResult::kScored: return "scored";
+    case ItemResult::kSkipped: return "skipped";
+    case ItemResult::kFailed: return "failed";
+    case ItemResult::kInterrupted: return "interrupted";
+  }
+  return "failed";
+}
+
+ItemResult result_from_name(const std::string& s) {
+  if (s == "scored") return ItemResult::kScored;
+  if (s == "skipped") return ItemResult::kSkipped;
+  if (s == "interrupted") return ItemResult::kInterrupted;
+  return ItemResult::kFailed;
+}
+
+}  // namespace
+
+nlohmann::json item_done_json(const ItemDone& d) {
+  if (d.outcome)
+    return {{"result", result_name(d.outcome->result)}, {"row", row_json(d.outcome->row)}, {"note", d.outcome->note}};
+  return {{"kind", static_cast<int>(d.fatal_kind)}, {"message", d.fatal_message}};
+}
+
+ItemDone item_done_from_json(const nlohmann::json& j) {
+  ItemDone d;
+  if (j.contains("result")) {
+    ItemOutcome o;
+    o.result = result_from_name(j.at("result").get<std::string>());
+    o.row = row_from_json(j.at("row"));
+    o.note = j.at("note").get<std::string>();
+    d.outcome = std::move(o);
+  } else {
+    d.fatal_kind = static_cast<ErrorKind>(j.at("kind").get<int>());
+    d.fatal_message = j.at("message").get<std::string>();
+  }
+  return d;
+}
+
+ItemDone score_batch_item_guarded(const BatchOptions& opt, const ScoreOptions& base, const BatchItem& item,
+                                  const std::string& hash, const std::atomic<bool>* stop) {
+  ItemDone d;
+  try {
+    d.outcome = score_batch_item(opt, base, item, hash, stop);
+  } catch (const EngineError& e) {
+    d.fatal_kind = e.kind();
+    d.fatal_message = e.what();
+  } catch (const std::exception& e) {
+    d.fatal_kind = ErrorKind::internal;
+    d.fatal_message = item.id + ": " + e.what();
+  }
+  return d;
+}
+
+ItemDone score_batch_item_isolated(const BatchOptions& opt, const ScoreOptions& base, const BatchItem& item,
+                                   const std::string& hash, const std::atomic<bool>* stop) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return score_batch_item_guarded(opt, base, item, hash, stop);
+  std::fflush(nullptr);  // nothing buffered is written twice
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    ::close(fds[0]);
+    ::close(fds[1]);
+    return score_batch_item_guarded(opt, base, item, hash, stop);
+  }
+  if (pid == 0) {
+    ::close(fds[0]);
+    const std::string text = json_text(item_done_json(score_batch_item_guarded(opt, base, item, hash, stop)));
+    for (std::size_t at = 0; at < text.size();) {
+      const ssize_t n = ::write(fds[1], text.data() + at, text.size() - at);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) ::_exit(kExitInternal);
+      at += static_cast<std::size_t>(n);
+    }
+    std::fflush(nullptr);
+    ::_exit(0);  // no destructors or atexit handlers of the parent's state
+  }
+  ::close(fds[1]);
+  std::string text;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = ::read(fds[0], buf, sizeof buf);
+    if (n > 0) {
+      text.append(buf, static_cast<std::size_t>(n));
+    } else if (n < 0 && errno == EINTR) {
+      // A stop signal for this process alone (kill PID): the child hears it too.
+      if (stop && stop->load()) ::kill(pid, SIGTERM);
+    } else {
+      break;
+    }
+  }
+  ::close(fds[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0 && !text.empty()) {
+    try {
+      return item_done_from_json(nlohmann::json::parse(text));
+    } catch (const nlohmann::json::exception&) {
+    }
+  }
+  if (WIFSIGNALED(status) && stop && stop->load()) {
+    ItemOutcome o;
+    o.result = ItemResult::kInterrupted;
+    o.note = "interrupted";
+    return {std::move(o), ErrorKind::internal, {}};
+  }
+  // The child died without an answer: the slide crashed something (a library's abort, a
+  // segfault, the out-of-memory killer). That slide fails; the batch goes on.
+  const std::string how = WIFSIGNALED(status)
+                              ? "signal " + std::to_string(WTERMSIG(status)) + " (" + ::strsignal(WTERMSIG(status)) + ")"
+                              : "exit status " + std::to_string(WEXITSTATUS(status));
+  ItemOutcome o;
+  o.result = ItemResult::kFailed;
+  o.row.slide = item.id;
+  o.row.status = "error";
+  o.row.error = one_line(item.path.string() + ": reading or scoring this slide crashed the process scoring it (" + how +
+                         "); the other slides are not affected");
+  o.row.elapsed_s = "0";
+  o.note = "error: " + o.row.error;
+  return {std::move(o), ErrorKind::internal, {}};
 }
 
 void write_batch_summary(const BatchPlan& plan, std::vector<IndexedRow> rows) {
@@ -488,9 +647,12 @@ int run_batch(const BatchOptions& opt, const std::atomic<bool>* stop) {
     const BatchItem& item = plan.input.items[index];
     const std::string hash = settings_hash(opt.scoring, item);
     std::optional<ItemOutcome> outcome = settle_without_scoring(opt, item, hash);
-    if (!outcome)
-      outcome = score_batch_item(opt, plan.base_options, item, hash, stop,
-                                 [&](const std::string& d) { bar.set_detail(d); });
+    if (!outcome) {
+      bar.set_detail(item.id);
+      ItemDone done = score_batch_item_isolated(opt, plan.base_options, item, hash, stop);
+      if (!done.outcome) throw EngineError(done.fatal_kind, done.fatal_message);
+      outcome = std::move(done.outcome);
+    }
     if (outcome->result == ItemResult::kInterrupted) {
       interrupted = true;
       break;

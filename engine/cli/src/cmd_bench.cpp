@@ -21,6 +21,7 @@
 #include "ihc/engine/output_file.hpp"
 #include "ihc/cli/progress.hpp"
 #include "ihc/engine/report.hpp"
+#include "ihc/engine/text.hpp"
 
 namespace ihc::cli {
 namespace {
@@ -229,7 +230,7 @@ void add_bench_command(CLI::App& app, CommandRunner& run) {
                   static_cast<long long>(last_fast.counts.total()), static_cast<long long>(last_reference.counts.total()),
                   a == b ? "identical" : "differ", static_cast<long long>(last_exact.counts.total()),
                   exact_identical ? "identical to OpenSlide" : "differ from OpenSlide");
-      if (!args->json.empty()) write_file_atomically(args->json, j.dump(2) + "\n", args->force);
+      if (!args->json.empty()) write_file_atomically(args->json, json_text(j, 2) + "\n", args->force);
       if (!args->markdown.empty()) write_file_atomically(args->markdown, bench_markdown(j), args->force);
       return kExitOk;
     };

@@ -19,6 +19,7 @@
 #include "ihc/engine/label_fit.hpp"
 #include "ihc/engine/report.hpp"
 #include "ihc/engine/validation.hpp"
+#include "ihc/engine/text.hpp"
 
 namespace ihc::cli {
 namespace {
@@ -118,7 +119,7 @@ int calibrate_from_labels(const std::string& labels_file, const std::string& ima
                            {"leave_one_out", {{"exact", loo_exact}, {"n", slides.size()}, {"kappa_quadratic", round_to(kappa_loo, 4)}}},
                            {"slides", per_slide},
                            {"version", version_string()}};
-  write_file_atomically(out, config.dump(2) + "\n", force);
+  write_file_atomically(out, json_text(config, 2) + "\n", force);
   std::printf("config: %s\n", out.c_str());
   return kExitOk;
 }
@@ -212,8 +213,8 @@ void add_calibrate_command(CLI::App& app, CommandRunner& run) {
         throw EngineError(ErrorKind::input, "the controls give a 1+/2+ boundary above the 2+/3+ one; check their classes");
       nlohmann::json config = config_json(options);
       config["calibration"] = {{"controls", used}, {"fitted", fits}, {"version", version_string()}};
-      write_file_atomically(args->out, config.dump(2) + "\n", args->force);
-      std::cout << args->out << ": " << fits.dump() << "\n";
+      write_file_atomically(args->out, json_text(config, 2) + "\n", args->force);
+      std::cout << args->out << ": " << json_text(fits) << "\n";
       return kExitOk;
     };
   });

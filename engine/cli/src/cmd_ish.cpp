@@ -19,6 +19,7 @@
 #include "ihc/engine/output_file.hpp"
 #include "ihc/engine/report.hpp"
 #include "ihc/engine/validation.hpp"
+#include "ihc/engine/text.hpp"
 #include "ihc/scoring/ish.hpp"
 
 namespace ihc::cli {
@@ -137,7 +138,7 @@ int run_ish(const IshArgs& args, bool have_totals, bool have_any_total) {
   } catch (const std::invalid_argument& e) {
     throw EngineError(ErrorKind::usage, (args.counts.empty() ? std::string("ish") : args.counts) + ": " + e.what());
   }
-  if (!args.json.empty()) write_file_atomically(args.json, ish_json(a).dump(2) + "\n", args.force);
+  if (!args.json.empty()) write_file_atomically(args.json, json_text(ish_json(a), 2) + "\n", args.force);
   std::cout << ish_summary(a, source);
   if (!args.json.empty()) std::cout << "  report: " << args.json << "\n";
   return kExitOk;

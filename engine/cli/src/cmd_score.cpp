@@ -98,7 +98,7 @@ void add_score_command(CLI::App& app, CommandRunner& run) {
         // All outputs or none: a failure writing the last one takes the others back out.
         OutputSet outputs;
         if (!args->json.empty())
-          write_file_atomically(args->json, report_json(result, options).dump(2) + "\n", args->force);
+          write_file_atomically(args->json, json_text(report_json(result, options), 2) + "\n", args->force);
         if (!args->heatmap.empty()) write_png(args->heatmap, render_heatmap(result), args->force);
         if (!args->geojson.empty())
           write_geojson(args->geojson, result, args->geojson_tiles, args->geojson_all, args->force);

@@ -11,6 +11,7 @@
 #include "ihc/cli/exit_codes.hpp"
 #include "ihc/engine/signals.hpp"
 #include "ihc/engine/output_file.hpp"
+#include "ihc/engine/text.hpp"
 #include "ihc/cli/progress.hpp"
 #include "ihc/synth/synth.hpp"
 #include "ihc/tiling/slide.hpp"
@@ -68,7 +69,7 @@ int run_synth(const SynthArgs& args) {
     });
     progress.finish();
   }
-  write_file_atomically(truth_path, to_json(truth).dump(2) + "\n", args.force);
+  write_file_atomically(truth_path, json_text(to_json(truth), 2) + "\n", args.force);
 
   const auto& p = truth.percent;
   std::printf("%s: %lld x %lld px at %g um/px, %zu levels, %lld tumour cells "

@@ -25,6 +25,7 @@
 #include "ihc/engine/outputs.hpp"
 #include "ihc/engine/report.hpp"
 #include "ihc/engine/validation.hpp"
+#include "ihc/engine/text.hpp"
 
 namespace ihc::cli {
 namespace {
@@ -292,7 +293,7 @@ int run_validate(const ValidateArgs& args) {
   j["unmatched_results"] = m.unmatched_results;
   j["version"] = version_string();
 
-  if (!args.json.empty()) write_file_atomically(args.json, j.dump(2) + "\n", args.force);
+  if (!args.json.empty()) write_file_atomically(args.json, json_text(j, 2) + "\n", args.force);
   bool wrote_ba = false;
   if (!args.plots.empty()) {
     write_png(cm_png, draw_confusion_matrix(a), args.force, ChannelOrder::bgr);

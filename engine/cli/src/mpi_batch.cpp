@@ -3,6 +3,7 @@
 #include "ihc/cli/mpi_batch.hpp"
 
 #include "ihc/cli/exit_codes.hpp"
+#include "ihc/engine/text.hpp"
 
 #ifdef IHC_HAVE_MPI
 #include <mpi.h>
@@ -135,78 +136,6 @@ class MpiSession {
   std::string host;
 };
 
-nlohmann::json row_json(const SummaryRow& r) {
-  return {{"slide", r.slide},
-          {"status", r.status},
-          {"score", r.score},
-          {"category", r.category},
-          {"guideline", r.guideline},
-          {"decisive_metric", r.decisive_metric},
-          {"decisive_percent", r.decisive_percent},
-          {"percent_complete", r.percent_complete},
-          {"percent_complete_intense", r.percent_complete_intense},
-          {"cells", r.cells},
-          {"error", r.error},
-          {"elapsed_s", r.elapsed_s}};
-}
-
-SummaryRow row_from_json(const nlohmann::json& j) {
-  SummaryRow r;
-  const auto get = [&](const char* key) { return j.at(key).get<std::string>(); };
-  r.slide = get("slide");
-  r.status = get("status");
-  r.score = get("score");
-  r.category = get("category");
-  r.guideline = get("guideline");
-  r.decisive_metric = get("decisive_metric");
-  r.decisive_percent = get("decisive_percent");
-  r.percent_complete = get("percent_complete");
-  r.percent_complete_intense = get("percent_complete_intense");
-  r.cells = get("cells");
-  r.error = get("error");
-  r.elapsed_s = get("elapsed_s");
-  return r;
-}
-
-const char* result_name(ItemResult r) {
-  switch (r) {
-    case ItemResult::kScored: return "scored";
-    case ItemResult::kSkipped: return "skipped";
-    case ItemResult::kFailed: return "failed";
-    case ItemResult::kInterrupted: return "interrupted";
-  }
-  return "failed";
-}
-
-ItemResult result_from_name(const std::string& s) {
-  if (s == "scored") return ItemResult::kScored;
-  if (s == "skipped") return ItemResult::kSkipped;
-  if (s == "interrupted") return ItemResult::kInterrupted;
-  return ItemResult::kFailed;
-}
-
-// An outcome, or the fatal error (an output that cannot be written, a bug) that ended the work.
-struct Done {
-  std::optional<ItemOutcome> outcome;
-  ErrorKind fatal_kind = ErrorKind::internal;
-  std::string fatal_message;
-};
-
-Done score_guarded(const BatchOptions& opt, const ScoreOptions& base, const BatchItem& item, const std::string& hash,
-                   const std::atomic<bool>* stop) {
-  Done d;
-  try {
-    d.outcome = score_batch_item(opt, base, item, hash, stop);
-  } catch (const EngineError& e) {
-    d.fatal_kind = e.kind();
-    d.fatal_message = e.what();
-  } catch (const std::exception& e) {
-    d.fatal_kind = ErrorKind::internal;
-    d.fatal_message = item.id + ": " + e.what();
-  }
-  return d;
-}
-
 // ---------------------------------------------------------------- ranks 1..N-1
 
 void work(const BatchOptions& opt, const std::atomic<bool>* stop, const std::string& host) {
@@ -216,8 +145,7 @@ void work(const BatchOptions& opt, const std::atomic<bool>* stop, const std::str
     const Message m = wait_for(0);
     if (m.tag == kStop) return;
     if (m.tag != kWork) continue;
-    nlohmann::json reply;
-    Done d;
+    ItemDone d;
     try {
       const auto j = nlohmann::json::parse(m.text);
       BatchItem item;
@@ -226,7 +154,7 @@ void work(const BatchOptions& opt, const std::atomic<bool>* stop, const std::str
       if (!j.at("mpp").is_null()) item.mpp = j.at("mpp").get<double>();
       item.roi = j.at("roi").get<std::string>();
       if (!base) base = make_score_options(opt.scoring);
-      d = score_guarded(opt, *base, item, j.at("hash").get<std::string>(), stop);
+      d = score_batch_item_guarded(opt, *base, item, j.at("hash").get<std::string>(), stop);
     } catch (const EngineError& e) {
       d.fatal_kind = e.kind();
       d.fatal_message = e.what();
@@ -234,13 +162,7 @@ void work(const BatchOptions& opt, const std::atomic<bool>* stop, const std::str
       d.fatal_kind = ErrorKind::internal;
       d.fatal_message = std::string("bad work message: ") + e.what();
     }
-    if (d.outcome) {
-      reply = {{"result", result_name(d.outcome->result)}, {"row", row_json(d.outcome->row)}, {"note", d.outcome->note}};
-      send(reply.dump(), 0, kResult);
-    } else {
-      reply = {{"kind", static_cast<int>(d.fatal_kind)}, {"message", d.fatal_message}};
-      send(reply.dump(), 0, kFatal);
-    }
+    send(json_text(item_done_json(d)), 0, d.outcome ? kResult : kFatal);
   }
 }
 
@@ -258,7 +180,7 @@ class LocalWorker {
             const std::size_t index = *task_;
             lock.unlock();
             const BatchItem& item = plan.input.items[index];
-            Done d = score_guarded(opt, plan.base_options, item, settings_hash(opt.scoring, item), stop);
+            ItemDone d = score_batch_item_guarded(opt, plan.base_options, item, settings_hash(opt.scoring, item), stop);
             lock.lock();
             task_.reset();
             done_ = std::move(d);
@@ -282,9 +204,9 @@ class LocalWorker {
     }
     cv_.notify_all();
   }
-  std::optional<Done> take() {
+  std::optional<ItemDone> take() {
     std::lock_guard lock(m_);
-    std::optional<Done> d = std::move(done_);
+    std::optional<ItemDone> d = std::move(done_);
     done_.reset();
     return d;
   }
@@ -293,7 +215,7 @@ class LocalWorker {
   std::mutex m_;
   std::condition_variable cv_;
   std::optional<std::size_t> task_;
-  std::optional<Done> done_;
+  std::optional<ItemDone> done_;
   bool quit_ = false;
   std::thread thread_;  // last: starts after the members it uses
 };
@@ -354,7 +276,7 @@ int coordinate(const BatchOptions& opt, const std::atomic<bool>* stop, int size,
       give(index);
       return true;
     };
-    auto finished = [&](int r, Done d) {
+    auto finished = [&](int r, ItemDone d) {
       const std::size_t index = in_flight.at(r);
       in_flight.erase(r);
       if (!d.outcome) {
@@ -412,19 +334,9 @@ int coordinate(const BatchOptions& opt, const std::atomic<bool>* stop, int size,
           if (m->tag == kReady) {
             hosts[static_cast<std::size_t>(r)] = m->text;
           } else if (m->tag == kResult || m->tag == kFatal) {
-            Done d;
+            ItemDone d;
             try {
-              const auto j = nlohmann::json::parse(m->text);
-              if (m->tag == kResult) {
-                ItemOutcome o;
-                o.result = result_from_name(j.at("result").get<std::string>());
-                o.row = row_from_json(j.at("row"));
-                o.note = j.at("note").get<std::string>();
-                d.outcome = std::move(o);
-              } else {
-                d.fatal_kind = static_cast<ErrorKind>(j.at("kind").get<int>());
-                d.fatal_message = j.at("message").get<std::string>();
-              }
+              d = item_done_from_json(nlohmann::json::parse(m->text));
             } catch (const std::exception& e) {
               d.fatal_kind = ErrorKind::internal;
               d.fatal_message = "bad message from rank " + std::to_string(r) + ": " + e.what();

@@ -28,7 +28,7 @@ void add_scoring_options(CLI::App& cmd, engine::ScoringSettings& cli) {
   cmd.add_option("--analysis-mpp", cli.analysis_mpp, "Resolution at which cells are measured, um/px")
       ->check(finite_positive())
       ->capture_default_str();
-  cmd.add_option("--threads", cli.threads, "Worker threads (default: all cores)")->check(CLI::Range(1, 1024));
+  cmd.add_option("--threads", cli.threads, "Worker threads (default: all cores; more than the cores runs as all cores)")->check(CLI::Range(1, 1024));
   cmd.add_option("--guideline", cli.guideline,
                  "Scoring rules: asco-cap-2018 or asco-cap-2007 (breast), gastric (ASCO/CAP/ASCP 2016: lateral and "
                  "basolateral staining counts as complete, thresholds at >= 10 %)")

@@ -865,7 +865,9 @@ struct Renderer {
 };
 
 int resolve_threads(int threads) {
-  return threads > 0 ? threads : std::max(1, tbb::info::default_concurrency());
+  // Capped at the cores, as the engine's worker_threads: oneTBB warns about workers it refuses.
+  const int cores = std::max(1, tbb::info::default_concurrency());
+  return threads > 0 ? std::min(threads, cores) : cores;
 }
 
 scoring::CellCounts count_cells(const Model& m, int threads) {

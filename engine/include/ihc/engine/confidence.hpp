@@ -1,6 +1,7 @@
 #pragma once
-// How close a slide's score sits to the guideline threshold that decided it, with a bootstrap
-// 95 % interval over tiles, so a borderline case is flagged for a second look.
+// How close a slide's score sits to the guideline threshold that decided it, with a 95 %
+// interval (the union of a binomial interval over the cells counted and a bootstrap over tiles),
+// so a borderline case is flagged for a second look.
 #include <array>
 #include <string>
 
@@ -14,7 +15,7 @@ struct DecisiveMargin {
   std::string metric;
   double percent = 0;          // the slide's value of that metric
   double threshold = 0;        // the threshold of the guideline rule that placed the score
-  std::array<double, 2> ci95{};  // bootstrap over tiles (fixed seed: reproducible)
+  std::array<double, 2> ci95{};  // Wilson over cells, widened by a bootstrap over tiles (fixed seed)
   bool borderline = false;     // the threshold lies inside the interval
 };
 

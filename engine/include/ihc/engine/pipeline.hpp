@@ -201,6 +201,10 @@ cv::Mat read_tile(const tiling::Slide& slide, const TilePlan& plan, const tiling
 // How many pixels of the read level that tile covers (the unit of benchmark figures).
 double tile_source_pixels(const tiling::Slide& slide, const TilePlan& plan, const tiling::Rect& core);
 
+// Threads a request gets: all cores for 0, else the request capped at the cores oneTBB will run
+// (more would only queue, and oneTBB warns on stderr about the workers it refuses).
+int worker_threads(int requested);
+
 // Runs body(k) for k in [0, n) on `threads` threads, one item per task, so at most `threads`
 // items are in flight. The same function serves scoring and benchmarks.
 void for_each_tile(int threads, std::size_t n, const std::function<void(std::size_t)>& body);

@@ -21,6 +21,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ihc/cli/options.hpp"
+#include "ihc/engine/errors.hpp"
 #include "ihc/engine/pipeline.hpp"
 
 namespace ihc::cli {
@@ -129,6 +130,27 @@ std::optional<ItemOutcome> settle_without_scoring(const BatchOptions& options, c
 ItemOutcome score_batch_item(const BatchOptions& options, const ScoreOptions& base_options, const BatchItem& item,
                              const std::string& hash, const std::atomic<bool>* stop,
                              const std::function<void(const std::string&)>& detail = {});
+
+// A scored item, or the error that must end the whole batch (an output that cannot be written,
+// a bug): what one slide's work hands back, across a process or an MPI rank.
+struct ItemDone {
+  std::optional<ItemOutcome> outcome;
+  ErrorKind fatal_kind = ErrorKind::internal;
+  std::string fatal_message;
+};
+// score_batch_item with its fatal errors caught into the ItemDone.
+ItemDone score_batch_item_guarded(const BatchOptions& options, const ScoreOptions& base_options, const BatchItem& item,
+                                  const std::string& hash, const std::atomic<bool>* stop);
+// The same in a child process, so a slide that crashes a library (an abort inside OpenSlide or
+// GLib, a segfault) costs that slide only: it becomes a failed row naming the signal. The
+// parent must not have started threads (fork). Stop signals reach the child as they reach
+// the parent.
+ItemDone score_batch_item_isolated(const BatchOptions& options, const ScoreOptions& base_options, const BatchItem& item,
+                                   const std::string& hash, const std::atomic<bool>* stop);
+// An ItemDone as JSON and back (item_done_from_json throws nlohmann::json::exception on a
+// malformed one).
+nlohmann::json item_done_json(const ItemDone& done);
+ItemDone item_done_from_json(const nlohmann::json& j);
 
 // A finished item with its input index.
 struct IndexedRow {
