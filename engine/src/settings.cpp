@@ -23,9 +23,19 @@ ScoreOptions make_score_options(const ScoringSettings& s) {
   check_mpp("--analysis-mpp", s.analysis_mpp);
   if (s.mpp) check_mpp("--mpp", *s.mpp);
   o.analysis_mpp = s.analysis_mpp;
+  // The command line checks these as it parses; the Python module relies on the checks here.
+  if (s.threads < 0 || s.threads > 1024)
+    throw EngineError(ErrorKind::usage, "threads: " + std::to_string(s.threads) + " is not in 1-1024");
   o.threads = s.threads;
-  o.guideline = *scoring::parse_guideline(s.guideline);
-  o.specimen = *scoring::parse_specimen(s.specimen);
+  const auto guideline = scoring::parse_guideline(s.guideline);
+  if (!guideline) throw EngineError(ErrorKind::usage, "guideline: unknown '" + s.guideline + "'");
+  o.guideline = *guideline;
+  const auto specimen = scoring::parse_specimen(s.specimen);
+  if (!specimen) throw EngineError(ErrorKind::usage, "specimen: '" + s.specimen + "' is not resection or biopsy");
+  o.specimen = *specimen;
+  if (s.decode != "fast" && s.decode != "exact")
+    throw EngineError(ErrorKind::usage, "decode: '" + s.decode + "' is not fast or exact");
+  if (!(s.i0 >= 2.0 && s.i0 <= 255.0)) throw EngineError(ErrorKind::usage, "i0: must be between 2 and 255");
   if (o.specimen == scoring::Specimen::Biopsy && o.guideline != scoring::Guideline::Gastric)
     throw EngineError(ErrorKind::usage, "--specimen biopsy applies to the gastric rules only (--guideline gastric)");
   o.exact_decode = s.decode == "exact";
