@@ -70,9 +70,32 @@ nlohmann::json with_valid_utf8(const nlohmann::json& j) {
   }
   return j;
 }
+
+// Whether any string or key in `j` is not UTF-8 (a scan: no copy of a large report).
+bool has_invalid_utf8(const nlohmann::json& j) {
+  const auto bad = [](const std::string& s) {
+    for (std::size_t i = 0; i < s.size();) {
+      const std::size_t n = utf8_sequence(s, i);
+      if (n == 0) return true;
+      i += n;
+    }
+    return false;
+  };
+  if (j.is_string()) return bad(j.get_ref<const std::string&>());
+  if (j.is_array()) {
+    for (const auto& v : j)
+      if (has_invalid_utf8(v)) return true;
+  } else if (j.is_object()) {
+    for (const auto& [k, v] : j.items())
+      if (bad(k) || has_invalid_utf8(v)) return true;
+  }
+  return false;
+}
 }  // namespace
 
-std::string json_text(const nlohmann::json& j, int indent) { return with_valid_utf8(j).dump(indent); }
+std::string json_text(const nlohmann::json& j, int indent) {
+  return has_invalid_utf8(j) ? with_valid_utf8(j).dump(indent) : j.dump(indent);
+}
 
 std::uint64_t fnv1a64(std::string_view text) {
   std::uint64_t h = 0xcbf29ce484222325ULL;
