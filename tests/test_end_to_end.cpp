@@ -176,3 +176,27 @@ TEST_CASE("with exact decoding the direct reader gives exactly OpenSlide's cells
   CHECK(fast.score == b.score);
   CHECK(std::abs(static_cast<double>(fast.counts.total() - b.counts.total())) <= 0.01 * static_cast<double>(b.counts.total()));
 }
+
+TEST_CASE("glass source tiles are not decoded, and the cells and score are those of reading every tile",
+          "[end-to-end][cli][glass]") {
+  const auto dir = test::scratch_dir("e2e-glass");
+  const auto slide = (dir / "g.svs").string();
+  REQUIRE(test::run_cli("synth '" + slide + "' --width 8000 --height 6000 --seed 31 --mix 0.3,0.3,0.2,0.2").exit_code == 0);
+  auto score = [&](const std::string& extra, const std::string& name) {
+    const auto json = (dir / name).string();
+    const auto r = test::run_cli("score '" + slide + "' --json '" + json + "' " + extra);
+    INFO(extra << ": " << r.err);
+    REQUIRE(r.exit_code == 0);
+    return nlohmann::json::parse(test::slurp(json));
+  };
+  const auto skipping = score("", "skip.json");
+  const auto reading = score("--read-glass", "read.json");
+  // The synthetic tissue is a blob on glass: some source tiles of the tissue tiles are glass.
+  CHECK(skipping["tiles"]["source_reads_skipped_as_glass"].get<int>() > 0);
+  CHECK(reading["tiles"]["source_reads_skipped_as_glass"] == 0);
+  CHECK(skipping["cells"] == reading["cells"]);
+  CHECK(skipping["percent"] == reading["percent"]);
+  CHECK(skipping["score"] == reading["score"]);
+  // The reference path (exact decoding) always reads every tile.
+  CHECK(score("--decode exact", "exact.json")["tiles"]["source_reads_skipped_as_glass"] == 0);
+}

@@ -164,6 +164,25 @@ TilePlan plan_tiles(const tiling::Slide& slide, const ScoreOptions& options) {
   cv::Mat mask = scoring::tissue_mask(plan.thumbnail, options.tissue);
   plan.eosin_fraction = scoring::eosin_fraction(plan.thumbnail, mask, options.stains, options.stain_check);
   plan.colour = scoring::colour_measures(plan.thumbnail, mask, options.stains, options.stain_check);
+  plan.tissue = mask.clone();
+  {
+    // The glass colour: the per-channel median of the overview outside the tissue.
+    std::array<std::array<int, 256>, 3> hist{};
+    int n = 0;
+    for (int y = 0; y < mask.rows; ++y)
+      for (int x = 0; x < mask.cols; ++x)
+        if (!mask.at<std::uint8_t>(y, x)) {
+          const cv::Vec3b& p = plan.thumbnail.at<cv::Vec3b>(y, x);
+          for (int c = 0; c < 3; ++c) ++hist[static_cast<std::size_t>(c)][p[c]];
+          ++n;
+        }
+    for (int c = 0; c < 3 && n > 0; ++c)
+      for (int v = 0, seen = 0; v < 256; ++v)
+        if ((seen += hist[static_cast<std::size_t>(c)][static_cast<std::size_t>(v)]) * 2 >= n) {
+          plan.glass[c] = static_cast<std::uint8_t>(v);
+          break;
+        }
+  }
   if (!options.roi.empty()) {
     plan.roi_px2 = options.roi.area_within(cv::Rect2d(0, 0, static_cast<double>(width), static_cast<double>(height)));
     if (plan.roi_px2 <= 0) {
@@ -326,6 +345,18 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
   const auto start = std::chrono::steady_clock::now();
   cv::setNumThreads(0);  // OpenCV stays single-threaded inside a tile; TBB runs the tiles.
   const TilePlan plan = plan_tiles(slide, options);
+  // Source tiles that hold only glass are not decoded (readers that decode by tile); the mask is
+  // widened by a pixel so that tissue at a tile's edge is always read.
+  struct TissueHint {
+    const tiling::Slide& slide;
+    ~TissueHint() { slide.set_tissue_hint(cv::Mat(), 0, {}); }
+  } hint_scope{slide};
+  // (Not with exact decoding: that is the reference path, identical through every reader.)
+  if (!options.read_glass && !options.exact_decode && !plan.tissue.empty()) {
+    cv::Mat wide;
+    cv::dilate(plan.tissue, wide, cv::Mat::ones(3, 3, CV_8U));
+    slide.set_tissue_hint(wide, plan.thumbnail_downsample, plan.glass);
+  }
 
   SlideResult result;
   result.path = slide.path().string();
@@ -464,6 +495,7 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
     result.focus_um2 += t.focus_um2;
   }
   apply_guideline(result, options);
+  result.tile_reads_skipped = slide.tile_reads_skipped();
   result.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return result;
 }

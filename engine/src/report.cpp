@@ -140,7 +140,8 @@ nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
                 {"out_of_focus", r.tiles_focus},
                 {"size_px", o.tile_px},
                 {"halo_um", o.halo_um},
-                {"read_level", r.read_level}};
+                {"read_level", r.read_level},
+                {"source_reads_skipped_as_glass", r.tile_reads_skipped}};
   j["quality"] = {{"tissue_mm2", round_to(r.tissue_um2 / 1e6, 4)},
                   {"fold_mm2", round_to(r.fold_um2 / 1e6, 4)},
                   {"out_of_focus_mm2", round_to(r.focus_um2 / 1e6, 4)},

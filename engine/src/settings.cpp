@@ -39,6 +39,7 @@ ScoreOptions make_score_options(const ScoringSettings& s) {
   if (o.specimen == scoring::Specimen::Biopsy && o.guideline != scoring::Guideline::Gastric)
     throw EngineError(ErrorKind::usage, "--specimen biopsy applies to the gastric rules only (--guideline gastric)");
   o.exact_decode = s.decode == "exact";
+  o.read_glass = s.read_glass;
   const auto defaults = scoring::StainVectors::defaults();
   scoring::Rgb3 h = defaults.hematoxylin, dab = defaults.dab;
   if (!s.stain_h.empty()) {

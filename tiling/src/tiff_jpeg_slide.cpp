@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cmath>
 #include <cstdarg>
@@ -164,6 +165,32 @@ class TiffJpegSlide final : public Slide {
 
   std::string reader() const override { return "tiff-jpeg"; }
 
+  void set_tissue_hint(const cv::Mat& tissue, double mask_downsample, cv::Vec3b glass) const override {
+    tissue_.clear();
+    skipped_ = 0;
+    glass_ = glass;
+    if (tissue.empty() || !(mask_downsample > 0)) return;
+    CV_Assert(tissue.type() == CV_8UC1);
+    for (std::size_t l = 0; l < tl_.size(); ++l) {
+      const TiffLevel& L = tl_[l];
+      const double ds = levels_[l].downsample;
+      std::vector<std::uint8_t> has(static_cast<std::size_t>(L.tiles_across * L.tiles_down), 0);
+      for (std::int64_t row = 0; row < L.tiles_down; ++row)
+        for (std::int64_t col = 0; col < L.tiles_across; ++col) {
+          // The tile in mask pixels, one mask pixel wider on every side (the mask is coarse).
+          const auto to_mask = [&](std::int64_t level_px) { return static_cast<double>(level_px) * ds / mask_downsample; };
+          const int x0 = std::clamp(static_cast<int>(std::floor(to_mask(col * L.tile_w))) - 1, 0, tissue.cols);
+          const int y0 = std::clamp(static_cast<int>(std::floor(to_mask(row * L.tile_h))) - 1, 0, tissue.rows);
+          const int x1 = std::clamp(static_cast<int>(std::ceil(to_mask((col + 1) * L.tile_w))) + 1, 0, tissue.cols);
+          const int y1 = std::clamp(static_cast<int>(std::ceil(to_mask((row + 1) * L.tile_h))) + 1, 0, tissue.rows);
+          if (x1 > x0 && y1 > y0 && cv::countNonZero(tissue(cv::Rect(x0, y0, x1 - x0, y1 - y0))) > 0)
+            has[static_cast<std::size_t>(row * L.tiles_across + col)] = 1;
+        }
+      tissue_.push_back(std::move(has));
+    }
+  }
+  std::int64_t tile_reads_skipped() const override { return skipped_.load(); }
+
   cv::Mat read_region(int level, std::int64_t x, std::int64_t y, int w, int h) const override {
     check_request(level, w, h);
     const auto [lx, ly] = level_origin(level, x, y);
@@ -232,6 +259,13 @@ class TiffJpegSlide final : public Slide {
           out(cv::Rect(static_cast<int>(cx0 - ox), static_cast<int>(cy0 - oy), static_cast<int>(cx1 - cx0),
                        static_cast<int>(cy1 - cy0)))
               .setTo(cv::Scalar(255, 255, 255));
+          continue;
+        }
+        if (!tissue_.empty() && !tissue_[static_cast<std::size_t>(level)][index]) {  // glass (set_tissue_hint)
+          out(cv::Rect(static_cast<int>(cx0 - ox), static_cast<int>(cy0 - oy), static_cast<int>(cx1 - cx0),
+                       static_cast<int>(cy1 - cy0)))
+              .setTo(cv::Scalar(glass_[0], glass_[1], glass_[2]));
+          skipped_.fetch_add(1, std::memory_order_relaxed);
           continue;
         }
         const bool whole = cx0 == tx && cy0 == ty && cx1 == tx + stw && cy1 == ty + sth;
@@ -322,6 +356,10 @@ class TiffJpegSlide final : public Slide {
 
   int fd_ = -1;
   std::vector<TiffLevel> tl_;
+  // set_tissue_hint: per level, per source tile, whether it may hold tissue (empty: no hint).
+  mutable std::vector<std::vector<std::uint8_t>> tissue_;
+  mutable cv::Vec3b glass_{255, 255, 255};
+  mutable std::atomic<std::int64_t> skipped_{0};
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -55,6 +55,9 @@ void add_scoring_options(CLI::App& cmd, engine::ScoringSettings& cli) {
                  "full-size decoding and area averaging, identical results through every reader (slower)")
       ->check(CLI::IsMember({"fast", "exact"}))
       ->capture_default_str();
+  cmd.add_flag("--read-glass", cli.read_glass,
+               "Decode every source tile of an analysis tile, even those the tissue overview shows as glass "
+               "(default: glass tiles are filled with the glass colour, not decoded; --decode exact always reads all)");
   cmd.add_option("--i0", cli.i0, "Background (incident light) intensity for optical density")
       ->check(CLI::Range(2.0, 255.0))
       ->capture_default_str();

@@ -43,6 +43,9 @@ struct ScoreOptions {
   // give identical results. false (default): JPEG tiles are decoded at reduced DCT scale where
   // the analysis resolution allows (faster; cell counts differ from OpenSlide's by ~0.01 %).
   bool exact_decode = false;
+  // Decode every source tile of an analysis tile, glass included (false: source tiles the tissue
+  // overview shows as glass are filled with the glass colour, not read; tiling::Slide::set_tissue_hint).
+  bool read_glass = false;
   bool keep_cells = false;      // keep every counted cell (level-0 coordinates) in the result
   bool keep_left_out = false;   // ... and every detected cell the tumour-cell rules left out
   // Called from the worker threads with each analysed tile's core image at analysis resolution
@@ -150,6 +153,7 @@ struct SlideResult {
   std::vector<std::string> slide_warnings;  // what the reader worked around (tiling::Slide::warnings)
   scoring::ColourMeasures colour{1, 0};  // colour and off-stain shares of the tissue (stain_check.hpp)
   double roi_px2 = 0;  // level-0 px² of the region of interest on the slide, as counted (0: none given)
+  std::int64_t tile_reads_skipped = 0;  // source-tile reads left out as glass (tiling::Slide::set_tissue_hint)
   cv::Mat thumbnail;               // RGB, used for the tissue mask (and heatmaps)
   double thumbnail_downsample = 1; // level-0 pixels per thumbnail pixel
 };
@@ -174,6 +178,8 @@ struct TilePlan {
   double thumbnail_downsample = 1;
   double eosin_fraction = 0;     // share of the overview's tissue stained with eosin (stain_check.hpp)
   scoring::ColourMeasures colour{1, 0};  // of the overview's tissue (stain_check.hpp)
+  cv::Mat tissue;                // the overview's tissue mask (before the ROI), thumbnail pixels
+  cv::Vec3b glass{255, 255, 255};  // median colour of the overview's glass
   double roi_px2 = 0;            // level-0 px² of the region of interest on the slide (0: none given)
 };
 

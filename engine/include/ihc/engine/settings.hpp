@@ -27,6 +27,7 @@ struct ScoringSettings {
   std::string roi;                 // GeoJSON region of interest
   std::string config;              // JSON thresholds (see config.hpp)
   std::string decode = "fast";     // fast | exact (ScoreOptions::exact_decode)
+  bool read_glass = false;         // ScoreOptions::read_glass
 };
 
 // Turns the settings into ScoreOptions; throws EngineError(usage) for bad values,

@@ -73,6 +73,18 @@ class Slide {
   // Level whose downsample is the largest not exceeding `downsample` (level 0 if none).
   int best_level_for_downsample(double downsample) const;
 
+  // A tissue hint: `tissue` (CV_8UC1, non-zero where there may be tissue) covers the whole
+  // slide, each of its pixels `mask_downsample` level-0 pixels square. A reader that decodes by
+  // source tile may then leave out the tiles the mask shows as glass, filling them with `glass`
+  // (RGB) instead of reading and decoding them; others ignore it. Set it before reading from
+  // several threads (it is state shared by every later read, hence const with mutable state);
+  // an empty mask takes it back.
+  virtual void set_tissue_hint(const cv::Mat& tissue, double mask_downsample, cv::Vec3b glass) const {
+    (void)tissue, (void)mask_downsample, (void)glass;
+  }
+  // Source-tile reads the hint saved since it was set (0 for readers without one).
+  virtual std::int64_t tile_reads_skipped() const { return 0; }
+
   // What the reader noticed and worked around when opening (a pyramid level that contradicts
   // level 0, say), one sentence each; empty for a sound file.
   const std::vector<std::string>& warnings() const { return warnings_; }
