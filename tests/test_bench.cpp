@@ -24,7 +24,16 @@ TEST_CASE("bench measures OpenSlide, decode and scoring on the same tiles and re
     CHECK(run["score_vs_openslide"].get<double>() ==
           Approx(run["score_mpx_s"].get<double>() / run["openslide_mpx_s"].get<double>()).epsilon(0.02));
     CHECK(run.contains("parallel_efficiency"));
+    // The whole-command headline: both timed, the ratio is theirs.
+    CHECK(run["whole_score_s"].get<double>() > 0);
+    CHECK(run["openslide_tissue_tiles_s"].get<double>() > 0);
+    CHECK(run["whole_score_vs_openslide_tissue_tiles"].get<double>() ==
+          Approx(run["openslide_tissue_tiles_s"].get<double>() / run["whole_score_s"].get<double>()).epsilon(0.02));
   }
+  // The file's tissue tiles: some, but not every tile of a slide with glass round the tissue.
+  const auto all_tiles = ((3000 + 255) / 256) * ((2400 + 255) / 256);
+  CHECK(j["file_tissue_tiles"].get<int>() > 0);
+  CHECK(j["file_tissue_tiles"].get<int>() < all_tiles);
   CHECK(j["runs"][0]["parallel_efficiency"].get<double>() == Approx(1.0));
   CHECK(j["slide"]["reader"] == "tiff-jpeg");
   CHECK(j["peak_rss_mib"].get<double>() > 10);
@@ -33,5 +42,6 @@ TEST_CASE("bench measures OpenSlide, decode and scoring on the same tiles and re
   CHECK(j["agreement"]["cells_difference_percent"].get<double>() < 1.0);
   const auto table = test::slurp(md);
   CHECK(table.find("| threads |") != std::string::npos);
+  CHECK(table.find("OpenSlide tissue tiles") != std::string::npos);
   CHECK(test::run_cli("bench '" + slide + "' --threads 0").exit_code == 2);
 }
