@@ -26,8 +26,8 @@ namespace ihc::tiling::detail {
 namespace {
 
 // A plain image is decoded whole; refuse anything larger than this, so memory stays bounded
-// whatever the input: 67 Mpx is 200 MB of RGB (peak about 2.5x that while scoring; a 30 Mpx
-// gastric core peaks at 240 MB). Larger images belong in a tiled pyramid, read by region.
+// whatever the input: 67 Mpx is 200 MB of RGB (a 30 Mpx gastric core peaks at 240 MB while
+// scoring). Larger images belong in a tiled pyramid, read by region.
 constexpr std::int64_t kMaxPlainPixels = std::int64_t{1} << 26;
 
 std::string too_large(const std::string& size) {

@@ -181,6 +181,7 @@ struct TilePlan {
   cv::Mat tissue;                // the overview's tissue mask (before the ROI), thumbnail pixels
   cv::Vec3b glass{255, 255, 255};  // median colour of the overview's glass
   double roi_px2 = 0;            // level-0 px² of the region of interest on the slide (0: none given)
+  bool roi_crosses = false;      // its outlines cross themselves or overlap (Region::area is not the area)
 };
 
 // Throws std::invalid_argument when the slide has no resolution or options are impossible.
