@@ -301,6 +301,14 @@ TEST_CASE("hostile inputs: missing, directory, empty, text, damaged and unsuppor
   expect_refused("empty", q(dir / "empty.svs") + " --mpp 0.5", 3, "empty.svs", "empty");
   expect_refused("text", q(kData / "bad" / "text-named-svs.svs") + " --mpp 0.5", 3, "text-named-svs.svs",
                  "not a slide");
+  // A damaged DICOM file named .png: OpenCV would hand it to GDCM, which aborts the process on
+  // it (fuzz_plain_image's finding); formats other than PNG, JPEG, TIFF and BMP never reach OpenCV.
+  {
+    const auto found = read_bytes("tests/fuzz/corpus/fuzz_plain_image/regression-dicom-gdcm-abort");
+    REQUIRE(found.size() > 132);
+    write_bytes(dir / "dicom.png", std::vector<char>(found.begin() + 1, found.end()));  // byte 0 picks the harness's name
+  }
+  expect_refused("dicom", q(dir / "dicom.png") + " --mpp 0.5", 3, "dicom.png", "PNG, JPEG, TIFF or BMP");
   // README: tile data corrupt, opens then fails to read. Its one tile is the whole slide (and its
   // overview), so nothing can be scored: an input error naming the tile.
   expect_refused("corrupt-tile", q(kData / "bad" / "corrupt-tile.svs"), 3, "corrupt-tile.svs", "tile");

@@ -1,5 +1,8 @@
-// Plain images (PNG, JPEG, stripped TIFF, ...) through OpenCV: one level held in memory, and no
-// physical resolution, so the caller must supply --mpp.
+// Plain images (PNG, JPEG, stripped TIFF, BMP) through OpenCV: one level held in memory, and no
+// physical resolution, so the caller must supply --mpp. Only these four are handed to OpenCV,
+// recognised by their first bytes: OpenCV sniffs content and would pass anything else to a
+// decoder of its own choosing (a DICOM file reached GDCM, which aborts the process on a damaged
+// one; found by fuzz_plain_image).
 #include <unistd.h>
 
 #include <tiffio.h>
@@ -62,6 +65,19 @@ class PlainImageSlide final : public Slide {
   cv::Mat rgb_;
 };
 
+
+// True for the first bytes of a PNG, JPEG, TIFF (classic or BigTIFF) or BMP file.
+bool plain_image_magic(const std::filesystem::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  unsigned char h[4] = {};
+  if (!f.read(reinterpret_cast<char*>(h), 4)) return false;
+  const bool png = h[0] == 0x89 && h[1] == 'P' && h[2] == 'N' && h[3] == 'G';
+  const bool jpeg = h[0] == 0xFF && h[1] == 0xD8 && h[2] == 0xFF;
+  const bool tiff = (h[0] == 'I' && h[1] == 'I' && (h[2] == 42 || h[2] == 43) && h[3] == 0) ||
+                    (h[0] == 'M' && h[1] == 'M' && h[2] == 0 && (h[3] == 42 || h[3] == 43));
+  const bool bmp = h[0] == 'B' && h[1] == 'M';
+  return png || jpeg || tiff || bmp;
+}
 
 // Width and height from the header of a PNG, JPEG or TIFF, without decoding; nothing for other
 // formats or unreadable headers (OpenCV then decides, with its own limit of 2^30 pixels).
@@ -171,7 +187,7 @@ std::string one_line(const std::string& text) {
 
 std::unique_ptr<Slide> open_plain_image(const std::filesystem::path& path) {
   const std::string name = path.string();
-  if (!cv::haveImageReader(name)) return nullptr;
+  if (!plain_image_magic(path) || !cv::haveImageReader(name)) return nullptr;
   // Refused before anything is decoded or allocated.
   // Each side first: two 32-bit sides multiplied could overflow (found by fuzz_plain_image).
   if (const auto dims = header_dimensions(path);

@@ -140,7 +140,7 @@ std::unique_ptr<Slide> open_slide(const std::filesystem::path& path, const OpenO
                      "TIFF file that neither OpenSlide nor OpenCV can read" +
                          (libtiff.empty() ? std::string() : " (libtiff: " + libtiff + ")"));
   throw SlideError(SlideError::Kind::Unsupported,
-                   "not a slide or image format this program reads (OpenSlide and OpenCV both refused it)");
+                   "not a slide or image format this program reads (neither a slide OpenSlide opens nor a PNG, JPEG, TIFF or BMP image)");
 }
 
 }  // namespace ihc::tiling
