@@ -60,6 +60,13 @@ for h in "${harnesses[@]}"; do
   if [ "$rc" -ne 0 ] || [ "$after" -gt "$before" ]; then
     echo "$h: FAILED (exit $rc) after ${runs:-?} executions; log $log, reproducers in $artifacts:"
     grep -E "ERROR: |runtime error|SUMMARY|Test unit written" "$log" | head -n 20 || true
+    # The code under test may have had stderr redirected when it failed (the plain-image reader
+    # captures the decoders' messages): replay the newest reproducer with the report in a file.
+    newest=$(ls -t "$artifacts" 2>/dev/null | head -n 1)
+    if [ -n "$newest" ] && ! grep -qE "ERROR: |runtime error" "$log"; then
+      ASAN_OPTIONS="$ASAN_OPTIONS:handle_abort=1:log_path=$log.replay" "$build/fuzz/$h" "$artifacts/$newest" >/dev/null 2>&1 || true
+      cat "$log".replay* 2>/dev/null | grep -E "ERROR: |SUMMARY| in " | head -n 20 || true
+    fi
     failed=1
   else
     echo "$h: ${runs:-?} executions in ${seconds}s, no crash ($(find "$corpus" -type f | wc -l) corpus files)"

@@ -295,6 +295,24 @@ TEST_CASE("hostile inputs: missing, directory, empty, text, damaged and unsuppor
   expect_refused("png-lying", q(dir / "lying.png") + " --mpp 0.5", 3, "lying.png", "cannot be decoded");
   expect_refused("png-huge", q(dir / "huge.png") + " --mpp 0.5", 3, "huge.png", "larger than 67 megapixels");
   expect_refused("png-big", q(dir / "big.png") + " --mpp 0.5", 3, "big.png", "larger than 67 megapixels");
+  {
+    // A BMP header claiming 20,000 x 20,000 pixels (1.2 GB decoded; fuzz_plain_image's finding).
+    std::vector<char> bmp(64, '\0');
+    const auto le32 = [&](std::size_t at, std::uint32_t v) {
+      for (int k = 0; k < 4; ++k) bmp[at + static_cast<std::size_t>(k)] = static_cast<char>((v >> (8 * k)) & 0xFF);
+    };
+    bmp[0] = 'B';
+    bmp[1] = 'M';
+    le32(2, 64);
+    le32(10, 54);
+    le32(14, 40);
+    le32(18, 20000);
+    le32(22, 20000);
+    bmp[26] = 1;
+    bmp[28] = 24;
+    write_bytes(dir / "huge.bmp", bmp);
+  }
+  expect_refused("bmp-huge", q(dir / "huge.bmp") + " --mpp 0.5", 3, "huge.bmp", "larger than 67 megapixels");
   expect_refused("jpeg-half", q(dir / "half.jpg") + " --mpp 0.5", 3, "half.jpg", "truncated");
   expect_refused("missing", q(dir / "no-such-slide.svs") + " --mpp 0.5", 3, "no-such-slide.svs", "no such file");
   expect_refused("directory", q(dir / "folder.svs") + " --mpp 0.5", 3, "folder.svs", "directory");

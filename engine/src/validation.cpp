@@ -1,4 +1,5 @@
 #include "ihc/engine/validation.hpp"
+#include "ihc/engine/text.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -68,6 +69,18 @@ std::size_t CsvTable::require_column(std::string_view name) const {
   std::string have;
   for (const auto& h : header) have += (have.empty() ? "" : ",") + h;
   throw EngineError(ErrorKind::input, file + ": no \"" + std::string(name) + "\" column (header is: " + have + ")");
+}
+
+std::string csv_field(std::string_view text) {
+  std::string s = one_line(std::string(text));
+  if (s.find_first_of(",\"") == std::string::npos && (s.empty() || (s.front() != ' ' && s.back() != ' ')))
+    return s;
+  std::string q = "\"";
+  for (const char c : s) {
+    if (c == '"') q += '"';
+    q += c;
+  }
+  return q + "\"";
 }
 
 CsvTable parse_csv(std::string_view text, const std::string& file) {

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "fuzz_common.hpp"
-#include "ihc/cli/batch.hpp"
+#include "ihc/engine/batch_input.hpp"
 #include "ihc/engine/errors.hpp"
 #include "ihc/engine/validation.hpp"
 
@@ -33,7 +33,7 @@ void use_table(const CsvTable& table) {
   // Quoting what was read and reading it back gives the same table (line breaks become spaces).
   std::string again;
   const auto add_row = [&again](const std::vector<std::string>& row) {
-    for (std::size_t i = 0; i < row.size(); ++i) again += (i ? "," : "") + ihc::cli::csv_field(row[i]);
+    for (std::size_t i = 0; i < row.size(); ++i) again += (i ? "," : "") + ihc::engine::csv_field(row[i]);
     again += "\n";
   };
   add_row(table.header);
@@ -85,7 +85,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // The batch manifest: a file whose relative paths are relative to its folder.
   const auto manifest = ihc::fuzz::write_scratch("manifest.csv", data, size);
   try {
-    const auto input = ihc::cli::collect_batch_input(manifest);
+    const auto input = ihc::engine::collect_batch_input(manifest);
     if (!input.manifest) std::abort();
     std::vector<std::string> ids;
     for (const auto& item : input.items) {

@@ -49,41 +49,59 @@ class PlainImageSlide final : public Slide {
   std::string reader() const override { return "opencv-image"; }
 
   cv::Mat read_region(int level, std::int64_t x, std::int64_t y, int w, int h) const override {
-    if (level != 0 || w <= 0 || h <= 0)
-      throw SlideError(SlideError::Kind::Corrupt, "region request outside the image");
-    cv::Mat out(h, w, CV_8UC3, cv::Scalar(255, 255, 255));
-    const cv::Rect want(static_cast<int>(std::clamp<std::int64_t>(x, INT32_MIN / 2, INT32_MAX / 2)),
-                        static_cast<int>(std::clamp<std::int64_t>(y, INT32_MIN / 2, INT32_MAX / 2)),
-                        w, h);
+    const cv::Rect want = request(level, x, y, w, h);
     const cv::Rect inside = want & cv::Rect(0, 0, rgb_.cols, rgb_.rows);
+    if (inside == want) return rgb_(want).clone();
+    cv::Mat out(h, w, CV_8UC3, cv::Scalar(255, 255, 255));
     if (inside.area() > 0)
       rgb_(inside).copyTo(out(cv::Rect(inside.x - want.x, inside.y - want.y, inside.width, inside.height)));
     return out;
   }
 
+  // A region wholly inside the image is area-averaged straight from the decoded pixels (the
+  // same pixels and arithmetic as the default, without copying the full-size region first).
+  cv::Mat read_region_scaled(int level, std::int64_t x, std::int64_t y, int w, int h, int scale) const override {
+    const cv::Rect want = request(level, x, y, w, h);
+    if (scale <= 1 || (want & cv::Rect(0, 0, rgb_.cols, rgb_.rows)) != want)
+      return Slide::read_region_scaled(level, x, y, w, h, scale);
+    cv::Mat out;
+    cv::resize(rgb_(want), out, cv::Size(std::max(1, w / scale), std::max(1, h / scale)), 0, 0, cv::INTER_AREA);
+    return out;
+  }
+
  private:
+  cv::Rect request(int level, std::int64_t x, std::int64_t y, int w, int h) const {
+    if (level != 0 || w <= 0 || h <= 0)
+      throw SlideError(SlideError::Kind::Corrupt, "region request outside the image");
+    return {static_cast<int>(std::clamp<std::int64_t>(x, INT32_MIN / 2, INT32_MAX / 2)),
+            static_cast<int>(std::clamp<std::int64_t>(y, INT32_MIN / 2, INT32_MAX / 2)), w, h};
+  }
+
   cv::Mat rgb_;
 };
 
 
-// True for the first bytes of a PNG, JPEG, TIFF (classic or BigTIFF) or BMP file.
-bool plain_image_magic(const std::filesystem::path& path) {
+enum class Magic { none, png, jpeg, tiff, bmp };
+
+// The format the first bytes announce: PNG, JPEG, TIFF (classic or BigTIFF) or BMP.
+Magic plain_image_magic(const std::filesystem::path& path) {
   std::ifstream f(path, std::ios::binary);
   unsigned char h[4] = {};
-  if (!f.read(reinterpret_cast<char*>(h), 4)) return false;
-  const bool png = h[0] == 0x89 && h[1] == 'P' && h[2] == 'N' && h[3] == 'G';
-  const bool jpeg = h[0] == 0xFF && h[1] == 0xD8 && h[2] == 0xFF;
-  const bool tiff = (h[0] == 'I' && h[1] == 'I' && (h[2] == 42 || h[2] == 43) && h[3] == 0) ||
-                    (h[0] == 'M' && h[1] == 'M' && h[2] == 0 && (h[3] == 42 || h[3] == 43));
-  const bool bmp = h[0] == 'B' && h[1] == 'M';
-  return png || jpeg || tiff || bmp;
+  if (!f.read(reinterpret_cast<char*>(h), 4)) return Magic::none;
+  if (h[0] == 0x89 && h[1] == 'P' && h[2] == 'N' && h[3] == 'G') return Magic::png;
+  if (h[0] == 0xFF && h[1] == 0xD8 && h[2] == 0xFF) return Magic::jpeg;
+  if ((h[0] == 'I' && h[1] == 'I' && (h[2] == 42 || h[2] == 43) && h[3] == 0) ||
+      (h[0] == 'M' && h[1] == 'M' && h[2] == 0 && (h[3] == 42 || h[3] == 43)))
+    return Magic::tiff;
+  if (h[0] == 'B' && h[1] == 'M') return Magic::bmp;
+  return Magic::none;
 }
 
-// Width and height from the header of a PNG, JPEG or TIFF, without decoding; nothing for other
+// Width and height from the header of a PNG, JPEG, BMP or TIFF, without decoding; nothing for other
 // formats or unreadable headers (OpenCV then decides, with its own limit of 2^30 pixels).
 std::optional<std::pair<std::int64_t, std::int64_t>> header_dimensions(const std::filesystem::path& path) {
   std::ifstream f(path, std::ios::binary);
-  unsigned char h[24] = {};
+  unsigned char h[26] = {};
   if (!f.read(reinterpret_cast<char*>(h), 4)) return std::nullopt;
   const auto be32 = [](const unsigned char* p) {
     return (std::int64_t{p[0]} << 24) | (std::int64_t{p[1]} << 16) | (std::int64_t{p[2]} << 8) | p[3];
@@ -108,6 +126,18 @@ std::optional<std::pair<std::int64_t, std::int64_t>> header_dimensions(const std
       f.seekg(length - 2, std::ios::cur);
     }
     return std::nullopt;
+  }
+  if (h[0] == 'B' && h[1] == 'M') {
+    // BITMAPFILEHEADER (14 bytes), then the DIB header: its size, then the sides (16-bit in the
+    // 12-byte OS/2 header, 32-bit signed in the others; a negative height means top-down).
+    if (!f.read(reinterpret_cast<char*>(h + 4), 22)) return std::nullopt;
+    const auto le32 = [](const unsigned char* p) {
+      return static_cast<std::int32_t>(std::uint32_t{p[0]} | (std::uint32_t{p[1]} << 8) | (std::uint32_t{p[2]} << 16) |
+                                       (std::uint32_t{p[3]} << 24));
+    };
+    if (le32(h + 14) == 12) return std::pair{std::int64_t{h[18] | (h[19] << 8)}, std::int64_t{h[20] | (h[21] << 8)}};
+    const std::int64_t w = le32(h + 18), hh = le32(h + 22);
+    return std::pair{w < 0 ? -w : w, hh < 0 ? -hh : hh};
   }
   const bool tiff = (h[0] == 'I' && h[1] == 'I' && h[2] == 42) || (h[0] == 'M' && h[1] == 'M' && h[3] == 42) ||
                     (h[0] == 'I' && h[1] == 'I' && h[2] == 43) || (h[0] == 'M' && h[1] == 'M' && h[3] == 43);
@@ -187,7 +217,7 @@ std::string one_line(const std::string& text) {
 
 std::unique_ptr<Slide> open_plain_image(const std::filesystem::path& path) {
   const std::string name = path.string();
-  if (!plain_image_magic(path) || !cv::haveImageReader(name)) return nullptr;
+  if (plain_image_magic(path) == Magic::none || !cv::haveImageReader(name)) return nullptr;
   // Refused before anything is decoded or allocated.
   // Each side first: two 32-bit sides multiplied could overflow (found by fuzz_plain_image).
   if (const auto dims = header_dimensions(path);
@@ -217,8 +247,21 @@ std::unique_ptr<Slide> open_plain_image(const std::filesystem::path& path) {
     throw SlideError(SlideError::Kind::Corrupt, "image is truncated (" + one_line(said) + ")");
   if (static_cast<std::int64_t>(bgr.cols) * bgr.rows > kMaxPlainPixels)
     throw SlideError(SlideError::Kind::TooLarge, too_large(""));
-  cv::cvtColor(bgr, bgr, cv::COLOR_BGR2RGB);  // in place: no second copy of the image
+  // BGR to RGB in place (cv::cvtColor would copy the whole image first).
+  for (int row = 0; row < bgr.rows; ++row) {
+    auto* p = bgr.ptr<cv::Vec3b>(row);
+    for (int col = 0; col < bgr.cols; ++col) std::swap(p[col][0], p[col][2]);
+  }
   return std::make_unique<PlainImageSlide>(path, std::move(bgr));
 }
 
 }  // namespace ihc::tiling::detail
+
+namespace ihc::tiling {
+
+bool is_plain_image_file(const std::filesystem::path& path) {
+  const auto m = detail::plain_image_magic(path);
+  return m == detail::Magic::png || m == detail::Magic::jpeg || m == detail::Magic::bmp;
+}
+
+}  // namespace ihc::tiling

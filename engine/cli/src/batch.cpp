@@ -34,11 +34,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string lower(std::string s) {
-  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 std::string fmt_double(double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.17g", v);
@@ -59,108 +54,6 @@ std::string file_stamp(const fs::path& p) {
 struct Interrupted {};
 
 }  // namespace
-
-bool has_slide_extension(const fs::path& path) {
-  static const std::set<std::string> kExt{".svs", ".tif", ".tiff", ".ndpi", ".mrxs", ".scn", ".bif",
-                                          ".vms", ".png", ".jpg", ".jpeg"};
-  return kExt.count(lower(path.extension().string())) > 0;
-}
-
-std::vector<std::string> unique_ids(const std::vector<std::string>& wanted) {
-  std::vector<std::string> clean;
-  clean.reserve(wanted.size());
-  for (std::string id : wanted) {
-    for (auto& c : id)
-      if (c == '/' || c == '\\' || static_cast<unsigned char>(c) < 0x20) c = '_';
-    if (id.empty() || id == "." || id == "..") id = "slide";
-    if (lower(id) == "summary") id += "_";  // DIR/summary.csv is ours, keep reports apart from it
-    clean.push_back(std::move(id));
-  }
-  std::set<std::string> used;
-  std::vector<std::string> out;
-  out.reserve(clean.size());
-  for (const auto& id : clean) {
-    std::string candidate = id;
-    for (int k = 2; used.count(candidate); ++k) candidate = id + "-" + std::to_string(k);
-    used.insert(candidate);
-    out.push_back(candidate);
-  }
-  return out;
-}
-
-BatchInput collect_batch_input(const fs::path& input) {
-  std::error_code ec;
-  const auto st = fs::status(input, ec);
-  if (ec || !fs::exists(st)) throw EngineError(ErrorKind::input, input.string() + ": no such file or folder");
-  BatchInput in;
-  std::vector<std::string> wanted;
-  if (fs::is_directory(st)) {
-    std::vector<fs::path> files;
-    fs::directory_iterator it(input, ec);
-    if (ec) throw EngineError(ErrorKind::input, input.string() + ": cannot read the folder: " + ec.message());
-    for (; it != fs::directory_iterator(); it.increment(ec)) {
-      if (ec) throw EngineError(ErrorKind::input, input.string() + ": cannot read the folder: " + ec.message());
-      std::error_code e2;
-      if (it->is_regular_file(e2)) files.push_back(it->path());
-    }
-    std::sort(files.begin(), files.end(),
-              [](const fs::path& a, const fs::path& b) { return a.filename().string() < b.filename().string(); });
-    for (const auto& f : files) {
-      BatchItem item;
-      item.path = f;
-      try {
-        (void)tiling::open_slide(f);
-      } catch (const tiling::SlideError& e) {
-        if (e.kind() == tiling::SlideError::Kind::Unsupported && !has_slide_extension(f)) continue;
-        item.error = one_line(e.what());
-      } catch (const std::exception& e) {
-        item.error = one_line(e.what());
-      }
-      wanted.push_back(slide_stem(f.filename().string()));
-      in.items.push_back(std::move(item));
-    }
-  } else {
-    in.manifest = true;
-    const CsvTable csv = read_csv(input);
-    const std::size_t path_col = csv.require_column("path");
-    const auto id_col = csv.column("id");
-    const auto mpp_col = csv.column("mpp");
-    const auto roi_col = csv.column("roi");
-    const fs::path base = input.parent_path();
-    for (std::size_t r = 0; r < csv.rows.size(); ++r) {
-      const auto& row = csv.rows[r];
-      BatchItem item;
-      const std::string& p = row[path_col];
-      const std::string where = "manifest line " + std::to_string(csv.lines[r]);
-      if (p.empty()) {
-        item.error = where + ": empty path";
-      } else {
-        item.path = fs::path(p).is_absolute() ? fs::path(p) : base / p;
-      }
-      if (mpp_col && !row[*mpp_col].empty()) {
-        const std::string& text = row[*mpp_col];
-        char* end = nullptr;
-        const double v = std::strtod(text.c_str(), &end);
-        if (end != text.c_str() + text.size() || !std::isfinite(v) || v <= 0) {
-          if (item.error.empty()) item.error = where + ": mpp must be a number above zero, got '" + text + "'";
-        } else {
-          item.mpp = v;
-        }
-      }
-      if (roi_col && !row[*roi_col].empty()) {
-        const fs::path roi(row[*roi_col]);
-        item.roi = (roi.is_absolute() ? roi : base / roi).string();
-      }
-      std::string id = id_col ? row[*id_col] : std::string();
-      if (id.empty()) id = p.empty() ? "line" + std::to_string(csv.lines[r]) : slide_stem(p);
-      wanted.push_back(id);
-      in.items.push_back(std::move(item));
-    }
-  }
-  const auto ids = unique_ids(wanted);
-  for (std::size_t k = 0; k < ids.size(); ++k) in.items[k].id = ids[k];
-  return in;
-}
 
 std::string settings_canonical(const ScoringSettings& cli, const BatchItem& item) {
   const ScoreOptions o = make_score_options(cli);
@@ -189,18 +82,6 @@ std::string settings_canonical(const ScoringSettings& cli, const BatchItem& item
 
 std::string settings_hash(const ScoringSettings& cli, const BatchItem& item) {
   return content_hash(settings_canonical(cli, item));
-}
-
-std::string csv_field(std::string_view text) {
-  std::string s = one_line(std::string(text));
-  if (s.find_first_of(",\"") == std::string::npos && (s.empty() || (s.front() != ' ' && s.back() != ' ')))
-    return s;
-  std::string q = "\"";
-  for (const char c : s) {
-    if (c == '"') q += '"';
-    q += c;
-  }
-  return q + "\"";
 }
 
 std::string summary_csv(const std::vector<SummaryRow>& rows) {

@@ -36,6 +36,8 @@ struct CsvTable {
 CsvTable parse_csv(std::string_view text, const std::string& file);
 // Reads and parses `path`; a missing or unreadable file is EngineError(input).
 CsvTable read_csv(const std::filesystem::path& path);
+// Quotes a CSV field when it needs quoting (what parse_csv reads back); line breaks become spaces.
+std::string csv_field(std::string_view text);
 
 // ---------------------------------------------------------------- names and scores
 // The slide's file stem: folders (/ or \) removed, then known slide and image extensions

@@ -110,4 +110,9 @@ struct OpenOptions {
 // file extension. Throws SlideError.
 std::unique_ptr<Slide> open_slide(const std::filesystem::path& path, const OpenOptions& options = {});
 
+// True when the first bytes are those of a PNG, JPEG or BMP file: an image open_slide decodes
+// whole (a second or more for a large one), so callers that only sort files into slides and
+// others (batch over a folder) need not open it. TIFFs are not included: a TIFF may be a slide.
+bool is_plain_image_file(const std::filesystem::path& path);
+
 }  // namespace ihc::tiling

@@ -2,11 +2,7 @@
 // `ihcscore batch INPUT --out DIR`: scores many slides, one report per slide plus summary.csv,
 // resumable (slides already scored with the same settings are skipped) and interruptible.
 //
-// INPUT is a folder (its regular files, not recursive, sorted by name; a file is a slide when
-// tiling::open_slide opens it; a file that no reader recognises is skipped silently unless its
-// extension names a slide or image format, then it is an error row) or a CSV manifest with a
-// `path` column and optional `id`, `mpp` and `roi` columns (relative paths are relative to the
-// manifest's folder). A row's `roi` (GeoJSON) limits that slide's scoring as --roi does.
+// INPUT: engine/batch_input.hpp.
 //
 // Resolution: the manifest's `mpp` for that slide, else the file's own, else --mpp.
 #include <atomic>
@@ -21,35 +17,11 @@
 #include <nlohmann/json.hpp>
 
 #include "ihc/cli/options.hpp"
+#include "ihc/engine/batch_input.hpp"
 #include "ihc/engine/errors.hpp"
 #include "ihc/engine/pipeline.hpp"
 
 namespace ihc::cli {
-
-struct BatchItem {
-  std::string id;                  // unique within the batch; DIR/<id>.json
-  std::filesystem::path path;
-  std::optional<double> mpp;       // manifest value
-  std::string roi;                 // manifest value, recorded only
-  std::string error;               // known before scoring (bad manifest cell, unreadable slide)
-};
-
-struct BatchInput {
-  bool manifest = false;
-  std::vector<BatchItem> items;    // in input order
-};
-
-// Throws EngineError(input) when INPUT is missing or unreadable, or a manifest has no
-// `path` column.
-BatchInput collect_batch_input(const std::filesystem::path& input);
-
-// Extensions of slide and image formats (.svs .tif .tiff .ndpi .mrxs .scn .bif .vms .png .jpg
-// .jpeg), any case.
-bool has_slide_extension(const std::filesystem::path& path);
-
-// "S1" stays "S1"; the second "S1" becomes "S1-2", the third "S1-3" (skipping names in use).
-// Characters that cannot appear in a file name (/ \ and control characters) become '_'.
-std::vector<std::string> unique_ids(const std::vector<std::string>& wanted);
 
 // The canonical description of everything that decides a slide's result: scoring settings,
 // per-slide mpp and roi, the file's path, size and modification time, and the version.
@@ -72,8 +44,6 @@ inline constexpr const char* kSummaryHeader =
 
 // A row from a slide report (the JSON batch writes): status ok.
 SummaryRow summary_row_from_report(const std::string& id, const nlohmann::json& report);
-// Quotes a CSV field when it needs quoting; line breaks become spaces.
-std::string csv_field(std::string_view text);
 std::string summary_csv(const std::vector<SummaryRow>& rows);
 
 // `--shard K/N`: this process takes the items whose 0-based input index i has i % N == K - 1.
