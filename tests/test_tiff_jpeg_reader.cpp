@@ -129,7 +129,9 @@ enum class Outcome { ReadFine = 0, SlideErrorOnOpen = 10, SlideErrorOnRead = 11,
 constexpr const char* kProbeVariable = "IHC_FAST_READER_PROBE";
 
 Outcome open_and_read_all_isolated(const fs::path& file) {
-  std::string variable = std::string(kProbeVariable) + "=" + fs::absolute(file).string();
+  std::string variable = kProbeVariable;
+  variable += '=';
+  variable += fs::absolute(file).string();
   std::vector<char*> envp;
   for (char** e = environ; e && *e; ++e)
     if (std::strncmp(*e, kProbeVariable, std::strlen(kProbeVariable)) != 0) envp.push_back(*e);
