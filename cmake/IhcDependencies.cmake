@@ -4,6 +4,8 @@ find_package(Threads REQUIRED)
 find_package(OpenCV REQUIRED COMPONENTS core imgproc imgcodecs)
 find_package(TBB REQUIRED CONFIG)
 find_package(TIFF REQUIRED)
+# Plain PNG images and PNG outputs (OpenCV's imgcodecs only in the tests: see tiling/src/plain_image_slide.cpp).
+find_package(PNG REQUIRED)
 find_package(CLI11 REQUIRED CONFIG)
 find_package(nlohmann_json 3 REQUIRED CONFIG)
 pkg_check_modules(OPENSLIDE REQUIRED IMPORTED_TARGET openslide)

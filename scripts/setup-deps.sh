@@ -13,7 +13,7 @@ packages=(
   libopenslide-dev openslide-tools libglib2.0-dev
   libopencv-dev
   libtbb-dev
-  libtiff-dev
+  libtiff-dev libpng-dev
   libturbojpeg0-dev libjpeg62-turbo-dev
   catch2
   libcli11-dev

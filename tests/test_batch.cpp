@@ -286,7 +286,7 @@ TEST_CASE("an interrupted batch leaves a valid summary and resumes to the uninte
   const pid_t pid = spawn_cli(spawn_args, log);
   int status = 0;
   bool exited = false;
-  for (int waited = 0; waited < 30000; waited += 10) {
+  for (int waited = 0; waited < 120000; waited += 10) {
     if (::waitpid(pid, &status, WNOHANG) == pid) {
       exited = true;
       break;

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include <opencv2/imgcodecs.hpp>
+#include <png.h>
 #include <opencv2/imgproc.hpp>
 
 #include "ihc/engine/errors.hpp"
@@ -109,11 +109,22 @@ cv::Mat render_heatmap(const SlideResult& r) {
 }
 
 void write_png(const std::filesystem::path& out, const cv::Mat& image, bool overwrite, ChannelOrder order) {
-  cv::Mat bgr = image;
-  if (order == ChannelOrder::rgb) cv::cvtColor(image, bgr, cv::COLOR_RGB2BGR);
-  std::vector<std::uint8_t> bytes;
-  if (!cv::imencode(".png", bgr, bytes)) throw EngineError(ErrorKind::output, out.string() + ": PNG encoding failed");
-  write_file_atomically(out, std::string(bytes.begin(), bytes.end()), overwrite);
+  CV_Assert(image.type() == CV_8UC3);
+  const cv::Mat packed = image.isContinuous() ? image : image.clone();
+  png_image png{};
+  png.version = PNG_IMAGE_VERSION;
+  png.width = static_cast<png_uint_32>(packed.cols);
+  png.height = static_cast<png_uint_32>(packed.rows);
+  png.format = order == ChannelOrder::rgb ? PNG_FORMAT_RGB : PNG_FORMAT_BGR;
+  png_alloc_size_t size = 0;
+  const auto stride = static_cast<png_int_32>(packed.step[0]);  // in components: one byte each
+  if (!png_image_write_to_memory(&png, nullptr, &size, 0, packed.data, stride, nullptr) || size == 0)
+    throw EngineError(ErrorKind::output, out.string() + ": PNG encoding failed: " + png.message);
+  std::string bytes(size, '\0');
+  if (!png_image_write_to_memory(&png, bytes.data(), &size, 0, packed.data, stride, nullptr))
+    throw EngineError(ErrorKind::output, out.string() + ": PNG encoding failed: " + png.message);
+  bytes.resize(size);
+  write_file_atomically(out, bytes, overwrite);
 }
 
 void write_geojson(const std::filesystem::path& out, const SlideResult& r, bool include_tiles, bool include_left_out,

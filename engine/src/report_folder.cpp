@@ -8,7 +8,7 @@
 #include <fstream>
 #include <system_error>
 
-#include <opencv2/imgcodecs.hpp>
+#include <turbojpeg.h>
 #include <opencv2/imgproc.hpp>
 
 #include "ihc/engine/errors.hpp"
@@ -32,12 +32,21 @@ void write_bytes(const fs::path& path, const std::string& bytes) {
 }
 
 std::string jpeg_of(const cv::Mat& rgb) {
-  cv::Mat bgr;
-  cv::cvtColor(rgb, bgr, cv::COLOR_RGB2BGR);
-  std::vector<std::uint8_t> bytes;
-  if (!cv::imencode(".jpg", bgr, bytes, {cv::IMWRITE_JPEG_QUALITY, kJpegQuality}))
-    throw EngineError(ErrorKind::output, "JPEG encoding failed");
-  return {bytes.begin(), bytes.end()};
+  CV_Assert(rgb.type() == CV_8UC3);
+  const cv::Mat packed = rgb.isContinuous() ? rgb : rgb.clone();
+  tjhandle tj = tjInitCompress();
+  if (!tj) throw EngineError(ErrorKind::output, "JPEG encoder cannot start");
+  unsigned char* data = nullptr;
+  unsigned long size = 0;
+  const int rc = tjCompress2(tj, packed.data, packed.cols, 0, packed.rows, TJPF_RGB, &data, &size, TJSAMP_420,
+                             kJpegQuality, 0);
+  std::string bytes;
+  if (rc == 0) bytes.assign(reinterpret_cast<const char*>(data), size);
+  const std::string why = rc == 0 ? "" : tjGetErrorStr2(tj);
+  tjFree(data);
+  tjDestroy(tj);
+  if (rc != 0) throw EngineError(ErrorKind::output, "JPEG encoding failed: " + why);
+  return bytes;
 }
 
 // Flags of a cell for the viewer (viewer.js reads them by these bits).

@@ -1,6 +1,6 @@
 // libFuzzer harness for plain images (tiling/src/plain_image_slide.cpp): the header sizes read
-// before decoding (PNG, JPEG, TIFF, BMP ...), the size cap, then OpenCV's decoding and the
-// truncation checks, through the reader's own entry point. SlideError is the reader's refusal;
+// before decoding (PNG, JPEG, TIFF), the size cap, then libpng's, libjpeg-turbo's and libtiff's
+// decoding and the truncation checks, through the reader's own entry point. SlideError is the reader's refusal;
 // a crash, a leak or an allocation beyond the documented cap is a finding.
 #include <cstdint>
 #include <cstdlib>

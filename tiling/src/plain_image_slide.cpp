@@ -1,25 +1,24 @@
-// Plain images (PNG, JPEG, stripped TIFF, BMP) through OpenCV: one level held in memory, and no
-// physical resolution, so the caller must supply --mpp. Only these four are handed to OpenCV,
-// recognised by their first bytes: OpenCV sniffs content and would pass anything else to a
-// decoder of its own choosing (a DICOM file reached GDCM, which aborts the process on a damaged
-// one; found by fuzz_plain_image).
-#include <unistd.h>
-
+// Plain images (PNG, JPEG, stripped TIFF): one level held in memory, and no physical resolution,
+// so the caller must supply --mpp. Each format goes to its own library (libpng, libjpeg-turbo,
+// libtiff), chosen by the file's first bytes. Not through OpenCV's imgcodecs: it sniffs content and
+// passes anything else to a decoder of its own choosing (a damaged DICOM file reached GDCM, which
+// aborts the process; found by fuzz_plain_image), and loading it with its ~100 libraries (GDAL,
+// GDCM, codecs) cost 0.14 s at every start of the program.
+#include <png.h>
 #include <tiffio.h>
+#include <turbojpeg.h>
 
 #include <algorithm>
 #include <cctype>
-#include <cstdarg>
 #include <cstdint>
-#include <cstdio>
 #include <fstream>
-#include <functional>
+#include <iterator>
+#include <memory>
 #include <optional>
-#include <utility>
-#include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
-#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "ihc/tiling/tiff_open.hpp"
@@ -81,9 +80,9 @@ class PlainImageSlide final : public Slide {
 };
 
 
-enum class Magic { none, png, jpeg, tiff, bmp };
+enum class Magic { none, png, jpeg, tiff };
 
-// The format the first bytes announce: PNG, JPEG, TIFF (classic or BigTIFF) or BMP.
+// The format the first bytes announce: PNG, JPEG or TIFF (classic or BigTIFF).
 Magic plain_image_magic(const std::filesystem::path& path) {
   std::ifstream f(path, std::ios::binary);
   unsigned char h[4] = {};
@@ -93,15 +92,14 @@ Magic plain_image_magic(const std::filesystem::path& path) {
   if ((h[0] == 'I' && h[1] == 'I' && (h[2] == 42 || h[2] == 43) && h[3] == 0) ||
       (h[0] == 'M' && h[1] == 'M' && h[2] == 0 && (h[3] == 42 || h[3] == 43)))
     return Magic::tiff;
-  if (h[0] == 'B' && h[1] == 'M') return Magic::bmp;
   return Magic::none;
 }
 
-// Width and height from the header of a PNG, JPEG, BMP or TIFF, without decoding; nothing for other
-// formats or unreadable headers (OpenCV then decides, with its own limit of 2^30 pixels).
+// Width and height from the header of a PNG, JPEG or TIFF, without decoding; nothing for
+// unreadable headers (the decoder then fails, or its result is checked against the cap).
 std::optional<std::pair<std::int64_t, std::int64_t>> header_dimensions(const std::filesystem::path& path) {
   std::ifstream f(path, std::ios::binary);
-  unsigned char h[26] = {};
+  unsigned char h[24] = {};
   if (!f.read(reinterpret_cast<char*>(h), 4)) return std::nullopt;
   const auto be32 = [](const unsigned char* p) {
     return (std::int64_t{p[0]} << 24) | (std::int64_t{p[1]} << 16) | (std::int64_t{p[2]} << 8) | p[3];
@@ -127,18 +125,6 @@ std::optional<std::pair<std::int64_t, std::int64_t>> header_dimensions(const std
     }
     return std::nullopt;
   }
-  if (h[0] == 'B' && h[1] == 'M') {
-    // BITMAPFILEHEADER (14 bytes), then the DIB header: its size, then the sides (16-bit in the
-    // 12-byte OS/2 header, 32-bit signed in the others; a negative height means top-down).
-    if (!f.read(reinterpret_cast<char*>(h + 4), 22)) return std::nullopt;
-    const auto le32 = [](const unsigned char* p) {
-      return static_cast<std::int32_t>(std::uint32_t{p[0]} | (std::uint32_t{p[1]} << 8) | (std::uint32_t{p[2]} << 16) |
-                                       (std::uint32_t{p[3]} << 24));
-    };
-    if (le32(h + 14) == 12) return std::pair{std::int64_t{h[18] | (h[19] << 8)}, std::int64_t{h[20] | (h[21] << 8)}};
-    const std::int64_t w = le32(h + 18), hh = le32(h + 22);
-    return std::pair{w < 0 ? -w : w, hh < 0 ? -hh : hh};
-  }
   const bool tiff = (h[0] == 'I' && h[1] == 'I' && h[2] == 42) || (h[0] == 'M' && h[1] == 'M' && h[3] == 42) ||
                     (h[0] == 'I' && h[1] == 'I' && h[2] == 43) || (h[0] == 'M' && h[1] == 'M' && h[3] == 43);
   if (tiff) {
@@ -158,46 +144,6 @@ std::optional<std::pair<std::int64_t, std::int64_t>> header_dimensions(const std
   return std::nullopt;
 }
 
-// The decoders inside OpenCV (libpng, libjpeg, libtiff) print their complaints to stderr. While
-// `f` runs, stderr goes to a temporary file instead; what was said is returned, for the error
-// message, and not left as stray lines beside it. One at a time.
-std::string with_stderr_captured(const std::function<void()>& f) {
-  static std::mutex mutex;
-  std::lock_guard lock(mutex);
-  std::fflush(stderr);
-  std::FILE* tmp = std::tmpfile();
-  const int saved = tmp ? ::dup(STDERR_FILENO) : -1;
-  if (saved < 0 || ::dup2(::fileno(tmp), STDERR_FILENO) < 0) {
-    if (saved >= 0) ::close(saved);
-    if (tmp) std::fclose(tmp);
-    f();
-    return {};
-  }
-  auto restore = [&] {
-    std::fflush(stderr);
-    ::dup2(saved, STDERR_FILENO);
-    ::close(saved);
-  };
-  try {
-    f();
-  } catch (...) {
-    restore();
-    std::fclose(tmp);
-    throw;
-  }
-  restore();
-  std::string text;
-  std::rewind(tmp);
-  char buf[512];
-  while (text.size() < 4096) {
-    const std::size_t n = std::fread(buf, 1, sizeof buf, tmp);
-    if (n == 0) break;
-    text.append(buf, n);
-  }
-  std::fclose(tmp);
-  return text;
-}
-
 // Several lines of decoder messages as one: "a; b; c".
 std::string one_line(const std::string& text) {
   std::string out;
@@ -213,11 +159,92 @@ std::string one_line(const std::string& text) {
   return out.size() > 400 ? out.substr(0, 400) + "..." : out;
 }
 
+std::vector<unsigned char> file_bytes(const std::filesystem::path& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::vector<unsigned char> bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (f.bad()) throw SlideError(SlideError::Kind::Io, "image cannot be read");
+  return bytes;
+}
+
+// PNG of any bit depth, palette or grey, as 8-bit RGB; an alpha channel is laid over white (glass).
+cv::Mat decode_png(const std::filesystem::path& path) {
+  png_image png{};
+  png.version = PNG_IMAGE_VERSION;
+  const auto fail = [&](const std::string& said) {
+    png_image_free(&png);
+    return SlideError(SlideError::Kind::Corrupt, "image cannot be decoded (libpng: " + said + ")");
+  };
+  if (!png_image_begin_read_from_file(&png, path.c_str())) throw fail(png.message);
+  if (std::int64_t{png.width} * png.height > kMaxPlainPixels) {
+    png_image_free(&png);
+    throw SlideError(SlideError::Kind::TooLarge, too_large(""));
+  }
+  png.format = PNG_FORMAT_RGB;
+  cv::Mat rgb(static_cast<int>(png.height), static_cast<int>(png.width), CV_8UC3);
+  const png_color white{255, 255, 255};
+  if (!png_image_finish_read(&png, &white, rgb.data, static_cast<png_int_32>(rgb.step[0]), nullptr))
+    throw fail(png.message);
+  return rgb;
+}
+
+// Baseline or progressive JPEG as RGB. A warning (data cut short, which libjpeg would fill with
+// grey that would then be scored) is an error; at most 500 progressive scans.
+cv::Mat decode_jpeg(const std::filesystem::path& path) {
+  const std::vector<unsigned char> bytes = file_bytes(path);
+  tjhandle tj = tjInitDecompress();
+  if (!tj) throw SlideError(SlideError::Kind::Io, "JPEG decoder cannot start");
+  const std::unique_ptr<void, int (*)(tjhandle)> owner(tj, tjDestroy);
+  const auto said = [&] { return one_line(tjGetErrorStr2(tj)); };
+  int w = 0, h = 0, subsamp = 0, colorspace = 0;
+  if (tjDecompressHeader3(tj, bytes.data(), bytes.size(), &w, &h, &subsamp, &colorspace) != 0)
+    throw SlideError(SlideError::Kind::Corrupt, "image cannot be decoded (" + said() + ")");
+  if (std::int64_t{w} * h > kMaxPlainPixels) throw SlideError(SlideError::Kind::TooLarge, too_large(""));
+  cv::Mat rgb(h, w, CV_8UC3);
+  if (tjDecompress2(tj, bytes.data(), bytes.size(), rgb.data, w, static_cast<int>(rgb.step[0]), h, TJPF_RGB,
+                    TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS) != 0) {
+    std::string lower = said();
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (lower.find("premature end") != std::string::npos)
+      throw SlideError(SlideError::Kind::Corrupt, "image is truncated (" + said() + ")");
+    throw SlideError(SlideError::Kind::Corrupt, "image cannot be decoded (" + said() + ")");
+  }
+  return rgb;
+}
+
+// A TIFF no slide reader took (stripped, or in a layout they refuse): libtiff's RGBA interface,
+// which reads every photometric and bit depth it knows; alpha is dropped.
+cv::Mat decode_tiff(const std::filesystem::path& path) {
+  TiffMessages messages;
+  TIFF* t = open_tiff_quietly(path, "rm", messages);
+  const auto fail = [&](const char* what) {
+    const std::string said = messages.joined();
+    return SlideError(SlideError::Kind::Corrupt,
+                      std::string(what) + " (" + (said.empty() ? std::string("truncated or damaged") : "libtiff: " + said) + ")");
+  };
+  if (!t) throw fail("TIFF file whose structure cannot be read");
+  const std::unique_ptr<TIFF, void (*)(TIFF*)> owner(t, TIFFClose);
+  std::uint32_t w = 0, h = 0;
+  if (!TIFFGetField(t, TIFFTAG_IMAGEWIDTH, &w) || !TIFFGetField(t, TIFFTAG_IMAGELENGTH, &h) || w == 0 || h == 0)
+    throw fail("image cannot be decoded");
+  if (std::int64_t{w} * h > kMaxPlainPixels) throw SlideError(SlideError::Kind::TooLarge, too_large(""));
+  std::vector<std::uint32_t> abgr(std::size_t{w} * h);
+  if (!TIFFReadRGBAImageOriented(t, w, h, abgr.data(), ORIENTATION_TOPLEFT, 1)) throw fail("image cannot be decoded");
+  cv::Mat rgb(static_cast<int>(h), static_cast<int>(w), CV_8UC3);
+  for (int y = 0; y < rgb.rows; ++y) {
+    const std::uint32_t* src = abgr.data() + std::size_t{w} * static_cast<std::size_t>(y);
+    auto* dst = rgb.ptr<cv::Vec3b>(y);
+    for (int x = 0; x < rgb.cols; ++x)
+      dst[x] = cv::Vec3b(static_cast<std::uint8_t>(TIFFGetR(src[x])), static_cast<std::uint8_t>(TIFFGetG(src[x])),
+                         static_cast<std::uint8_t>(TIFFGetB(src[x])));
+  }
+  return rgb;
+}
+
 }  // namespace
 
 std::unique_ptr<Slide> open_plain_image(const std::filesystem::path& path) {
-  const std::string name = path.string();
-  if (plain_image_magic(path) == Magic::none || !cv::haveImageReader(name)) return nullptr;
+  const Magic magic = plain_image_magic(path);
+  if (magic == Magic::none) return nullptr;
   // Refused before anything is decoded or allocated.
   // Each side first: two 32-bit sides multiplied could overflow (found by fuzz_plain_image).
   if (const auto dims = header_dimensions(path);
@@ -225,34 +252,8 @@ std::unique_ptr<Slide> open_plain_image(const std::filesystem::path& path) {
                dims->first * dims->second > kMaxPlainPixels))
     throw SlideError(SlideError::Kind::TooLarge,
                      too_large(" of " + std::to_string(dims->first) + " x " + std::to_string(dims->second) + " pixels:"));
-  cv::Mat bgr;
-  std::string why;
-  const std::string said = with_stderr_captured([&] {
-    try {
-      bgr = cv::imread(name, cv::IMREAD_COLOR);
-    } catch (const cv::Exception& e) {
-      why = e.what();
-    }
-  });
-  if (why.find("CV_IO_MAX_IMAGE_PIXELS") != std::string::npos)
-    throw SlideError(SlideError::Kind::TooLarge, too_large(""));
-  if (!why.empty()) throw SlideError(SlideError::Kind::Corrupt, "image cannot be decoded: " + one_line(why));
-  if (bgr.empty())
-    throw SlideError(SlideError::Kind::Corrupt,
-                     "image cannot be decoded (" + (said.empty() ? std::string("truncated or damaged") : one_line(said)) + ")");
-  // libjpeg fills a truncated image in with grey and only warns: that grey would be scored.
-  std::string lower = said;
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-  if (lower.find("premature end") != std::string::npos)
-    throw SlideError(SlideError::Kind::Corrupt, "image is truncated (" + one_line(said) + ")");
-  if (static_cast<std::int64_t>(bgr.cols) * bgr.rows > kMaxPlainPixels)
-    throw SlideError(SlideError::Kind::TooLarge, too_large(""));
-  // BGR to RGB in place (cv::cvtColor would copy the whole image first).
-  for (int row = 0; row < bgr.rows; ++row) {
-    auto* p = bgr.ptr<cv::Vec3b>(row);
-    for (int col = 0; col < bgr.cols; ++col) std::swap(p[col][0], p[col][2]);
-  }
-  return std::make_unique<PlainImageSlide>(path, std::move(bgr));
+  cv::Mat rgb = magic == Magic::png ? decode_png(path) : magic == Magic::jpeg ? decode_jpeg(path) : decode_tiff(path);
+  return std::make_unique<PlainImageSlide>(path, std::move(rgb));
 }
 
 }  // namespace ihc::tiling::detail
@@ -261,7 +262,7 @@ namespace ihc::tiling {
 
 bool is_plain_image_file(const std::filesystem::path& path) {
   const auto m = detail::plain_image_magic(path);
-  return m == detail::Magic::png || m == detail::Magic::jpeg || m == detail::Magic::bmp;
+  return m == detail::Magic::png || m == detail::Magic::jpeg;
 }
 
 }  // namespace ihc::tiling

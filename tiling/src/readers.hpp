@@ -15,7 +15,7 @@ namespace ihc::tiling::detail {
 std::unique_ptr<Slide> open_tiff_jpeg(const std::filesystem::path& path);
 // Every format OpenSlide knows.
 std::unique_ptr<Slide> open_openslide(const std::filesystem::path& path);
-// Plain images (PNG, JPEG, non-tiled TIFF, ...) through OpenCV: one level, no resolution.
+// Plain images (PNG, JPEG, non-tiled TIFF) through libpng, libjpeg-turbo, libtiff: one level, no resolution.
 std::unique_ptr<Slide> open_plain_image(const std::filesystem::path& path);
 
 // Indices of the levels of `all` (level 0 first, as the file lists them) that form a consistent

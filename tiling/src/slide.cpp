@@ -140,7 +140,7 @@ std::unique_ptr<Slide> open_slide(const std::filesystem::path& path, const OpenO
                      "TIFF file that neither OpenSlide nor OpenCV can read" +
                          (libtiff.empty() ? std::string() : " (libtiff: " + libtiff + ")"));
   throw SlideError(SlideError::Kind::Unsupported,
-                   "not a slide or image format this program reads (neither a slide OpenSlide opens nor a PNG, JPEG, TIFF or BMP image)");
+                   "not a slide or image format this program reads (neither a slide OpenSlide opens nor a PNG, JPEG or TIFF image)");
 }
 
 }  // namespace ihc::tiling
