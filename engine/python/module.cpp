@@ -301,7 +301,7 @@ region=(x, y, w, h) scores only the cells inside that level-0 rectangle (as roi=
 QuPath GeoJSON file). Options are the command line's (--mpp, --guideline, ...). Releases the GIL
 while it works.)");
 
-  py::class_<PySlide>(m, "Slide", "A slide or image held open for reading regions (direct reader, else OpenSlide, else OpenCV).")
+  py::class_<PySlide>(m, "Slide", "A slide or image held open for reading regions (direct reader, else OpenSlide, else a plain PNG, JPEG or TIFF image).")
       .def(py::init<const std::string&>(), py::arg("path"))
       .def("read_region", &PySlide::read_region, py::arg("x"), py::arg("y"), py::arg("w"), py::arg("h"),
            py::arg("level") = 0,
