@@ -417,8 +417,31 @@ TEST_CASE("hostile inputs: a stripped TIFF is a plain image: it needs --mpp, and
   INFO(r.err);
   REQUIRE(r.exit_code == 0);
   const auto j = nlohmann::json::parse(slurp(dir / "s.json"));
-  CHECK(j["slide"]["reader"] == "opencv-image");
+  CHECK(j["slide"]["reader"] == "plain-image");
   CHECK(j["tiles"]["failed"] == 0);
+}
+
+TEST_CASE("a 16-bit PNG scores as the 8-bit image it was made from", "[hostile][cli]") {
+  // libpng would take 16-bit samples as linear light and gamma-encode them (a brighter image,
+  // 3+ read as 1+); they are scaled to 8 bits as stored.
+  const auto dir = scratch_dir("png16");
+  const cv::Mat eight = cv::imread((kData / "images" / "her2-score3.png").string(), cv::IMREAD_COLOR);
+  REQUIRE(!eight.empty());
+  cv::Mat sixteen;
+  eight.convertTo(sixteen, CV_16U, 257.0);
+  REQUIRE(cv::imwrite((dir / "sixteen.png").string(), sixteen));
+  nlohmann::json j[2];
+  for (int k = 0; k < 2; ++k) {
+    const auto image = k == 0 ? kData / "images" / "her2-score3.png" : dir / "sixteen.png";
+    const auto report = dir / ("r" + std::to_string(k) + ".json");
+    const auto r = run_cli("score " + q(image) + " --mpp 0.6 --json " + q(report));
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    j[k] = nlohmann::json::parse(slurp(report));
+  }
+  CHECK(j[1]["score"] == j[0]["score"]);
+  CHECK(j[1]["cells"] == j[0]["cells"]);
+  CHECK(j[1]["percent"] == j[0]["percent"]);
 }
 
 TEST_CASE("hostile options: bad values are exit 2 with one line and no outputs", "[hostile][cli][errors]") {

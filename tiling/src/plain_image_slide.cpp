@@ -45,7 +45,7 @@ class PlainImageSlide final : public Slide {
     vendor_ = "image";
     levels_.push_back({rgb_.cols, rgb_.rows, 1.0});
   }
-  std::string reader() const override { return "opencv-image"; }
+  std::string reader() const override { return "plain-image"; }
 
   cv::Mat read_region(int level, std::int64_t x, std::int64_t y, int w, int h) const override {
     const cv::Rect want = request(level, x, y, w, h);
@@ -166,7 +166,8 @@ std::vector<unsigned char> file_bytes(const std::filesystem::path& path) {
   return bytes;
 }
 
-// PNG of any bit depth, palette or grey, as 8-bit RGB; an alpha channel is laid over white (glass).
+// PNG of any bit depth, palette or grey, as 8-bit RGB; an 8-bit alpha channel is laid over white
+// (glass).
 cv::Mat decode_png(const std::filesystem::path& path) {
   png_image png{};
   png.version = PNG_IMAGE_VERSION;
@@ -179,8 +180,20 @@ cv::Mat decode_png(const std::filesystem::path& path) {
     png_image_free(&png);
     throw SlideError(SlideError::Kind::TooLarge, too_large(""));
   }
+  const int rows = static_cast<int>(png.height), cols = static_cast<int>(png.width);
+  if (png.format & PNG_FORMAT_FLAG_LINEAR) {
+    // 16 bits a channel: libpng would take them as linear light and gamma-encode them; they are
+    // kept as stored and scaled to 8 bits (value / 257), as OpenCV and image viewers do.
+    png.format = PNG_FORMAT_LINEAR_RGB;
+    cv::Mat wide(rows, cols, CV_16UC3);
+    if (!png_image_finish_read(&png, nullptr, wide.data, static_cast<png_int_32>(wide.step[0] / 2), nullptr))
+      throw fail(png.message);
+    cv::Mat rgb;
+    wide.convertTo(rgb, CV_8U, 1.0 / 257.0);
+    return rgb;
+  }
   png.format = PNG_FORMAT_RGB;
-  cv::Mat rgb(static_cast<int>(png.height), static_cast<int>(png.width), CV_8UC3);
+  cv::Mat rgb(rows, cols, CV_8UC3);
   const png_color white{255, 255, 255};
   if (!png_image_finish_read(&png, &white, rgb.data, static_cast<png_int_32>(rgb.step[0]), nullptr))
     throw fail(png.message);

@@ -48,7 +48,7 @@ class Slide {
   virtual ~Slide() = default;
 
   const std::filesystem::path& path() const { return path_; }
-  // Which reader serves the pixels: "openslide", "tiff-jpeg" (direct path) or "opencv-image".
+  // Which reader serves the pixels: "openslide", "tiff-jpeg" (direct path) or "plain-image" (PNG, JPEG, TIFF decoded whole).
   virtual std::string reader() const = 0;
   // Vendor as OpenSlide names it ("aperio", "generic-tiff", ...), or "image" for plain images.
   const std::string& vendor() const { return vendor_; }
