@@ -95,20 +95,44 @@ Magic plain_image_magic(const std::filesystem::path& path) {
   return Magic::none;
 }
 
-// Width and height from the header of a PNG, JPEG or TIFF, without decoding; nothing for
-// unreadable headers (the decoder then fails, or its result is checked against the cap).
-std::optional<std::pair<std::int64_t, std::int64_t>> header_dimensions(const std::filesystem::path& path) {
+// Several lines of decoder messages as one: "a; b; c".
+std::string one_line(const std::string& text) {
+  std::string out;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    std::string line = text.substr(start, end - start);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+    if (!line.empty()) out += (out.empty() ? "" : "; ") + line;
+    start = end + 1;
+  }
+  return out.size() > 400 ? out.substr(0, 400) + "..." : out;
+}
+
+// Refuses sides whose image would exceed the cap, before anything is allocated. Each side
+// first: two 32-bit sides multiplied could overflow (found by fuzz_plain_image).
+void check_size(std::int64_t w, std::int64_t h) {
+  if (w > kMaxPlainPixels || h > kMaxPlainPixels || w * h > kMaxPlainPixels)
+    throw SlideError(SlideError::Kind::TooLarge,
+                     too_large(" of " + std::to_string(w) + " x " + std::to_string(h) + " pixels:"));
+}
+
+// Width and height from a PNG's or JPEG's header, read before the decoder is asked (libpng refuses
+// sides above its own limit with a message of its own); nothing for unreadable headers.
+std::optional<std::pair<std::int64_t, std::int64_t>> header_dimensions(const std::filesystem::path& path,
+                                                                       Magic magic) {
   std::ifstream f(path, std::ios::binary);
   unsigned char h[24] = {};
   if (!f.read(reinterpret_cast<char*>(h), 4)) return std::nullopt;
   const auto be32 = [](const unsigned char* p) {
     return (std::int64_t{p[0]} << 24) | (std::int64_t{p[1]} << 16) | (std::int64_t{p[2]} << 8) | p[3];
   };
-  if (h[0] == 0x89 && h[1] == 'P' && h[2] == 'N' && h[3] == 'G') {
+  if (magic == Magic::png) {
     if (!f.read(reinterpret_cast<char*>(h + 4), 20)) return std::nullopt;
     return std::pair{be32(h + 16), be32(h + 20)};
   }
-  if (h[0] == 0xFF && h[1] == 0xD8) {
+  if (magic == Magic::jpeg) {
     f.seekg(2);
     for (int markers = 0; markers < 10000; ++markers) {
       unsigned char m[4];
@@ -123,40 +147,8 @@ std::optional<std::pair<std::int64_t, std::int64_t>> header_dimensions(const std
       if (length < 2) return std::nullopt;
       f.seekg(length - 2, std::ios::cur);
     }
-    return std::nullopt;
-  }
-  const bool tiff = (h[0] == 'I' && h[1] == 'I' && h[2] == 42) || (h[0] == 'M' && h[1] == 'M' && h[3] == 42) ||
-                    (h[0] == 'I' && h[1] == 'I' && h[2] == 43) || (h[0] == 'M' && h[1] == 'M' && h[3] == 43);
-  if (tiff) {
-    // libtiff cannot read it: neither can OpenCV (which decodes TIFFs with libtiff); say why.
-    TiffMessages messages;
-    TIFF* t = open_tiff_quietly(path, "rm", messages);
-    const std::string said = messages.joined();
-    if (!t)
-      throw SlideError(SlideError::Kind::Corrupt,
-                       "TIFF file whose structure cannot be read (" +
-                           (said.empty() ? std::string("truncated or damaged") : "libtiff: " + said) + ")");
-    std::uint32_t w = 0, hh = 0;
-    const bool ok = TIFFGetField(t, TIFFTAG_IMAGEWIDTH, &w) && TIFFGetField(t, TIFFTAG_IMAGELENGTH, &hh);
-    TIFFClose(t);
-    if (ok) return std::pair{std::int64_t{w}, std::int64_t{hh}};
   }
   return std::nullopt;
-}
-
-// Several lines of decoder messages as one: "a; b; c".
-std::string one_line(const std::string& text) {
-  std::string out;
-  std::size_t start = 0;
-  while (start < text.size()) {
-    std::size_t end = text.find('\n', start);
-    if (end == std::string::npos) end = text.size();
-    std::string line = text.substr(start, end - start);
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
-    if (!line.empty()) out += (out.empty() ? "" : "; ") + line;
-    start = end + 1;
-  }
-  return out.size() > 400 ? out.substr(0, 400) + "..." : out;
 }
 
 std::vector<unsigned char> file_bytes(const std::filesystem::path& path) {
@@ -176,9 +168,11 @@ cv::Mat decode_png(const std::filesystem::path& path) {
     return SlideError(SlideError::Kind::Corrupt, "image cannot be decoded (libpng: " + said + ")");
   };
   if (!png_image_begin_read_from_file(&png, path.c_str())) throw fail(png.message);
-  if (std::int64_t{png.width} * png.height > kMaxPlainPixels) {
+  try {
+    check_size(png.width, png.height);
+  } catch (const SlideError&) {
     png_image_free(&png);
-    throw SlideError(SlideError::Kind::TooLarge, too_large(""));
+    throw;
   }
   const int rows = static_cast<int>(png.height), cols = static_cast<int>(png.width);
   if (png.format & PNG_FORMAT_FLAG_LINEAR) {
@@ -211,7 +205,7 @@ cv::Mat decode_jpeg(const std::filesystem::path& path) {
   int w = 0, h = 0, subsamp = 0, colorspace = 0;
   if (tjDecompressHeader3(tj, bytes.data(), bytes.size(), &w, &h, &subsamp, &colorspace) != 0)
     throw SlideError(SlideError::Kind::Corrupt, "image cannot be decoded (" + said() + ")");
-  if (std::int64_t{w} * h > kMaxPlainPixels) throw SlideError(SlideError::Kind::TooLarge, too_large(""));
+  check_size(w, h);
   cv::Mat rgb(h, w, CV_8UC3);
   if (tjDecompress2(tj, bytes.data(), bytes.size(), rgb.data, w, static_cast<int>(rgb.step[0]), h, TJPF_RGB,
                     TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS) != 0) {
@@ -239,7 +233,7 @@ cv::Mat decode_tiff(const std::filesystem::path& path) {
   std::uint32_t w = 0, h = 0;
   if (!TIFFGetField(t, TIFFTAG_IMAGEWIDTH, &w) || !TIFFGetField(t, TIFFTAG_IMAGELENGTH, &h) || w == 0 || h == 0)
     throw fail("image cannot be decoded");
-  if (std::int64_t{w} * h > kMaxPlainPixels) throw SlideError(SlideError::Kind::TooLarge, too_large(""));
+  check_size(w, h);
   std::vector<std::uint32_t> abgr(std::size_t{w} * h);
   if (!TIFFReadRGBAImageOriented(t, w, h, abgr.data(), ORIENTATION_TOPLEFT, 1)) throw fail("image cannot be decoded");
   cv::Mat rgb(static_cast<int>(h), static_cast<int>(w), CV_8UC3);
@@ -258,13 +252,8 @@ cv::Mat decode_tiff(const std::filesystem::path& path) {
 std::unique_ptr<Slide> open_plain_image(const std::filesystem::path& path) {
   const Magic magic = plain_image_magic(path);
   if (magic == Magic::none) return nullptr;
-  // Refused before anything is decoded or allocated.
-  // Each side first: two 32-bit sides multiplied could overflow (found by fuzz_plain_image).
-  if (const auto dims = header_dimensions(path);
-      dims && (dims->first > kMaxPlainPixels || dims->second > kMaxPlainPixels ||
-               dims->first * dims->second > kMaxPlainPixels))
-    throw SlideError(SlideError::Kind::TooLarge,
-                     too_large(" of " + std::to_string(dims->first) + " x " + std::to_string(dims->second) + " pixels:"));
+  // PNG and JPEG sides from the header first, so the decoder never sees absurd ones.
+  if (const auto dims = header_dimensions(path, magic)) check_size(dims->first, dims->second);
   cv::Mat rgb = magic == Magic::png ? decode_png(path) : magic == Magic::jpeg ? decode_jpeg(path) : decode_tiff(path);
   return std::make_unique<PlainImageSlide>(path, std::move(rgb));
 }
