@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "ihc/cli/commands.hpp"
+#include "ihc/engine/allocator.hpp"
 #include "ihc/engine/text.hpp"
 #include "ihc/cli/exit_codes.hpp"
 #include "ihc/engine/signals.hpp"
@@ -14,6 +15,7 @@ int main(int argc, char** argv) {
   using namespace ihc::cli;
   ihc::engine::set_interrupted_exit_status(kExitInterrupted);
   ihc::engine::ignore_file_size_signal();
+  ihc::engine::keep_tile_buffers_mapped();
   CLI::App app{"ihcscore " IHC_VERSION_STRING
                " - scores HER2 immunohistochemistry whole-slide images (ASCO/CAP 0, 1+, 2+, 3+)"};
   app.set_version_flag("--version", "ihcscore " IHC_VERSION_STRING);
