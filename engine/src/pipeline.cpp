@@ -55,7 +55,7 @@ cv::Mat read_resampled(const tiling::Slide& slide, int level, double x0, double 
 
 }  // namespace
 
-cv::Mat read_thumbnail(const tiling::Slide& slide, int max_side, double* downsample_out, bool dct_decode) {
+cv::Mat read_thumbnail(const tiling::Slide& slide, int max_side, double* downsample_out, bool dct_decode, int threads) {
   const auto& l0 = slide.levels().front();
   double d = std::max(1.0, static_cast<double>(std::max(l0.width, l0.height)) / max_side);
   const int level = slide.best_level_for_downsample(d);
@@ -71,15 +71,19 @@ cv::Mat read_thumbnail(const tiling::Slide& slide, int max_side, double* downsam
   const int tw = std::max<int>(1, static_cast<int>(std::ceil(static_cast<double>(l0.width) / d)));
   const int th = std::max<int>(1, static_cast<int>(std::ceil(static_cast<double>(l0.height) / d)));
   cv::Mat thumb(th, tw, CV_8UC3, cv::Scalar(255, 255, 255));
-  // Chunks of at most ~2048 thumbnail... expressed in thumbnail pixels so they tile exactly.
-  const int chunk = std::max(16, static_cast<int>(4096 / std::max(1.0, d / slide.levels()[static_cast<std::size_t>(level)].downsample)));
-  for (int ty = 0; ty < th; ty += chunk) {
-    for (int tx = 0; tx < tw; tx += chunk) {
-      const int cw = std::min(chunk, tw - tx), ch = std::min(chunk, th - ty);
-      cv::Mat part = read_resampled(slide, level, tx * d, ty * d, d, cw, ch, dct_decode);
-      part.copyTo(thumb(cv::Rect(tx, ty, cw, ch)));
-    }
-  }
+  // Chunks of about 1024 pixels of the read level, in thumbnail pixels so that they tile
+  // exactly, read in parallel (the overview is what the tiles wait for). Their size does not
+  // depend on the thread count, and each thumbnail pixel averages the same decoded pixels
+  // whatever the chunk: the overview is the same on any number of threads.
+  const int chunk = std::max(16, static_cast<int>(1024 / std::max(1.0, d / slide.levels()[static_cast<std::size_t>(level)].downsample)));
+  const int chunks_x = (tw + chunk - 1) / chunk, chunks_y = (th + chunk - 1) / chunk;
+  for_each_tile(threads, static_cast<std::size_t>(chunks_x) * static_cast<std::size_t>(chunks_y), [&](std::size_t k) {
+    const int tx = static_cast<int>(k % static_cast<std::size_t>(chunks_x)) * chunk;
+    const int ty = static_cast<int>(k / static_cast<std::size_t>(chunks_x)) * chunk;
+    const int cw = std::min(chunk, tw - tx), ch = std::min(chunk, th - ty);
+    cv::Mat part = read_resampled(slide, level, tx * d, ty * d, d, cw, ch, dct_decode);
+    part.copyTo(thumb(cv::Rect(tx, ty, cw, ch)));
+  });
   if (downsample_out) *downsample_out = d;
   return thumb;
 }
@@ -161,7 +165,7 @@ TilePlan plan_tiles(const tiling::Slide& slide, const ScoreOptions& options) {
   const double core_l0 = options.tile_px * plan.downsample;
   const auto nx = static_cast<std::int64_t>(std::ceil(static_cast<double>(width) / core_l0));
   const auto ny = static_cast<std::int64_t>(std::ceil(static_cast<double>(height) / core_l0));
-  plan.thumbnail = read_thumbnail(slide, kThumbnailSide, &plan.thumbnail_downsample, plan.dct_decode);
+  plan.thumbnail = read_thumbnail(slide, kThumbnailSide, &plan.thumbnail_downsample, plan.dct_decode, options.threads);
   cv::Mat mask = scoring::tissue_mask(plan.thumbnail, options.tissue);
   plan.eosin_fraction = scoring::eosin_fraction(plan.thumbnail, mask, options.stains, options.stain_check);
   plan.colour = scoring::colour_measures(plan.thumbnail, mask, options.stains, options.stain_check);

@@ -159,9 +159,10 @@ struct SlideResult {
 };
 
 // Reads a whole-slide overview of at most `max_side` pixels on its long side, from the
-// smallest level that is large enough, in bounded chunks.
-// dct_decode: as TilePlan::dct_decode.
-cv::Mat read_thumbnail(const tiling::Slide& slide, int max_side, double* downsample_out, bool dct_decode = true);
+// smallest level that is large enough, in bounded chunks on `threads` threads (0: all cores;
+// the overview is the same on any number). dct_decode: as TilePlan::dct_decode.
+cv::Mat read_thumbnail(const tiling::Slide& slide, int max_side, double* downsample_out, bool dct_decode = true,
+                       int threads = 1);
 
 // Where the tiles of a slide are and how they are read. Shared by scoring and benchmarks, so
 // both touch exactly the same pixels.
