@@ -431,6 +431,25 @@ TEST_CASE("fast reader gives the same pixels when many threads read at once", "[
   CHECK(mismatches == 0);
 }
 
+TEST_CASE("a tile kept for the neighbouring region gives the pixels of a fresh decode, at every scale",
+          "[tiling][fast-reader]") {
+  // Regions that overlap by less than a tile (as analysis tiles overlap by their halo) share the
+  // tiles on their common border: the second region takes them from the reader's cache.
+  const auto shared = open_slide(kCmu);
+  REQUIRE(shared->reader() == "tiff-jpeg");
+  for (const int scale : {1, 2, 4}) {
+    for (const auto& [ax, ay, bx, by] : std::vector<std::array<std::int64_t, 4>>{
+             {0, 0, 400, 0}, {0, 0, 0, 400}, {480, 480, 880, 880}, {16, 32, 416, 32}}) {
+      (void)shared->read_region_scaled(0, ax, ay, 480, 480, scale);
+      const cv::Mat second = shared->read_region_scaled(0, bx, by, 480, 480, scale);
+      const cv::Mat fresh = open_slide(kCmu)->read_region_scaled(0, bx, by, 480, 480, scale);
+      INFO("scale " << scale << ", region " << bx << "," << by << " after " << ax << "," << ay);
+      REQUIRE(second.size() == fresh.size());
+      CHECK(cv::norm(second, fresh, cv::NORM_INF) == 0);
+    }
+  }
+}
+
 TEST_CASE("generic tiled JPEG TIFFs are served by the fast reader as generic-tiff", "[tiling][fast-reader]") {
   // cmu-1-small-region.svs with its ImageDescription no longer starting with "Aperio": OpenSlide
   // calls it generic-tiff (first directory tiled), and so does the fast reader.

@@ -1,11 +1,13 @@
 #include "ihc/engine/pipeline.hpp"
 
 #include <algorithm>
-#include <cstdio>
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <numeric>
 #include <stdexcept>
+#include <tuple>
 
 #include <opencv2/imgproc.hpp>
 #include <tbb/blocked_range.h>
@@ -22,6 +24,10 @@ namespace {
 // Long side of the overview used for the tissue mask: a 512 µm analysis tile at 40x spans
 // about 50 of its pixels on a 100,000 px slide.
 constexpr int kThumbnailSide = 1024;
+// Grid rows per band of the processing order (TilePlan::order). Measured on the 42-core TMA slide
+// (2 threads, 32 MiB reader cache): 8,417 JPEG decodes without the cache, 7,110 with it in row
+// order, 6,431 in bands of 4 (6,266 with an unbounded cache).
+constexpr int kTileBandRows = 4;
 
 // Largest power of two not above `factor`, capped at 8 (what JPEG DCT scaling offers).
 int dct_scale_for(double factor) {
@@ -200,6 +206,7 @@ TilePlan plan_tiles(const tiling::Slide& slide, const ScoreOptions& options) {
   auto edge = [&](std::int64_t i, std::int64_t limit) {
     return std::min(limit, static_cast<std::int64_t>(std::llround(static_cast<double>(i) * core_l0)));
   };
+  std::vector<std::tuple<std::int64_t, std::int64_t, std::int64_t>> band_col_row;  // per core
   for (std::int64_t j = 0; j < ny; ++j) {
     for (std::int64_t i = 0; i < nx; ++i) {
       tiling::Rect core{edge(i, width), edge(j, height), 0, 0};
@@ -209,9 +216,16 @@ TilePlan plan_tiles(const tiling::Slide& slide, const ScoreOptions& options) {
       const int my0 = std::clamp(static_cast<int>(std::floor(static_cast<double>(core.y) / td)), 0, mask.rows - 1);
       const int mx1 = std::clamp(static_cast<int>(std::ceil(static_cast<double>(core.x + core.w) / td)), mx0 + 1, mask.cols);
       const int my1 = std::clamp(static_cast<int>(std::ceil(static_cast<double>(core.y + core.h) / td)), my0 + 1, mask.rows);
-      if (cv::countNonZero(mask(cv::Range(my0, my1), cv::Range(mx0, mx1))) > 0) plan.cores.push_back(core);
+      if (cv::countNonZero(mask(cv::Range(my0, my1), cv::Range(mx0, mx1))) > 0) {
+        plan.cores.push_back(core);
+        band_col_row.emplace_back(j / kTileBandRows, i, j);
+      }
     }
   }
+  plan.order.resize(plan.cores.size());
+  std::iota(plan.order.begin(), plan.order.end(), std::size_t{0});
+  std::stable_sort(plan.order.begin(), plan.order.end(),
+                   [&](std::size_t a, std::size_t b) { return band_col_row[a] < band_col_row[b]; });
   return plan;
 }
 
@@ -432,8 +446,8 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
 
   std::atomic<std::int64_t> done{0};
   const std::int64_t todo = result.tiles_tissue;
-  for_each_tile(result.threads, result.tiles.size(), [&](std::size_t k) {
-    TileResult& t = result.tiles[k];
+  for_each_tile(result.threads, result.tiles.size(), [&](std::size_t i) {
+    TileResult& t = result.tiles[plan.order[i]];
     try {
       score_tile(t);
     } catch (const std::exception& e) {

@@ -120,7 +120,7 @@ double time_reads(const tiling::Slide& slide, const TilePlan& plan, int threads,
   const auto t0 = std::chrono::steady_clock::now();
   std::atomic<std::int64_t> checksum{0};
   for_each_tile(threads, plan.cores.size(), [&](std::size_t k) {
-    const auto& core = plan.cores[k];
+    const auto& core = plan.cores[plan.order[k]];  // in scoring's order
     cv::Mat img;
     if (raw_level_read) {
       // What a caller of openslide_read_region does: the region at the read level, full size.

@@ -175,6 +175,11 @@ struct TilePlan {
   bool dct_decode = true;        // reduced-scale JPEG decoding allowed (ScoreOptions::exact_decode)
   std::int64_t tiles_total = 0;  // tiles covering the slide
   std::vector<tiling::Rect> cores;  // tissue tile cores (level-0 pixels), in grid order
+  // The order in which cores are processed (indices into cores): bands of kTileBandRows grid
+  // rows, each band column by column, so that a tile's neighbours above and to the left were
+  // read a few tiles earlier and the source tiles their halos share are still in the reader's
+  // cache. Results never depend on it (they are reduced in grid order).
+  std::vector<std::size_t> order;
   cv::Mat thumbnail;
   double thumbnail_downsample = 1;
   double eosin_fraction = 0;     // share of the overview's tissue stained with eosin (stain_check.hpp)
