@@ -434,7 +434,8 @@ TEST_CASE("fast reader gives the same pixels when many threads read at once", "[
 TEST_CASE("a tile kept for the neighbouring region gives the pixels of a fresh decode, at every scale",
           "[tiling][fast-reader]") {
   // Regions that overlap by less than a tile (as analysis tiles overlap by their halo) share the
-  // tiles on their common border: the second region takes them from the reader's cache.
+  // tiles on their common border: at full size the second region takes them from the reader's
+  // cache; scaled reads decode them again, and must not pick up a full-size tile either.
   const auto shared = open_slide(kCmu);
   REQUIRE(shared->reader() == "tiff-jpeg");
   for (const int scale : {1, 2, 4}) {
