@@ -144,6 +144,10 @@ void apply_guideline(SlideResult& result, const ScoreOptions& options) {
   result.category = scoring::categorise(result.score, result.percent, options.rules);
 }
 
+double halo_um_for(const ScoreOptions& options) {
+  return std::max(options.halo_um, options.cells.neighbourhood_um + options.cells.nucleus_radius_um);
+}
+
 TilePlan plan_geometry(const tiling::Slide& slide, const ScoreOptions& options) {
   if (!slide.mpp() || !(*slide.mpp() > 0))
     throw std::invalid_argument("the slide has no resolution (µm per pixel); give it with --mpp");
@@ -156,7 +160,7 @@ TilePlan plan_geometry(const tiling::Slide& slide, const ScoreOptions& options) 
   plan.mpp_analysis = std::max(options.analysis_mpp, plan.mpp_slide);
   plan.downsample = plan.mpp_analysis / plan.mpp_slide;
   plan.read_level = slide.best_level_for_downsample(plan.downsample);
-  plan.halo_px = static_cast<int>(std::ceil(options.halo_um / plan.mpp_analysis));
+  plan.halo_px = static_cast<int>(std::ceil(halo_um_for(options) / plan.mpp_analysis));
   plan.dct_decode = !options.exact_decode;
   const double core_l0 = options.tile_px * plan.downsample;
   const auto nx = static_cast<std::int64_t>(std::ceil(static_cast<double>(width) / core_l0));

@@ -139,7 +139,7 @@ nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
                 {"fold", r.tiles_fold},
                 {"out_of_focus", r.tiles_focus},
                 {"size_px", o.tile_px},
-                {"halo_um", o.halo_um},
+                {"halo_um", halo_um_for(o)},
                 {"read_level", r.read_level},
                 {"source_reads_skipped_as_glass", r.tile_reads_skipped}};
   j["quality"] = {{"tissue_mm2", round_to(r.tissue_um2 / 1e6, 4)},

@@ -229,7 +229,7 @@ void ReportFolder::commit(const tiling::Slide& slide, const SlideResult& result,
   nlohmann::json flagged = nlohmann::json::array();
   // Blocks are in analysis pixels of the tile image (halo included); the page wants pyramid pixels.
   const double to_pyramid = pyramid_.analysis_downsample / ds;
-  const double halo = options.halo_um / result.mpp_analysis;
+  const double halo = halo_um_for(options) / result.mpp_analysis;
   for (const auto& t : result.tiles) {
     if (t.failed || t.quality.block_px <= 0) continue;
     const double ox = static_cast<double>(t.region.x) / pyramid_.analysis_downsample - halo;

@@ -276,6 +276,14 @@ int MembraneTracer::trace(const Seed& s, int own, Cell& cell) {
           (sum0 + sum1) / static_cast<float>(cytoplasm_last - first_step + 1);
     }
     bool stained = is_ridge(s_peak);
+    // A ridge on a nucleus (nuclear_ridge_h_ratio) is not membrane.
+    if (stained && p.nuclear_ridge_h_ratio > 0) {
+      const int px = s.x + off[s_peak].x, py = s.y + off[s_peak].y;
+      if (px >= 0 && py >= 0 && px < w && py < h &&
+          h_half_data[static_cast<std::ptrdiff_t>(std::min(py >> 1, hh - 1)) * hw + std::min(px >> 1, hw - 1)] >=
+              static_cast<float>(p.nuclear_ridge_h_ratio) * peak)
+        stained = false;
+    }
     // Pigment (artefacts.hpp): a peak that is an isolated granule is not membrane; the
     // membrane, if any, is sought again beyond it (twice at most). A direction that ends with
     // no membrane after a granule counts as a pigment direction.

@@ -23,7 +23,9 @@ namespace ihc::engine {
 struct ScoreOptions {
   double analysis_mpp = 0.5;    // µm/px at which cells are measured
   int tile_px = 1024;           // tile core side at analysis resolution
-  double halo_um = 24.0;        // margin read around each tile (cells on borders, neighbours)
+  // Margin read around each tile (outlines of border cells); widened by halo_um_for to cover
+  // the neighbourhood the tumour-cell rule counts in, so that no result depends on the tiling.
+  double halo_um = 24.0;
   int threads = 0;              // 0: all cores
   scoring::Guideline guideline = scoring::Guideline::AscoCap2018;
   // Gastric only: a biopsy is scored on its best cohesive cluster (clusters.hpp).
@@ -189,6 +191,10 @@ struct TilePlan {
   double roi_px2 = 0;            // level-0 px² of the region of interest on the slide (0: none given)
   bool roi_crosses = false;      // its outlines cross themselves or overlap (Region::area is not the area)
 };
+
+// The margin actually read around each tile: halo_um, or more where a cell's neighbours
+// (CellParams::neighbourhood_um, seeds found up to a nucleus radius inside the margin) need it.
+double halo_um_for(const ScoreOptions& options);
 
 // Throws std::invalid_argument when the slide has no resolution or options are impossible.
 TilePlan plan_tiles(const tiling::Slide& slide, const ScoreOptions& options);

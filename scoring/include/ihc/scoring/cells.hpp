@@ -61,7 +61,9 @@ struct CellParams {
   double intense_incomplete_fraction = 0.50;  // intense but incomplete (basolateral) -> 2+
   // Tumour cells grow in sheets: a cell with fewer neighbours than this within
   // neighbourhood_um is taken for stroma / a sparse non-epithelial cell and not counted.
-  double neighbourhood_um = 20.0;
+  // 30 um is one and a half carcinoma cell diameters (15-20 um): the first ring of touching
+  // cells, even for the large cells of breast carcinoma (20 um missed most of them).
+  double neighbourhood_um = 30.0;
   int min_neighbours = 3;
   // Cytoplasmic pattern (see artefacts.hpp). Cytoplasm DAB is sampled on each ray from the
   // nucleus to cytoplasm_gap_um inside the membrane peak (beyond the blur of a 2 µm membrane).
@@ -76,6 +78,10 @@ struct CellParams {
   // pigment_ring_um around it) is pigment, not membrane; the membrane is sought beyond it.
   // pigment_ring_um 0: rule off.
   double pigment_h_ratio = 0.25;
+  // A ridge whose half-resolution haematoxylin is at least nuclear_ridge_h_ratio x its DAB peak
+  // lies on a nucleus: DAB there is the nucleus leaking through stain vectors a few degrees off
+  // the slide's (and JPEG chroma blur), not membrane. 0: rule off.
+  double nuclear_ridge_h_ratio = 4.0;
   double pigment_ring_um = 1.25;
   // A cell with at least pigment_min_rays such directions, and at least pigment_cell_fraction of
   // its stained-looking directions, is pigment-laden: flagged `pigment` and scored 0.
