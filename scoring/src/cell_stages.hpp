@@ -126,6 +126,7 @@ class MembraneTracer {
   int w_, h_, hw_, hh_;
   int vx0_, vy0_, vx1_, vy1_;
   int ridge_steps_;
+  int beyond_steps_;  // steps searched past the outline (a half-resolution pixel is coarser on coarser pixels)
   RayTable rays_;
   int first_step_ = 0;
   RayRuns runs_;

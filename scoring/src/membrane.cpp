@@ -72,6 +72,7 @@ MembraneTracer::MembraneTracer(const cv::Mat& h_half, const cv::Mat& dab_fine, c
       hw_(half_labels.cols),
       hh_(half_labels.rows),
       ridge_steps_(std::max(1, static_cast<int>(std::lround(p.ridge_um / mpp / 0.5)))),
+      beyond_steps_(static_cast<int>(std::lround(3.0 * std::max(1.0, mpp / 0.5)))),
       rays_(p.rays, max_r + 2.0 + p.ridge_um / mpp, 0.5),
       runs_(rays_, w_, hw_) {
   const cv::Rect valid =
@@ -118,7 +119,7 @@ int MembraneTracer::trace(const Seed& s, int own, Cell& cell) {
   const CellParams& p = p_;
   const int w = w_, h = h_, hw = hw_, hh = hh_;
   const int vx0 = vx0_, vy0 = vy0_, vx1 = vx1_, vy1 = vy1_;
-  const int ridge_steps = ridge_steps_, first_step = first_step_, reach = reach_;
+  const int ridge_steps = ridge_steps_, first_step = first_step_, reach = reach_, beyond = beyond_steps_;
   const int cytoplasm_gap_steps = cytoplasm_gap_steps_, min_arc_rays = min_arc_rays_;
   const float step_um = step_um_, membrane_ref_um = membrane_ref_um_, max_width_um = max_width_um_;
   const float min_peak_od = min_peak_od_, pigment_h_ratio = pigment_h_ratio_;
@@ -178,7 +179,7 @@ int MembraneTracer::trace(const Seed& s, int own, Cell& cell) {
       int r = 0;
       while (r < n_runs && own_labels[lo[r]] == own) ++r;
       k_end = r < n_runs ? run_first[r] : -1;
-      n = k_end < 0 ? rays.steps : std::min(rays.steps, k_end + 4 + ridge_steps);
+      n = k_end < 0 ? rays.steps : std::min(rays.steps, k_end + beyond + 1 + ridge_steps);
       const int end_run = run_of[n - 1] + 1;
       for (r = first_run; r < end_run; ++r) run_value[static_cast<std::size_t>(r)] = own_dab[dof[r]];
     } else {
@@ -186,7 +187,7 @@ int MembraneTracer::trace(const Seed& s, int own, Cell& cell) {
         const cv::Point o = runs.offset[static_cast<std::size_t>(r0 + r)];
         const int x = s.x + o.x, y = s.y + o.y;
         if (x < vx0 || y < vy0 || x >= vx1 || y >= vy1) {
-          cut = k_end < 0 || run_first[r] <= k_end + 3;
+          cut = k_end < 0 || run_first[r] <= k_end + beyond;
           break;
         }
         if (run_last[r] >= first_step)
@@ -194,13 +195,13 @@ int MembraneTracer::trace(const Seed& s, int own, Cell& cell) {
               dab_data[static_cast<std::size_t>(y) * static_cast<std::size_t>(w) + static_cast<std::size_t>(x)];
         n = run_last[r] + 1;
         if (k_end < 0 && label_at(x, y) != own) k_end = run_first[r];
-        if (k_end >= 0 && run_last[r] >= k_end + 3 + ridge_steps) {
-          n = k_end + 4 + ridge_steps;
+        if (k_end >= 0 && run_last[r] >= k_end + beyond + ridge_steps) {
+          n = k_end + beyond + 1 + ridge_steps;
           break;
         }
       }
     }
-    const int search_end = std::min(n - 1, k_end < 0 ? n - 1 : k_end + 3);
+    const int search_end = std::min(n - 1, k_end < 0 ? n - 1 : k_end + beyond);
     const int last_run = search_end >= first_step ? run_of[search_end] : -1;
     // The peak (first maximum) among runs from_run .. last_run and, in the same pass, the
     // lowest DAB between from_run and it: branch-free, as where the peak lies is unpredictable.

@@ -25,7 +25,7 @@ cv::Mat half_size(const cv::Mat& src) {
 }
 
 std::vector<Seed> find_nucleus_seeds(const cv::Mat& h_nucleus, double radius_px, const CellParams& p) {
-  const int peak_r = std::max(1, static_cast<int>(std::lround(radius_px * 0.75)));
+  const int peak_r = std::max(1, static_cast<int>(std::ceil(radius_px * 0.75 - 0.25)));
   const int ring_r = std::max(2, static_cast<int>(std::lround(radius_px * 2.0)));
   cv::Mat local_max, local_min;
   cv::dilate(h_nucleus, local_max,
