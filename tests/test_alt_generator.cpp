@@ -110,11 +110,7 @@ void check_clear(const AltRun& r, const char* expected) {
   INFO(row(r));
   REQUIRE(std::string(scoring::to_string(r.truth.score_2018)) == expected);  // the design itself
   CHECK(std::string(scoring::to_string(r.result.score)) == expected);
-  // The engine reads 3+ designs 2.8-5.1 points low (alt-diag: 166 of 1,625 truth-3+ cells read
-  // 2+ on the 3+ design at 20x; on three-cyto-20x 197 of the 652 cells read 2+ are intense arcs
-  // 50-80 % complete). 5 points until the neighbourhood rule went from 20 to 30 um and moved
-  // three-cyto-20x from 4.95 to 5.05 (two cells).
-  CHECK(std::abs(r.result.percent.complete_intense() - r.truth.percent.complete_intense()) <= 6.0);
+  CHECK(std::abs(r.result.percent.complete_intense() - r.truth.percent.complete_intense()) <= 5.0);
   CHECK(std::abs(r.result.percent.complete() - r.truth.percent.complete()) <= 10.0);
   // Most tumour cells are found and stroma is not counted as tumour (as in test_end_to_end).
   CHECK(static_cast<double>(r.result.counts.total()) >= static_cast<double>(r.truth.counts.total()) * 0.7);

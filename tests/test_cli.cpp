@@ -164,10 +164,11 @@ TEST_CASE("real HER2 patches in order 0, 1+, 2+, 3+: percent complete never fall
   }
   // Ki67: brown nuclei, no membranes. Rays that cross a neighbour's brown nucleus see a short
   // ridge: measured as DAB mass (since issue 17) 12 of the 79 cells there read 1+ (any_membrane
-  // 15 %), so the field is not called 0 any more; no complete membrane is made of nuclei.
+  // 15 %), so the field is not called 0 any more; no complete membrane is made of nuclei. Since
+  // ridges up to 4 um wide count (two apposed 3+ membranes), 20.9 % of 148 cells (16.9 % at 3 um).
   const auto ki67 = score_json("../shared/data/images/ki67-nuclear-dab.png --mpp 0.5", dir, "ki67");
   CHECK(ki67["percent"]["complete"].get<double>() < 5.0);
-  CHECK(ki67["percent"]["any_membrane"].get<double>() < 20.0);
+  CHECK(ki67["percent"]["any_membrane"].get<double>() < 25.0);
   CHECK((ki67["score"] == "0" || ki67["score"] == "1+"));
 }
 

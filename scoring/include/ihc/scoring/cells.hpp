@@ -47,9 +47,10 @@ struct CellParams {
   // A stained direction's DAB is the ridge's mass above its base (OD x um, over the part above
   // half its height) divided by this width: the OD of a membrane this wide carrying that DAB.
   double membrane_ref_um = 1.0;
-  // A ridge wider than this at half height (plus two pixels of blur) is not a membrane (the
-  // widest, 3+, are about 2 um: Scheel et al. 2018) but a blotch: JPEG blocks, stain bleed.
-  double max_membrane_width_um = 3.0;
+  // A ridge wider than this at half height (plus two pixels of blur) is not a membrane but a
+  // blotch: JPEG blocks, stain bleed. The widest membranes, 3+, are about 2 um (Scheel et al.
+  // 2018), and between two 3+ cells two of them lie side by side: 4 um.
+  double max_membrane_width_um = 4.0;
   // ... and a ridge whose peak stands less than this above its base (at 0.5 um/px; less on
   // coarser pixels, in proportion) is grain, however wide.
   double min_membrane_peak_od = 0.03;
