@@ -137,7 +137,8 @@ TEST_CASE("real gastric cores: the gastric rules agree with the pathologists on 
     }
     CHECK(hi - lo <= 1);
   }
-  // Measured: 12/14 (1_f8a2cea0 has 7-19 cells; 2_da5928b4 at 1 um/px has 9.2 % complete).
+  // Measured: 13/14 (1_f8a2cea0 has 7-19 cells; 2_da5928b4 reads 2+ at 1 um/px on 10 % complete,
+  // 1+ before ridges up to 4 um counted).
   CHECK(same >= 12);
 }
 

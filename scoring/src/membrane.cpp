@@ -123,6 +123,7 @@ int MembraneTracer::trace(const Seed& s, int own, Cell& cell) {
   const int cytoplasm_gap_steps = cytoplasm_gap_steps_, min_arc_rays = min_arc_rays_;
   const float step_um = step_um_, membrane_ref_um = membrane_ref_um_, max_width_um = max_width_um_;
   const float min_peak_od = min_peak_od_, pigment_h_ratio = pigment_h_ratio_;
+  const auto nuclear_h_ratio = static_cast<float>(p.nuclear_ridge_h_ratio);
   const RayTable& rays = rays_;
   const RayRuns& runs = runs_;
   std::vector<float>& run_value = run_value_;
@@ -138,6 +139,11 @@ int MembraneTracer::trace(const Seed& s, int own, Cell& cell) {
   const int pigment_margin = granules_.margin();
   const GranuleTest& granules = granules_;
   const auto is_granule = [&granules](const float* at) { return granules.is_granule(at); };
+  // Haematoxylin (half resolution) under a point of the tile; the last full-resolution row or
+  // column of an odd-sized tile falls on the last half-resolution one.
+  const auto h_half_at = [&](int x, int y) {
+    return h_half_data[static_cast<std::ptrdiff_t>(std::min(y >> 1, hh - 1)) * hw + std::min(x >> 1, hw - 1)];
+  };
   const auto label_at = [&](int x, int y) {
     return half_label_data[static_cast<std::size_t>(std::min(y >> 1, hh - 1)) * static_cast<std::size_t>(hw) +
                            static_cast<std::size_t>(std::min(x >> 1, hw - 1))];
@@ -277,14 +283,11 @@ int MembraneTracer::trace(const Seed& s, int own, Cell& cell) {
           (sum0 + sum1) / static_cast<float>(cytoplasm_last - first_step + 1);
     }
     bool stained = is_ridge(s_peak);
-    // A ridge on a nucleus (nuclear_ridge_h_ratio) is not membrane.
-    if (stained && p.nuclear_ridge_h_ratio > 0) {
-      const int px = s.x + off[s_peak].x, py = s.y + off[s_peak].y;
-      if (px >= 0 && py >= 0 && px < w && py < h &&
-          h_half_data[static_cast<std::ptrdiff_t>(std::min(py >> 1, hh - 1)) * hw + std::min(px >> 1, hw - 1)] >=
-              static_cast<float>(p.nuclear_ridge_h_ratio) * peak)
-        stained = false;
-    }
+    // A ridge on a nucleus (nuclear_ridge_h_ratio) is not membrane. Every sampled step lies in
+    // the valid region, so inside the tile.
+    if (stained && nuclear_h_ratio > 0 &&
+        h_half_at(s.x + off[s_peak].x, s.y + off[s_peak].y) >= nuclear_h_ratio * peak)
+      stained = false;
     // Pigment (artefacts.hpp): a peak that is an isolated granule is not membrane; the
     // membrane, if any, is sought again beyond it (twice at most). A direction that ends with
     // no membrane after a granule counts as a pigment direction.
@@ -292,7 +295,7 @@ int MembraneTracer::trace(const Seed& s, int own, Cell& cell) {
     for (int retry = 0; stained && p.pigment_ring_um > 0 && retry < 3; ++retry) {
       const int px = s.x + off[s_peak].x, py = s.y + off[s_peak].y;
       if (px < pigment_margin || py < pigment_margin || px + pigment_margin >= w || py + pigment_margin >= h ||
-          h_half_data[static_cast<std::ptrdiff_t>(py >> 1) * hw + (px >> 1)] < pigment_h_ratio * peak ||
+          h_half_at(px, py) < pigment_h_ratio * peak ||
           !is_granule(dab_data + static_cast<std::ptrdiff_t>(py) * w + px))
         break;
       granule_seen = true;
