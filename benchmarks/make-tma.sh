@@ -2,17 +2,24 @@
 # A benchmark slide of real tissue: the 14 gastric HER2 cores of ../shared/data/gastric-tma (each
 # 5,468 px square at 0.25 um/px), each also flipped and turned half round, laid out on glass as a
 # tissue microarray (42 cores, a 6 x 7 grid of 6,000 px cells: 36,000 x 42,000 px, 1.5 Gpx) and
-# written as a tiled JPEG pyramid (240 px tiles, quality 90, 0.25 um/px) with libvips (Debian
-# libvips-tools). Made at benchmark time, never committed.
-#   benchmarks/make-tma.sh OUT.tif
+# written as an Aperio-style SVS: tiled JPEG (240 px tiles, quality 90, 4:2:0), levels 4x apart
+# (1, 1/4, 1/16, 1/64; area-averaged), MPP 0.25 in the description, as a 40x scanner writes them,
+# so that 0.5 um/px analysis decodes level 0 at half scale. libvips lays out the levels
+# (uncompressed, in a temporary folder: about 5 GB), libtiff's tiffcp encodes them once into one
+# file (holding level 0 in memory: about 9 GB peak, 3 minutes), tiffset writes the description
+# (Debian libvips-tools, libtiff-tools). Made at benchmark
+# time, never committed.
+#   benchmarks/make-tma.sh OUT.svs
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="${1:?usage: benchmarks/make-tma.sh OUT.tif}"
 cores="$root/../shared/data/gastric-tma"
-command -v vips >/dev/null || { echo "make-tma: vips not found (apt-get install libvips-tools)" >&2; exit 2; }
+for tool in vips tiffcp tiffset; do
+  command -v "$tool" >/dev/null || { echo "make-tma: $tool not found (scripts/setup-deps.sh)" >&2; exit 2; }
+done
 [ -d "$cores" ] || { echo "make-tma: $cores not found" >&2; exit 2; }
 work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+trap 'rm -rf "$work" "$out.tmp.$$"' EXIT
 cell=6000
 list=()
 for f in "$cores"/*.jpg; do
@@ -26,7 +33,17 @@ for f in "$cores"/*.jpg; do
   done
 done
 vips arrayjoin "${list[*]}" "$work/tma.v" --across 6
-# 0.25 um/px = 4,000 px/mm.
-vips tiffsave "$work/tma.v" "$out" --tile --tile-width 240 --tile-height 240 --pyramid --compression jpeg --Q 90 \
-  --bigtiff --xres 4000 --yres 4000
-echo "make-tma: wrote $out ($(vipsheader -f width "$out") x $(vipsheader -f height "$out") px)" >&2
+levels=()
+for k in 0 1 2 3; do
+  f=$((1 << (2 * k)))
+  if [ "$k" -eq 0 ]; then src="$work/tma.v"; else vips shrink "$work/tma.v" "$work/l$k.v" "$f" "$f"; src="$work/l$k.v"; fi
+  vips tiffsave "$src" "$work/l$k.tif" --tile --tile-width 240 --tile-height 240 --bigtiff
+  levels+=("$work/l$k.tif")
+done
+tmp="$out.tmp.$$"
+tiffcp -8 -m 0 -c jpeg:90 "${levels[@]}" "$tmp"
+w="$(vipsheader -f width "$work/tma.v")"; h="$(vipsheader -f height "$work/tma.v")"
+tiffset -d 0 -s 270 "Aperio Image Library v12.0.15
+${w}x${h} [0,0 ${w}x${h}] (240x240) JPEG/RGB Q=90|AppMag = 40|MPP = 0.25|Generator = benchmarks/make-tma.sh" "$tmp"
+mv "$tmp" "$out"
+echo "make-tma: wrote $out (${w} x ${h} px, levels 1, 4, 16, 64)" >&2

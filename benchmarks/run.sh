@@ -32,7 +32,7 @@ small="$(make_slide $((width / 2)) $((height / 2)))"
 slides=("$large" "$small")
 # Real tissue: the 14 gastric cores laid out as a 1.5 Gpx TMA slide (benchmarks/make-tma.sh).
 if [ "${TMA:-1}" = 1 ] && [ -d "$root/../shared/data/gastric-tma" ]; then
-  tma="$work/tma-gastric.tif"
+  tma="$work/tma-gastric.svs"
   [ -f "$tma" ] || "$root/benchmarks/make-tma.sh" "$tma"
   slides+=("$tma")
 fi
@@ -41,9 +41,7 @@ commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 for slide in "${slides[@]}"; do
   name="$(basename "${slide%.*}")"
   echo "== bench $name (threads $threads) ==" >&2
-  # The TMA is a generic TIFF: OpenSlide 3.4 reads no resolution from it, so it is given.
-  mpp=(); [ "$slide" = "${tma:-}" ] && mpp=(--mpp 0.25)
-  "$bin" bench "$slide" "${mpp[@]}" --threads "$threads" --json "$results/$name.json" --markdown "$work/$name.md" --force
+  "$bin" bench "$slide" --threads "$threads" --json "$results/$name.json" --markdown "$work/$name.md" --force
 done
 
 {

@@ -1,8 +1,9 @@
 // Direct reader for tiled TIFFs whose tiles are baseline JPEG (Aperio SVS, generic tiled TIFF):
 // libtiff reads the directory structure once at open and is closed again; tiles are then read
 // with pread() on one shared descriptor and decoded by TurboJPEG, one decoder per thread, straight
-// into the destination where a tile lies wholly inside the requested region; a tile the region
-// needs only in part is kept (tile_cache.hpp) for the neighbouring region. JPEG DCT scaling
+// into the destination where a tile lies wholly inside the requested region; a tile the
+// neighbouring region needs too (in the band set_request_overlap names, or needed only in part)
+// is kept (tile_cache.hpp) for it. JPEG DCT scaling
 // serves read_region_scaled() at 1/2, 1/4 and 1/8 for the price of a fraction of the IDCT work.
 //
 // Anything this reader is not sure to decode exactly as OpenSlide would (JPEG 2000, deflate,
@@ -47,11 +48,11 @@ constexpr int kMaxDirectories = 4096;
 // Warnings stop decoding (see decode_tile); at most 500 scans (a progressive-JPEG denial of service).
 constexpr int kTjFlags = TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS;
 constexpr tmsize_t kLibtiffMaxAlloc = tmsize_t{1} << 28;       // libtiff's largest single allocation
-// Full-size decoded tiles kept for the neighbouring request's halo (tile_cache.hpp). On the 42-core
-// TMA slide (2 threads, scoring's banded order) 16 MiB took the JPEG decodes from 8,417 to 6,666
-// and `score` from 3.89 s to 3.57 s for 22 MiB more peak memory; 32 MiB: 6,431 decodes, x0.90,
-// 38 MiB more; unbounded: 6,266 decodes.
-constexpr std::size_t kPartialTileCacheBytes = std::size_t{16} << 20;
+// Decoded tiles kept for the neighbouring request's halo (tile_cache.hpp, set_request_overlap). On
+// the 42-core TMA slide as a 40x SVS (benchmarks/make-tma.sh; level 0 decoded at 1/2, 2 threads,
+// scoring's banded order) this took the JPEG decodes from 27,700 to 18,791 for 17,534 distinct
+// tiles; measurements in the commit message.
+constexpr std::size_t kSharedTileCacheBytes = std::size_t{32} << 20;
 
 // Adobe APP14 marker: "Adobe", version 100, flags0 0, flags1 0, transform (patched).
 constexpr unsigned char kAdobeApp14[] = {0xFF, 0xEE, 0x00, 0x0E, 'A', 'd', 'o', 'b', 'e', 0x00,
@@ -197,6 +198,7 @@ class TiffJpegSlide final : public Slide {
     }
   }
   std::int64_t tile_reads_skipped() const override { return skipped_.load(); }
+  void set_request_overlap(std::int64_t level0_px) const override { overlap_l0_ = std::max<std::int64_t>(level0_px, 0); }
 
   cv::Mat read_region(int level, std::int64_t x, std::int64_t y, int w, int h) const override {
     check_request(level, w, h);
@@ -251,6 +253,10 @@ class TiffJpegSlide final : public Slide {
     cv::Mat out(static_cast<int>(oh), static_cast<int>(ow), CV_8UC3);
     if (ox < 0 || oy < 0 || ox + ow > sw || oy + oh > sh) out.setTo(cv::Scalar(255, 255, 255));
 
+    // The band shared with neighbouring requests, in scaled pixels (0: no overlap hint).
+    const std::int64_t margin = overlap_l0_ > 0 ? static_cast<std::int64_t>(std::ceil(
+                                                     static_cast<double>(overlap_l0_) / (levels_[static_cast<std::size_t>(level)].downsample * static_cast<double>(s))))
+                                               : 0;
     const std::int64_t x0 = std::max<std::int64_t>(ox, 0), x1 = std::min(ox + ow, sw);
     const std::int64_t y0 = std::max<std::int64_t>(oy, 0), y1 = std::min(oy + oh, sh);
     if (x0 >= x1 || y0 >= y1) return out;
@@ -276,21 +282,22 @@ class TiffJpegSlide final : public Slide {
           continue;
         }
         const bool whole = cx0 == tx && cy0 == ty && cx1 == tx + stw && cy1 == ty + sth;
-        if (whole) {
+        // Kept for the neighbouring request (cache_): with set_request_overlap, the tiles in the
+        // band the neighbours also read; without it, full-size decodes of tiles needed in part.
+        const bool keep = margin > 0 ? (cx0 < ox + margin || cx1 > ox + ow - margin || cy0 < oy + margin ||
+                                        cy1 > oy + oh - margin)
+                                     : !whole && scale == 1;
+        if (whole && !keep) {
           decode_tile(L, level, col, row, scale, out.ptr<unsigned char>(static_cast<int>(ty - oy)) + 3 * (tx - ox),
                       out.step[0]);
           continue;
         }
-        // Part of the tile: the request beside this one needs the rest. A full-size decode is
-        // kept for it (cache_); a DCT-scaled one is decoded again into this thread's scratch
-        // (cheaper than the fresh memory a cache of them touches: 24,000 x 18,000 synthetic at
-        // 1/2 ran x1.04 slower with them cached).
         const std::size_t pitch = static_cast<std::size_t>(stw) * 3;
         const std::size_t need = pitch * static_cast<std::size_t>(sth);
         TileCache::Pixels kept;
         const unsigned char* pixels = nullptr;
-        if (scale == 1) {
-          const std::uint64_t key = TileCache::key(level, index);
+        if (keep) {
+          const std::uint64_t key = TileCache::key(level, index, scale);
           kept = cache_.find(key);
           if (!kept) {
             auto fresh = std::make_shared<std::vector<unsigned char>>(need);
@@ -386,7 +393,8 @@ class TiffJpegSlide final : public Slide {
   mutable std::vector<std::vector<std::uint8_t>> tissue_;
   mutable cv::Vec3b glass_{255, 255, 255};
   mutable std::atomic<std::int64_t> skipped_{0};
-  mutable TileCache cache_{kPartialTileCacheBytes};
+  mutable std::int64_t overlap_l0_ = 0;  // set_request_overlap
+  mutable TileCache cache_{kSharedTileCacheBytes};
 };
 
 // ---------------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 #pragma once
-// Full-size decoded source tiles a region request needed only in part. Analysis tiles overlap by their
-// halo, so the tiles on a request's border are needed again by the neighbouring request: this
-// keeps them, least recently used first out, within a fixed number of bytes (memory does not grow
-// with the slide). Thread-safe; a buffer being read stays valid after it is evicted.
+// Decoded source tiles on a region request's border. Analysis tiles overlap by their halo, so the
+// tiles on a request's border are needed again by the neighbouring request: this keeps them,
+// least recently used first out, within a fixed number of bytes (memory does not grow with the
+// slide). Thread-safe; a buffer being read stays valid after it is evicted.
 #include <cstddef>
 #include <cstdint>
 #include <list>
@@ -20,9 +20,10 @@ class TileCache {
 
   explicit TileCache(std::size_t budget_bytes) : budget_(budget_bytes) {}
 
-  // (level, tile index) as one key: the tiles kept are full-size decodes.
-  static std::uint64_t key(int level, std::size_t index) {
-    return static_cast<std::uint64_t>(level) << 48 | static_cast<std::uint64_t>(index);
+  // (level, tile index, DCT scale 1..8) as one key.
+  static std::uint64_t key(int level, std::size_t index, int scale) {
+    return static_cast<std::uint64_t>(level) << 48 | static_cast<std::uint64_t>(scale) << 40 |
+           static_cast<std::uint64_t>(index);
   }
 
   Pixels find(std::uint64_t key) {

@@ -196,6 +196,14 @@ struct TilePlan {
 // (CellParams::neighbourhood_um, seeds found up to a nucleus radius inside the margin) need it.
 double halo_um_for(const ScoreOptions& options);
 
+// The overview mask given to the reader (Slide::set_tissue_hint): the plan's tissue widened by one
+// overview pixel (the reader widens each source tile by another). Empty where every source tile
+// is read: --read-glass, exact decoding, or no overview mask.
+cv::Mat tissue_read_mask(const TilePlan& plan, const ScoreOptions& options);
+// How far neighbouring tiles' reads overlap at each edge, level-0 pixels (twice the halo):
+// Slide::set_request_overlap.
+std::int64_t request_overlap_l0(const TilePlan& plan);
+
 // Throws std::invalid_argument when the slide has no resolution or options are impossible.
 TilePlan plan_tiles(const tiling::Slide& slide, const ScoreOptions& options);
 // The same without the overview and tissue mask (resolutions, read level, halo only).
