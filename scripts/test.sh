@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Quick start, part 2: install, build, run every test.
+# Quick start, part 2: install, build, run every test. The tests' scratch folders (ihcscore-test-*
+# under the temp folder) are removed as each test process ends; IHC_KEEP_SCRATCH=1 keeps them.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$root/scripts/build.sh"

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -37,12 +38,26 @@ inline std::string slurp(const std::filesystem::path& p) {
   return ss.str();
 }
 
+// Set IHC_KEEP_SCRATCH=1 to keep the tests' scratch folders for a look after a run.
+inline bool keep_scratch() { return std::getenv("IHC_KEEP_SCRATCH") != nullptr; }
+
 // A fresh scratch folder per test case and process (CTest runs cases in parallel processes),
-// under the system temp folder.
+// under the system temp folder; removed when the process exits (CI runs on a long-lived
+// machine: left behind, each run's folders would fill its disk), unless keep_scratch().
 inline std::filesystem::path scratch_dir(const std::string& name) {
+  struct Made {
+    std::vector<std::filesystem::path> dirs;
+    ~Made() {
+      std::error_code ignored;
+      if (!keep_scratch())
+        for (const auto& d : dirs) std::filesystem::remove_all(d, ignored);
+    }
+  };
+  static Made made;
   auto dir = std::filesystem::temp_directory_path() / ("ihcscore-test-" + name + "-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
+  made.dirs.push_back(dir);
   return dir;
 }
 

@@ -7,7 +7,7 @@
 // table of them). Hidden, run by tag: `[alt-sweep]` (resolutions x designs x variants),
 // `[alt-diag]` (per-cell truth x measured classes), `[alt-png]` (sample images to look at, in
 // ALT_PNG_DIR), `[alt-explore]` (one case from ALT_* environment variables, see there).
-// Images are written to a per-process scratch folder, removed afterwards unless ALT_KEEP is set.
+// Images are written to a per-process scratch folder, removed afterwards unless IHC_KEEP_SCRATCH is set.
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -40,13 +40,13 @@ const std::array<double, 4> kMixTwo{0.20, 0.20, 0.60, 0.0};
 const std::array<double, 4> kMixThree{0.10, 0.10, 0.20, 0.60};
 
 // A scratch folder of this process (tests may run in parallel, and other checkouts may run the
-// same tests at the same time), removed afterwards unless ALT_KEEP is set.
+// same tests at the same time), removed afterwards unless IHC_KEEP_SCRATCH is set.
 struct Scratch {
   fs::path dir;
   explicit Scratch(const std::string& name) : dir(test::scratch_dir(name + "-" + std::to_string(::getpid()))) {}
   ~Scratch() {
     std::error_code ec;
-    if (!std::getenv("ALT_KEEP")) fs::remove_all(dir, ec);
+    if (!test::keep_scratch()) fs::remove_all(dir, ec);
   }
   Scratch(const Scratch&) = delete;
   Scratch& operator=(const Scratch&) = delete;

@@ -17,6 +17,7 @@ TEST_CASE("bench measures OpenSlide, decode and scoring on the same tiles and re
   REQUIRE(r.exit_code == 0);
   const auto j = nlohmann::json::parse(test::slurp(json));
   REQUIRE(j["runs"].size() == 2);
+  const auto all_tiles = ((3000 + 255) / 256) * ((2400 + 255) / 256);
   for (const auto& run : j["runs"]) {
     CHECK(run["openslide_mpx_s"].get<double>() > 0);
     CHECK(run["decode_mpx_s"].get<double>() > 0);
@@ -29,9 +30,15 @@ TEST_CASE("bench measures OpenSlide, decode and scoring on the same tiles and re
     CHECK(run["openslide_tissue_tiles_s"].get<double>() > 0);
     CHECK(run["whole_score_vs_openslide_tissue_tiles"].get<double>() ==
           Approx(run["openslide_tissue_tiles_s"].get<double>() / run["whole_score_s"].get<double>()).epsilon(0.02));
+    // And against OpenSlide reading the tiles under the engine's own tissue mask.
+    CHECK(run["openslide_engine_tissue_tiles_s"].get<double>() > 0);
+    CHECK(run["whole_score_vs_openslide_engine_tissue_tiles"].get<double>() ==
+          Approx(run["openslide_engine_tissue_tiles_s"].get<double>() / run["whole_score_s"].get<double>()).epsilon(0.02));
   }
+  // The engine's tissue, in the file's tiles: some, not all (the synthetic tissue is a blob on glass).
+  CHECK(j["engine_tissue_tiles"].get<int>() > 0);
+  CHECK(j["engine_tissue_tiles"].get<int>() < all_tiles);
   // The file's tissue tiles: some, but not every tile of a slide with glass round the tissue.
-  const auto all_tiles = ((3000 + 255) / 256) * ((2400 + 255) / 256);
   CHECK(j["file_tissue_tiles"].get<int>() > 0);
   CHECK(j["file_tissue_tiles"].get<int>() < all_tiles);
   CHECK(j["runs"][0]["parallel_efficiency"].get<double>() == Approx(1.0));

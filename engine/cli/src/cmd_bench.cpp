@@ -232,7 +232,10 @@ void add_bench_command(CLI::App& app, CommandRunner& run) {
       if (!args->markdown.empty()) check_output_path(args->markdown, args->force);
       ScoreOptions options = make_score_options(args->scoring);
       const auto fast = open_for_scoring(args->slide, args->scoring);
-      const auto reference = open_for_scoring(args->slide, args->scoring, {.force_openslide = true});
+      // OpenSlide reads no resolution from a generic TIFF; the direct reader reads its tags.
+      ScoringSettings reference_settings = args->scoring;
+      if (!reference_settings.mpp && fast->mpp()) reference_settings.mpp = fast->mpp();
+      const auto reference = open_for_scoring(args->slide, reference_settings, {.force_openslide = true});
       apply_stains_and_warn(*fast, args->scoring, options);
       const TilePlan plan = plan_tiles(*fast, options);
       double source_px = 0;
