@@ -453,11 +453,12 @@ TEST_CASE("alt per-cell diagnosis", "[.][alt-diag]") {
   diagnose(test::generate_alt_field(blush), blush);
 }
 
-// Writes sample images to look at (hidden): ALT_PNG_DIR or the temp folder, full field and a
-// 2x-zoomed 300 x 300 px crop of each design.
+// Writes sample images to look at (hidden): ALT_PNG_DIR or a folder in the temp folder that is
+// kept (not a scratch folder, which goes when the process ends), full field and a 2x-zoomed
+// 300 x 300 px crop of each design.
 TEST_CASE("alt sample images", "[.][alt-png]") {
   const char* env = std::getenv("ALT_PNG_DIR");
-  const fs::path dir = env ? fs::path(env) : test::scratch_dir("alt-png");
+  const fs::path dir = env ? fs::path(env) : fs::temp_directory_path() / "ihcscore-alt-png";
   fs::create_directories(dir);
   const std::array<double, 4> mixes[] = {kMixZero, kMixOne, kMixTwo, kMixThree};
   const char* names[] = {"zero", "one", "two", "three"};

@@ -443,9 +443,11 @@ TEST_CASE("a tile kept for the neighbouring region gives the pixels of a fresh d
     const auto shared = open_slide(kCmu);
     REQUIRE(shared->reader() == "tiff-jpeg");
     shared->set_request_overlap(overlap);
-    for (const int scale : {1, 2, 4, 1}) {
+    for (const int scale : {1, 2, 4, 8, 1}) {
+      // ... including requests across the image's right and bottom edges.
       for (const auto& [ax, ay, bx, by] : std::vector<std::array<std::int64_t, 4>>{
-               {0, 0, 400, 0}, {0, 0, 0, 400}, {480, 480, 880, 880}, {16, 32, 416, 32}, {0, 0, 480, 0}}) {
+               {0, 0, 400, 0}, {0, 0, 0, 400}, {480, 480, 880, 880}, {16, 32, 416, 32}, {0, 0, 480, 0},
+               {1600, 2400, 2000, 2400}, {1600, 2400, 1600, 2800}}) {
         (void)shared->read_region_scaled(0, ax, ay, 480, 480, scale);
         const cv::Mat second = shared->read_region_scaled(0, bx, by, 480, 480, scale);
         const cv::Mat fresh = open_slide(kCmu)->read_region_scaled(0, bx, by, 480, 480, scale);

@@ -198,7 +198,11 @@ class TiffJpegSlide final : public Slide {
     }
   }
   std::int64_t tile_reads_skipped() const override { return skipped_.load(); }
-  void set_request_overlap(std::int64_t level0_px) const override { overlap_l0_ = std::max<std::int64_t>(level0_px, 0); }
+  // A new plan of requests (or its end): the tiles kept for the last one are let go.
+  void set_request_overlap(std::int64_t level0_px) const override {
+    overlap_l0_ = std::max<std::int64_t>(level0_px, 0);
+    cache_.clear();
+  }
 
   cv::Mat read_region(int level, std::int64_t x, std::int64_t y, int w, int h) const override {
     check_request(level, w, h);

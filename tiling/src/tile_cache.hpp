@@ -34,6 +34,13 @@ class TileCache {
     return it->second->second;
   }
 
+  void clear() {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    lru_.clear();
+    index_.clear();
+    bytes_ = 0;
+  }
+
   void put(std::uint64_t key, Pixels pixels) {
     const std::size_t bytes = pixels->size();
     if (bytes > budget_) return;

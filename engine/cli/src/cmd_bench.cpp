@@ -232,10 +232,16 @@ void add_bench_command(CLI::App& app, CommandRunner& run) {
       if (!args->markdown.empty()) check_output_path(args->markdown, args->force);
       ScoreOptions options = make_score_options(args->scoring);
       const auto fast = open_for_scoring(args->slide, args->scoring);
-      // OpenSlide reads no resolution from a generic TIFF; the direct reader reads its tags.
+      // OpenSlide reads no resolution from a generic TIFF; the direct reader reads its tags, and
+      // fills it in where OpenSlide has none (--mpp, if given, overrides both).
       ScoringSettings reference_settings = args->scoring;
-      if (!reference_settings.mpp && fast->mpp()) reference_settings.mpp = fast->mpp();
-      const auto reference = open_for_scoring(args->slide, reference_settings, {.force_openslide = true});
+      MppUse reference_use = MppUse::override_file;
+      if (!reference_settings.mpp && fast->mpp()) {
+        reference_settings.mpp = fast->mpp();
+        reference_use = MppUse::fill_missing;
+      }
+      const auto reference =
+          open_for_scoring(args->slide, reference_settings, {.force_openslide = true}, reference_use);
       apply_stains_and_warn(*fast, args->scoring, options);
       const TilePlan plan = plan_tiles(*fast, options);
       double source_px = 0;
@@ -245,9 +251,11 @@ void add_bench_command(CLI::App& app, CommandRunner& run) {
                    plan.cores.size(), mpx, plan.read_level, fast->reader().c_str());
       const std::vector<tiling::Rect> file_tiles = file_tissue_tiles(*reference);
       const double file_tiles_mpx = megapixels(file_tiles);
-      // The same tissue as the engine's: the level-0 tiles under the mask its reader is given.
+      // The same tissue as the engine's: the level-0 tiles under the mask its reader is given by
+      // default (also with --read-glass or --decode exact, which read more than that).
       const cv::Mat read_mask = tissue_read_mask(plan, options);
-      const std::vector<tiling::Rect> engine_tiles = level0_tiles_under(*reference, read_mask, plan.thumbnail_downsample);
+      const std::vector<tiling::Rect> engine_tiles =
+          level0_tiles_under(*reference, tissue_read_mask(plan, ScoreOptions{}), plan.thumbnail_downsample);
       const double engine_tiles_mpx = megapixels(engine_tiles);
 
       nlohmann::json runs = nlohmann::json::array();

@@ -87,7 +87,8 @@ class Slide {
   // The region requests that follow overlap their neighbours by `level0_px` at each edge (analysis
   // tiles read with their halos): a reader that decodes by source tile keeps the tiles in that
   // band, whole or in part, for the neighbouring request instead of decoding them again. Set
-  // before reading from several threads, like the tissue hint; 0 takes it back.
+  // before reading from several threads, like the tissue hint; 0 takes it back. Either lets go of
+  // the tiles kept so far.
   virtual void set_request_overlap(std::int64_t level0_px) const { (void)level0_px; }
 
   // What the reader noticed and worked around when opening (a pyramid level that contradicts
