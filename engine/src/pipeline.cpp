@@ -359,13 +359,13 @@ void for_each_tile(int threads, std::size_t n, const std::function<void(std::siz
   });
 }
 
-// Widened by a pixel here and each source tile by another in the reader: with one margin only, a
-// synthetic slide's detected cells changed (6,110 against 6,111 reading every tile). Not with
-// exact decoding: that is the reference path, identical through every reader.
 std::int64_t request_overlap_l0(const TilePlan& plan) {
   return static_cast<std::int64_t>(std::ceil(2.0 * plan.halo_px * plan.downsample));
 }
 
+// Widened by a pixel here and each source tile by another in the reader: with one margin only, a
+// synthetic slide's detected cells changed (6,110 against 6,111 reading every tile). Not with
+// exact decoding: that is the reference path, identical through every reader.
 cv::Mat tissue_read_mask(const TilePlan& plan, const ScoreOptions& options) {
   if (options.read_glass || options.exact_decode || plan.tissue.empty()) return {};
   cv::Mat wide;
@@ -373,22 +373,23 @@ cv::Mat tissue_read_mask(const TilePlan& plan, const ScoreOptions& options) {
   return wide;
 }
 
+ScopedReadHints::ScopedReadHints(const tiling::Slide& slide, const TilePlan& plan, const ScoreOptions& options)
+    : slide_(slide) {
+  if (const cv::Mat wide = tissue_read_mask(plan, options); !wide.empty())
+    slide.set_tissue_hint(wide, plan.thumbnail_downsample, plan.glass);
+  slide.set_request_overlap(request_overlap_l0(plan));
+}
+
+ScopedReadHints::~ScopedReadHints() {
+  slide_.set_tissue_hint(cv::Mat(), 0, {});
+  slide_.set_request_overlap(0);
+}
+
 SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options, const TileProgress& progress) {
   const auto start = std::chrono::steady_clock::now();
   cv::setNumThreads(0);  // OpenCV stays single-threaded inside a tile; TBB runs the tiles.
   const TilePlan plan = plan_tiles(slide, options);
-  // Source tiles that hold only glass are not decoded, those in the band neighbouring tiles share
-  // are decoded once (readers that decode by tile).
-  struct ReadHints {
-    const tiling::Slide& slide;
-    ~ReadHints() {
-      slide.set_tissue_hint(cv::Mat(), 0, {});
-      slide.set_request_overlap(0);
-    }
-  } hint_scope{slide};
-  if (const cv::Mat wide = tissue_read_mask(plan, options); !wide.empty())
-    slide.set_tissue_hint(wide, plan.thumbnail_downsample, plan.glass);
-  slide.set_request_overlap(request_overlap_l0(plan));
+  const ScopedReadHints hints(slide, plan, options);
 
   SlideResult result;
   result.path = slide.path().string();

@@ -258,9 +258,8 @@ class TiffJpegSlide final : public Slide {
     if (ox < 0 || oy < 0 || ox + ow > sw || oy + oh > sh) out.setTo(cv::Scalar(255, 255, 255));
 
     // The band shared with neighbouring requests, in scaled pixels (0: no overlap hint).
-    const std::int64_t margin = overlap_l0_ > 0 ? static_cast<std::int64_t>(std::ceil(
-                                                     static_cast<double>(overlap_l0_) / (levels_[static_cast<std::size_t>(level)].downsample * static_cast<double>(s))))
-                                               : 0;
+    const double level_ds = levels_[static_cast<std::size_t>(level)].downsample;
+    const auto margin = static_cast<std::int64_t>(std::ceil(static_cast<double>(overlap_l0_) / (level_ds * static_cast<double>(s))));
     const std::int64_t x0 = std::max<std::int64_t>(ox, 0), x1 = std::min(ox + ow, sw);
     const std::int64_t y0 = std::max<std::int64_t>(oy, 0), y1 = std::min(oy + oh, sh);
     if (x0 >= x1 || y0 >= y1) return out;

@@ -253,7 +253,6 @@ void add_bench_command(CLI::App& app, CommandRunner& run) {
       const double file_tiles_mpx = megapixels(file_tiles);
       // The same tissue as the engine's: the level-0 tiles under the mask its reader is given by
       // default (also with --read-glass or --decode exact, which read more than that).
-      const cv::Mat read_mask = tissue_read_mask(plan, options);
       const std::vector<tiling::Rect> engine_tiles =
           level0_tiles_under(*reference, tissue_read_mask(plan, ScoreOptions{}), plan.thumbnail_downsample);
       const double engine_tiles_mpx = megapixels(engine_tiles);
@@ -264,12 +263,10 @@ void add_bench_command(CLI::App& app, CommandRunner& run) {
       for (int n : threads) {
         Progress bar("bench " + std::to_string(n) + " threads", static_cast<std::int64_t>(plan.cores.size()) * 4, "tiles/s");
         const double t_os = time_reads(*reference, plan, n, true, bar);
-        // The decode ceiling reads as scoring does: glass source tiles skipped, shared ones kept.
-        if (!read_mask.empty()) fast->set_tissue_hint(read_mask, plan.thumbnail_downsample, plan.glass);
-        fast->set_request_overlap(request_overlap_l0(plan));
-        const double t_dec = time_reads(*fast, plan, n, false, bar);
-        fast->set_tissue_hint(cv::Mat(), 0, {});
-        fast->set_request_overlap(0);
+        const double t_dec = [&] {  // the decode ceiling reads as scoring does
+          const ScopedReadHints hints(*fast, plan, options);
+          return time_reads(*fast, plan, n, false, bar);
+        }();
         options.threads = n;
         const auto t0 = std::chrono::steady_clock::now();
         last_fast = score_slide(*fast, options, [&](std::int64_t, std::int64_t) { bar.advance(); });

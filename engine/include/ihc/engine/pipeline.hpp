@@ -203,6 +203,18 @@ cv::Mat tissue_read_mask(const TilePlan& plan, const ScoreOptions& options);
 // How far neighbouring tiles' reads overlap at each edge, level-0 pixels (twice the halo):
 // Slide::set_request_overlap.
 std::int64_t request_overlap_l0(const TilePlan& plan);
+// For its lifetime, `slide` reads the plan's tiles as scoring does: glass source tiles not decoded
+// (tissue_read_mask), the tiles neighbouring reads share decoded once (request_overlap_l0).
+class ScopedReadHints {
+ public:
+  ScopedReadHints(const tiling::Slide& slide, const TilePlan& plan, const ScoreOptions& options);
+  ~ScopedReadHints();
+  ScopedReadHints(const ScopedReadHints&) = delete;
+  ScopedReadHints& operator=(const ScopedReadHints&) = delete;
+
+ private:
+  const tiling::Slide& slide_;
+};
 
 // Throws std::invalid_argument when the slide has no resolution or options are impossible.
 TilePlan plan_tiles(const tiling::Slide& slide, const ScoreOptions& options);
