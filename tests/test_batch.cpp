@@ -213,10 +213,14 @@ TEST_CASE("batch over a manifest: id and mpp columns, relative paths, per-row er
 TEST_CASE("batch input and output errors: exit 3 and 4", "[batch]") {
   const auto dir = scratch_dir("batch-errors");
   CHECK(run_cli("batch " + q(dir / "nope") + " --out " + q(dir / "o1")).exit_code == 3);
-  { std::ofstream(dir / "bad.csv") << "file,mpp\nS1.svs,0.5\n"; }
+  { std::ofstream(dir / "bad.csv") << "slide_path,mpp\nS1.svs,0.5\n"; }
   const auto nopath = run_cli("batch " + q(dir / "bad.csv") + " --out " + q(dir / "o2"));
   CHECK(nopath.exit_code == 3);
   CHECK(nopath.err.find("path") != std::string::npos);
+  // A labels CSV's "file" column lists the slides as well as "path" does.
+  { std::ofstream(dir / "labels.csv") << "file,ihc_score\n" << fs::absolute(kData / "images" / "her2-score0.png").string() << ",0\n"; }
+  CHECK(run_cli("batch " + q(dir / "labels.csv") + " --mpp 0.6 --out " + q(dir / "o3")).exit_code == 0);
+  CHECK(fs::is_regular_file(dir / "o3" / "her2-score0.json"));
   { std::ofstream(dir / "file") << "x"; }
   { std::ofstream(dir / "ok.csv") << "path,mpp\n" << fs::absolute(kData / "images" / "her2-score0.png").string() << ",0.6\n"; }
   CHECK(run_cli("batch " + q(dir / "ok.csv") + " --out " + q(dir / "file" / "sub")).exit_code == 4);

@@ -83,7 +83,7 @@ TEST_CASE("fuzz regression: a --config number beyond a double is an input error,
     eng::apply_config_file(file, big);
     FAIL("accepted");
   } catch (const eng::EngineError& e) {
-    CHECK(e.kind() == eng::ErrorKind::usage);
+    CHECK(e.kind() == eng::ErrorKind::input);
     CHECK_THAT(e.what(), Catch::Contains("must be between"));
   }
   std::filesystem::remove_all(dir);

@@ -63,6 +63,11 @@ TEST_CASE("HER2 categories separate null, ultralow and low", "[scoring][guidelin
   CHECK(categorise(SlideScore::OnePlus, {85, 15, 0, 0}) == Her2Category::Low);
   CHECK(categorise(SlideScore::TwoPlus, {50, 20, 30, 0}) == Her2Category::Equivocal);
   CHECK(categorise(SlideScore::ThreePlus, {50, 0, 0, 50}) == Her2Category::Positive);
+  // Gastric (ASCO/CAP/ASCP 2016): 0 and 1+ are negative; the breast HER2-low categories do not apply.
+  CHECK(categorise(SlideScore::Zero, {95, 5, 0, 0}, {}, Guideline::Gastric) == Her2Category::Negative);
+  CHECK(categorise(SlideScore::OnePlus, {85, 15, 0, 0}, {}, Guideline::Gastric) == Her2Category::Negative);
+  CHECK(categorise(SlideScore::TwoPlus, {50, 20, 30, 0}, {}, Guideline::Gastric) == Her2Category::Equivocal);
+  CHECK(categorise(SlideScore::ThreePlus, {50, 0, 0, 50}, {}, Guideline::Gastric) == Her2Category::Positive);
 }
 
 TEST_CASE("cell counts turn into percentages that sum to 100", "[scoring][guideline]") {

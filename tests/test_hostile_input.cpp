@@ -603,6 +603,34 @@ TEST_CASE("tile faults: one damaged tile of many is counted and the slide still 
   }
 }
 
+TEST_CASE("tile faults: on a slide with one level the overview reads round a damaged tile, which is counted (exit 5)",
+          "[hostile][cli][tile-faults]") {
+  // cmu-1-small-region.svs has no smaller level: its overview is read from level 0, so a damaged
+  // tile used to fail the overview and with it the whole slide (exit 3, no report).
+  const fs::path original = kData / "slides/cmu-1-small-region.svs";
+  const auto dir = scratch_dir("hostile-one-level-fault");
+  std::uint32_t across = 0, tile_px = 0;
+  const auto tiles = level0_tiles(original, &across, &tile_px);
+  REQUIRE(tiles.size() > 40);
+  auto bytes = read_bytes(original);
+  damage_tile(bytes, tiles.at(tiles.size() / 2 + across / 2));
+  const auto damaged = dir / "one-level-bad-tile.svs";
+  write_bytes(damaged, bytes);
+  const auto report = dir / "r.json";
+  const auto r = run_cli("score " + q(damaged) + " --json " + q(report));
+  INFO("exit " << r.exit_code << ": " << r.err);
+  CHECK(r.exit_code == 5);
+  CHECK(count_of(r.err, '\n') == 1);
+  CHECK(r.err.find("one-level-bad-tile.svs") != std::string::npos);
+  REQUIRE(fs::exists(report));
+  const auto j = nlohmann::json::parse(slurp(report));
+  CHECK(j["tiles"]["failed"].get<int>() >= 1);
+  CHECK(j["tiles"]["failed"].get<int>() < j["tiles"]["tissue"].get<int>());
+  bool warned = false;
+  for (const auto& w : j["warnings"]) warned = warned || w.get<std::string>().find("overview could not be read") != std::string::npos;
+  CHECK(warned);
+}
+
 TEST_CASE("tile faults: most tiles damaged makes the slide not evaluable, naming the failed tiles (exit 5), both readers",
           "[hostile][cli][tile-faults]") {
   const auto slide = synth_slide("faults", "--width 6144 --height 4096 --mpp 0.5 --seed 43 --mix 0.2,0.2,0.3,0.3");
@@ -808,7 +836,7 @@ TEST_CASE("config values outside their documented range are usage errors naming 
     { std::ofstream(file) << body; }
     const auto r = run_cli("score '" + slide.string() + "' --config '" + file.string() + "'");
     INFO(body << " -> " << r.exit_code << ": " << r.err);
-    CHECK(r.exit_code == 2);
+    CHECK(r.exit_code == 3);  // a fault in the --config file, as an unknown key or a wrong type
     CHECK(count_of(r.err, '\n') == 1);
     CHECK(r.err.find("must be between") != std::string::npos);
   }

@@ -122,6 +122,10 @@ TEST_CASE("score --roi counts only cells inside the QuPath annotation, holes exc
   CHECK(bad.exit_code == 3);
   CHECK(bad.err.find("bad.geojson") != std::string::npos);
   CHECK(test::run_cli("score '" + slide + "' --roi '" + (dir / "none.geojson").string() + "'").exit_code == 3);
+  { std::ofstream(dir / "empty.geojson") << "\n"; }
+  const auto empty = test::run_cli("score '" + slide + "' --roi '" + (dir / "empty.geojson").string() + "'");
+  CHECK(empty.exit_code == 3);
+  CHECK(empty.err.find("empty.geojson: the file is empty") != std::string::npos);
 }
 
 TEST_CASE("calibrate fits the 1+/2+ and 2+/3+ intensity boundaries from controls and score uses them",
@@ -162,4 +166,73 @@ TEST_CASE("calibrate fits the 1+/2+ and 2+/3+ intensity boundaries from controls
   // Errors: a control without a class, and controls of a single class.
   CHECK(test::run_cli("calibrate '" + (dir / "c1.svs").string() + "' --out '" + (dir / "x.json").string() + "'").exit_code == 2);
   CHECK(test::run_cli("calibrate '" + (dir / "c3.svs").string() + ":3+' --out '" + (dir / "y.json").string() + "'").exit_code == 3);
+}
+
+TEST_CASE("nothing the user owns is replaced: inputs named as outputs, report folders with other files, batch's "
+          "outputs over the user's files",
+          "[outputs][cli]") {
+  namespace fs = std::filesystem;
+  const auto dir = test::scratch_dir("outputs-user-files");
+  const auto slide = (dir / "s.svs").string();
+  REQUIRE(test::run_cli("synth '" + slide + "' --width 1500 --height 1000 --seed 24 --mix 0,0.5,0.5,0").exit_code == 0);
+  const auto bytes_of = [](const fs::path& p) { return test::slurp(p); };
+  const std::string slide_bytes = bytes_of(slide);
+
+  // --report DIR --force where DIR holds the slide, or files a report does not write: refused, all kept.
+  const auto mine = dir / "mine";
+  fs::create_directories(mine);
+  fs::copy_file(slide, mine / "s.svs");
+  { std::ofstream(mine / "notes.txt") << "precious"; }
+  const auto in_dir = test::run_cli("score " + test::q(mine / "s.svs") + " --report " + test::q(mine) + " --force");
+  CHECK(in_dir.exit_code == 2);
+  CHECK(in_dir.err.find("inside the --report folder") != std::string::npos);
+  const auto other = test::run_cli("score " + test::q(slide) + " --report " + test::q(mine) + " --force");
+  CHECK(other.exit_code == 4);
+  CHECK(other.err.find("which a report does not write") != std::string::npos);
+  CHECK(bytes_of(mine / "s.svs") == slide_bytes);
+  CHECK(bytes_of(mine / "notes.txt") == "precious");
+  // A report folder of its own is replaced with --force.
+  const auto rep = dir / "rep";
+  REQUIRE(test::run_cli("score " + test::q(slide) + " --report " + test::q(rep)).exit_code == 0);
+  CHECK(test::run_cli("score " + test::q(slide) + " --report " + test::q(rep)).exit_code == 4);
+  CHECK(test::run_cli("score " + test::q(slide) + " --report " + test::q(rep) + " --force").exit_code == 0);
+  CHECK(fs::is_regular_file(rep / "index.html"));
+
+  // An output naming an input, --force or not: usage error, input intact.
+  const auto copy = dir / "copy.svs";
+  fs::copy_file(slide, copy);
+  CHECK(test::run_cli("markup " + test::q(copy) + " --region 0,0,400,400 --out " + test::q(copy) + " --force").exit_code == 2);
+  { std::ofstream(dir / "c.json") << R"({"cells":{}})"; }
+  CHECK(test::run_cli("score " + test::q(slide) + " --config " + test::q(dir / "c.json") + " --json " +
+                      test::q(dir / "c.json") + " --force")
+            .exit_code == 2);
+  CHECK(bytes_of(copy) == slide_bytes);
+  CHECK(bytes_of(dir / "c.json") == R"({"cells":{}})");
+  // A PNG under another name, and GeoJSON-only flags without --geojson: usage errors.
+  CHECK(test::run_cli("markup " + test::q(slide) + " --region 0,0,400,400 --out " + test::q(dir / "m.jpg")).exit_code == 2);
+  CHECK(test::run_cli("score " + test::q(slide) + " --geojson-all").exit_code == 2);
+  CHECK_FALSE(fs::exists(dir / "m.jpg"));
+
+  // batch: a file of the user's where batch would write its own is replaced only with --force;
+  // a slide's report folder holding the user's files never.
+  const auto in = dir / "in";
+  fs::create_directories(in);
+  fs::copy_file(slide, in / "a.svs");
+  const auto out = dir / "out";
+  fs::create_directories(out);
+  { std::ofstream(out / "a.json") << R"({"mine": 1})"; }
+  CHECK(test::run_cli("batch " + test::q(in) + " --out " + test::q(out)).exit_code == 4);
+  CHECK(bytes_of(out / "a.json") == R"({"mine": 1})");
+  CHECK(test::run_cli("batch " + test::q(in) + " --out " + test::q(out) + " --force").exit_code == 0);
+  CHECK(nlohmann::json::parse(bytes_of(out / "a.json")).contains("score"));
+  const auto reports = dir / "reports";
+  fs::create_directories(reports / "a");
+  { std::ofstream(reports / "a" / "keep.txt") << "precious"; }
+  CHECK(test::run_cli("batch " + test::q(in) + " --out " + test::q(out) + " --report " + test::q(reports) + " --force")
+            .exit_code == 4);
+  CHECK(bytes_of(reports / "a" / "keep.txt") == "precious");
+  fs::remove(reports / "a" / "keep.txt");
+  { std::ofstream(reports / "index.html") << "my page"; }
+  CHECK(test::run_cli("batch " + test::q(in) + " --out " + test::q(out) + " --report " + test::q(reports)).exit_code == 4);
+  CHECK(bytes_of(reports / "index.html") == "my page");
 }

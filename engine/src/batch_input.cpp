@@ -88,7 +88,9 @@ BatchInput collect_batch_input(const fs::path& input) {
   } else {
     in.manifest = true;
     const CsvTable csv = read_csv(input);
-    const std::size_t path_col = csv.require_column("path");
+    // "path", or "file" as in a labels CSV (validate's truth), so one table can list and label the slides.
+    const std::size_t path_col = csv.column("path") ? *csv.column("path") : csv.column("file") ? *csv.column("file")
+                                                                                               : csv.require_column("path");
     const auto id_col = csv.column("id");
     const auto mpp_col = csv.column("mpp");
     const auto roi_col = csv.column("roi");

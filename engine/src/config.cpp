@@ -103,7 +103,7 @@ double number(const json& v, const std::string& name, const std::string& key) {
     if (key == r.key && !(x >= r.lo && x <= r.hi)) {
       char buf[200];
       std::snprintf(buf, sizeof buf, "\"%s\" must be between %g and %g, got %g", r.key, r.lo, r.hi, x);
-      throw EngineError(ErrorKind::usage, name + ": " + buf);
+      throw EngineError(ErrorKind::input, name + ": " + buf);  // like every other fault of the file: exit 3
     }
   return x;
 }

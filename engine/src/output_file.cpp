@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -66,8 +67,23 @@ void check_distinct_outputs(const std::vector<std::pair<std::string, std::string
       if (option_and_path[j].second.empty()) continue;
       if (same_file(option_and_path[i].second, option_and_path[j].second))
         throw EngineError(ErrorKind::usage, option_and_path[j].second + ": named by both " + option_and_path[i].first +
-                                           " and " + option_and_path[j].first + "; give each output its own file");
+                                           " and " + option_and_path[j].first + "; give each output a file of its own, apart from the inputs");
     }
+  }
+}
+
+void check_inputs_outside(const std::vector<std::pair<std::string, std::string>>& option_and_input,
+                          const std::string& folder_option, const fs::path& folder) {
+  if (folder.empty()) return;
+  std::error_code ec;
+  const fs::path dir = fs::weakly_canonical(fs::absolute(folder, ec), ec);
+  for (const auto& [option, input] : option_and_input) {
+    if (input.empty()) continue;
+    const fs::path in = fs::weakly_canonical(fs::absolute(input, ec), ec);
+    const auto [d, i] = std::mismatch(dir.begin(), dir.end(), in.begin(), in.end());
+    if (d == dir.end())
+      throw EngineError(ErrorKind::usage, input + ": " + option + " lies inside the " + folder_option + " folder " +
+                                              folder.string() + ", which is written whole; give it a folder of its own");
   }
 }
 

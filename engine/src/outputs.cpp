@@ -1,5 +1,7 @@
 #include "ihc/engine/outputs.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -106,6 +108,17 @@ cv::Mat render_heatmap(const SlideResult& r) {
     put_text(out, key[i], at, 0.45);
   }
   return out;
+}
+
+void check_png_name(const std::string& option, const std::filesystem::path& path) {
+  std::error_code ec;
+  if (path.empty() || (std::filesystem::exists(path, ec) && !std::filesystem::is_regular_file(path, ec) &&
+                       !std::filesystem::is_directory(path, ec)))
+    return;
+  std::string ext = path.extension().string();
+  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (ext != ".png")
+    throw EngineError(ErrorKind::usage, path.string() + ": " + option + " writes a PNG picture; name it .png");
 }
 
 void write_png(const std::filesystem::path& out, const cv::Mat& image, bool overwrite, ChannelOrder order) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <mutex>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -61,7 +62,8 @@ cv::Mat read_resampled(const tiling::Slide& slide, int level, double x0, double 
 
 }  // namespace
 
-cv::Mat read_thumbnail(const tiling::Slide& slide, int max_side, double* downsample_out, bool dct_decode, int threads) {
+cv::Mat read_thumbnail(const tiling::Slide& slide, int max_side, double* downsample_out, bool dct_decode, int threads,
+                       cv::Mat* unreadable_out) {
   const auto& l0 = slide.levels().front();
   double d = std::max(1.0, static_cast<double>(std::max(l0.width, l0.height)) / max_side);
   const int level = slide.best_level_for_downsample(d);
@@ -83,14 +85,40 @@ cv::Mat read_thumbnail(const tiling::Slide& slide, int max_side, double* downsam
   // whatever the chunk: the overview is the same on any number of threads.
   const int chunk = std::max(16, static_cast<int>(1024 / std::max(1.0, d / slide.levels()[static_cast<std::size_t>(level)].downsample)));
   const int chunks_x = (tw + chunk - 1) / chunk, chunks_y = (th + chunk - 1) / chunk;
+  // A damaged source tile fails its chunk: the chunk is read again in small pieces, and a piece
+  // that still fails stays white here and is marked unreadable (scoring then tries its tiles and
+  // counts those that fail, as on a slide whose overview comes from another level). Only when
+  // nothing at all can be read is the error passed on.
+  cv::Mat unreadable(th, tw, CV_8U, cv::Scalar(0));
+  std::atomic<bool> any_read{false};
+  std::string first_error;
+  std::mutex error_mutex;
+  const auto read_part = [&](int x, int y, int w, int h) {
+    try {
+      read_resampled(slide, level, x * d, y * d, d, w, h, dct_decode).copyTo(thumb(cv::Rect(x, y, w, h)));
+      any_read = true;
+      return true;
+    } catch (const tiling::SlideError& e) {
+      const std::lock_guard<std::mutex> lock(error_mutex);
+      if (first_error.empty()) first_error = e.what();
+      return false;
+    }
+  };
+  constexpr int kPiece = 32;  // thumbnail pixels
   for_each_tile(threads, static_cast<std::size_t>(chunks_x) * static_cast<std::size_t>(chunks_y), [&](std::size_t k) {
     const int tx = static_cast<int>(k % static_cast<std::size_t>(chunks_x)) * chunk;
     const int ty = static_cast<int>(k / static_cast<std::size_t>(chunks_x)) * chunk;
     const int cw = std::min(chunk, tw - tx), ch = std::min(chunk, th - ty);
-    cv::Mat part = read_resampled(slide, level, tx * d, ty * d, d, cw, ch, dct_decode);
-    part.copyTo(thumb(cv::Rect(tx, ty, cw, ch)));
+    if (read_part(tx, ty, cw, ch)) return;
+    for (int y = ty; y < ty + ch; y += kPiece)
+      for (int x = tx; x < tx + cw; x += kPiece) {
+        const int w = std::min(kPiece, tx + cw - x), h = std::min(kPiece, ty + ch - y);
+        if (!read_part(x, y, w, h)) unreadable(cv::Rect(x, y, w, h)).setTo(255);
+      }
   });
+  if (!any_read && !first_error.empty()) throw tiling::SlideError(tiling::SlideError::Kind::Corrupt, first_error);
   if (downsample_out) *downsample_out = d;
+  if (unreadable_out) *unreadable_out = unreadable;
   return thumb;
 }
 
@@ -141,7 +169,7 @@ void apply_guideline(SlideResult& result, const ScoreOptions& options) {
     return;
   }
   result.score = decide(result, options).score;
-  result.category = scoring::categorise(result.score, result.percent, options.rules);
+  result.category = scoring::categorise(result.score, result.percent, options.rules, options.guideline);
 }
 
 double halo_um_for(const ScoreOptions& options) {
@@ -175,10 +203,16 @@ TilePlan plan_tiles(const tiling::Slide& slide, const ScoreOptions& options) {
   const double core_l0 = options.tile_px * plan.downsample;
   const auto nx = static_cast<std::int64_t>(std::ceil(static_cast<double>(width) / core_l0));
   const auto ny = static_cast<std::int64_t>(std::ceil(static_cast<double>(height) / core_l0));
-  plan.thumbnail = read_thumbnail(slide, kThumbnailSide, &plan.thumbnail_downsample, plan.dct_decode, options.threads);
+  cv::Mat unreadable;
+  plan.thumbnail =
+      read_thumbnail(slide, kThumbnailSide, &plan.thumbnail_downsample, plan.dct_decode, options.threads, &unreadable);
   cv::Mat mask = scoring::tissue_mask(plan.thumbnail, options.tissue);
   plan.eosin_fraction = scoring::eosin_fraction(plan.thumbnail, mask, options.stains, options.stain_check);
   plan.colour = scoring::colour_measures(plan.thumbnail, mask, options.stains, options.stain_check);
+  // What the overview could not read is taken as tissue: its tiles are read (not filled as glass)
+  // and those that fail are counted and reported.
+  plan.overview_unreadable_fraction = static_cast<double>(cv::countNonZero(unreadable)) / static_cast<double>(unreadable.total());
+  mask |= unreadable;
   plan.tissue = mask.clone();
   {
     // The glass colour: the per-channel median of the overview outside the tissue (255 when
@@ -408,6 +442,10 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
   result.eosin_fraction = plan.eosin_fraction;
   result.slide_warnings = slide.warnings();
   result.roi_px2 = plan.roi_px2;
+  if (plan.overview_unreadable_fraction > 0)
+    result.slide_warnings.push_back(with_percent(
+        "%.1f %% of the slide's overview could not be read (damaged tiles): the tiles there were tried, and those "
+        "that failed are counted in tiles.failed", plan.overview_unreadable_fraction));
   if (plan.roi_crosses) {
     result.slide_warnings.push_back(options.roi_source +
                                     ": the region of interest's outlines cross themselves or overlap; its inside is "

@@ -47,7 +47,7 @@ std::string pigment_warning(const SlideResult& r) {
   return buf;
 }
 
-std::string quality_warning(const SlideResult& r) {
+std::string quality_warning(const SlideResult& r, bool folds_judged) {
   if (r.cells_fold == 0 && r.cells_focus == 0 && r.fold_um2 <= 0 && r.focus_um2 <= 0) return {};
   const double tissue = std::max(1.0, r.tissue_um2);
   const double scored = static_cast<double>(std::max<std::int64_t>(1, r.counts.total() + r.cells_fold + r.cells_focus));
@@ -56,6 +56,14 @@ std::string quality_warning(const SlideResult& r) {
   const double cell_share = static_cast<double>(r.cells_fold + r.cells_focus) / scored;
   if (area_share < 0.02 && cell_share < 0.02) return {};
   char buf[512];
+  if (!folds_judged) {  // folds are off by default: say only what was judged
+    std::snprintf(buf, sizeof buf,
+                  "%.1f %% of the judged tissue is out of focus (%.3f mm2, %lld tile(s)); %lld detected tumour cells "
+                  "there were left out of the score: check the slide, rescan or score another area",
+                  100.0 * r.focus_um2 / tissue, r.focus_um2 / 1e6, static_cast<long long>(r.tiles_focus),
+                  static_cast<long long>(r.cells_focus));
+    return buf;
+  }
   std::snprintf(buf, sizeof buf,
                 "%.1f %% of the judged tissue looks folded (%.3f mm2, %lld tile(s)) and %.1f %% out of focus (%.3f mm2, "
                 "%lld tile(s)); %lld and %lld detected tumour cells there were left out of the score: check the "
@@ -69,7 +77,7 @@ std::string quality_warning(const SlideResult& r) {
 // Everything the reader and the scorer noticed that a reader of the result should know.
 std::vector<std::string> warnings(const SlideResult& r, const ScoreOptions& o) {
   std::vector<std::string> out = r.slide_warnings;
-  for (std::string w : {cytoplasmic_warning(r, o), pigment_warning(r), quality_warning(r)})
+  for (std::string w : {cytoplasmic_warning(r, o), pigment_warning(r), quality_warning(r, o.quality.folds)})
     if (!w.empty()) out.push_back(std::move(w));
   return out;
 }
@@ -184,10 +192,15 @@ nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
 std::string report_summary(const SlideResult& r, const ScoreOptions& o) {
   char buf[1024];
   std::string out;
-  std::snprintf(buf, sizeof buf, "%s\n  HER2 IHC score: %s  (%s, %s)\n", valid_utf8(r.path).c_str(),
+  std::snprintf(buf, sizeof buf, "%s\n  HER2 IHC score: %s  (%s%s, %s)\n", valid_utf8(r.path).c_str(),
                 std::string(scoring::to_string(r.score)).c_str(), std::string(scoring::to_string(o.guideline)).c_str(),
-                std::string(scoring::to_string(r.category)).c_str());
+                o.biopsy_rule() ? " biopsy" : "", std::string(scoring::to_string(r.category)).c_str());
   out += buf;
+  if (!o.roi.empty()) {  // what was scored is not the whole slide: say so where the score is read
+    std::snprintf(buf, sizeof buf, "  region of interest: %s (%.3f mm2)\n", valid_utf8(o.roi_source).c_str(),
+                  r.roi_px2 * r.mpp_slide * r.mpp_slide / 1e6);
+    out += buf;
+  }
   if (!r.not_evaluable_reason.empty()) out += "  not evaluable: " + r.not_evaluable_reason + "\n";
   if (r.score != scoring::SlideScore::NotEvaluable) {
     const DecisiveMargin m = decisive_margin(r, o);

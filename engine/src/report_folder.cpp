@@ -3,9 +3,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cmath>
 #include <fstream>
+#include <optional>
 #include <system_error>
 
 #include <turbojpeg.h>
@@ -56,6 +58,28 @@ constexpr int kFlagFold = 1, kFlagFocus = 2, kFlagPigment = 4, kFlagCytoplasmic 
 
 bool report_viewer_available() { return report_assets::kAvailable; }
 
+namespace {
+// What a report folder holds (commit() below): DIR is replaced only when it holds nothing else,
+// so a folder of the user's (the slide's own folder, their notes) is never deleted, --force or not.
+bool written_by_report(const fs::directory_entry& e) {
+  static constexpr std::array<const char*, 8> kFiles{"index.html", "viewer.js",  "viewer.css", "openseadragon.min.js",
+                                                      "cells.js",   "data.js",    "blank.jpg",  "thumbnail.jpg"};
+  std::error_code ec;
+  const std::string name = e.path().filename().string();
+  if (name == "slide_files") return e.is_directory(ec);
+  return e.is_regular_file(ec) && std::find(kFiles.begin(), kFiles.end(), name) != kFiles.end();
+}
+}  // namespace
+
+std::optional<std::string> not_a_report_entry(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return std::nullopt;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec))
+    if (!written_by_report(*it)) return it->path().filename().string();
+  if (ec) return std::string("(its contents cannot be listed: ") + ec.message() + ")";
+  return std::nullopt;
+}
+
 ReportFolder::ReportFolder(fs::path dir, bool overwrite, double mpp)
     : dir_(std::move(dir)), overwrite_(overwrite), requested_mpp_(mpp) {
   if (!report_viewer_available())
@@ -67,6 +91,9 @@ ReportFolder::ReportFolder(fs::path dir, bool overwrite, double mpp)
     throw EngineError(ErrorKind::output, dir_.string() + ": exists (give --force to replace it)");
   if (fs::exists(dir_, ec) && !fs::is_directory(dir_, ec))
     throw EngineError(ErrorKind::output, dir_.string() + ": exists and is not a folder");
+  if (const auto other = not_a_report_entry(dir_))
+    throw EngineError(ErrorKind::output, dir_.string() + ": holds " + *other +
+                                             ", which a report does not write; not replaced (name a new folder)");
   const fs::path parent = dir_.parent_path().empty() ? fs::path(".") : dir_.parent_path();
   if (!fs::is_directory(parent, ec))
     throw EngineError(ErrorKind::output, dir_.string() + ": cannot be written: no folder " + parent.string());
@@ -331,7 +358,7 @@ std::string url_path(const std::string& name) {
 
 std::string report_index_html(const std::vector<ReportIndexRow>& rows) {
   std::string html = R"(<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>ihcscore batch report</title>
+<html lang="en"><head><meta charset="utf-8">)" + std::string(kBatchIndexTitle) + R"(
 <style>
 body { font: 14px/1.4 system-ui, sans-serif; margin: 16px; color: #222; }
 table { border-collapse: collapse; }

@@ -71,6 +71,8 @@ void collect(const json& node, std::vector<scoring::Polygon>& out, const std::st
 }  // namespace
 
 scoring::Region parse_roi(const std::string& text, const std::string& name) {
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos)
+    throw EngineError(ErrorKind::input, name + ": the file is empty (a GeoJSON region of interest was expected)");
   json doc;
   try {
     doc = json::parse(text);

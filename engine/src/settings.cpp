@@ -54,9 +54,17 @@ ScoreOptions make_score_options(const ScoringSettings& s) {
   }
   const auto stains = scoring::StainVectors::make(h, dab, s.i0);
   if (!stains)
-    throw EngineError(ErrorKind::usage,
-                       "stain vectors must be non-negative, non-zero and not parallel (haematoxylin " +
-                           s.stain_h + ", DAB " + s.stain_dab + ")");
+  {
+    // Both vectors as used, the default ones included (a user may have given only one).
+    const auto text = [](const scoring::Rgb3& v) {
+      char buf[96];
+      std::snprintf(buf, sizeof buf, "%g,%g,%g", v[0], v[1], v[2]);
+      return std::string(buf);
+    };
+    throw EngineError(ErrorKind::usage, "stain vectors must be non-negative, non-zero and not parallel (haematoxylin " +
+                                            text(h) + (s.stain_h.empty() ? " (default)" : "") + ", DAB " + text(dab) +
+                                            (s.stain_dab.empty() ? " (default)" : "") + ")");
+  }
   o.stains = *stains;
   if (!s.config.empty()) apply_config_file(s.config, o);
   if (!s.roi.empty()) {

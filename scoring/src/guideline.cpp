@@ -63,6 +63,7 @@ std::string_view to_string(Her2Category c) {
     case Her2Category::Equivocal: return "equivocal";
     case Her2Category::Positive: return "positive";
     case Her2Category::NotEvaluable: return "not-evaluable";
+    case Her2Category::Negative: return "negative";
   }
   return "?";
 }
@@ -107,7 +108,8 @@ SlideScore score_from_percent(const ClassPercent& p, std::int64_t total_cells, G
   return decide(p, total_cells, g, params).score;
 }
 
-Her2Category categorise(SlideScore s, const ClassPercent& p, const RuleParams& params) {
+Her2Category categorise(SlideScore s, const ClassPercent& p, const RuleParams& params, Guideline g) {
+  if (g == Guideline::Gastric && (s == SlideScore::Zero || s == SlideScore::OnePlus)) return Her2Category::Negative;
   switch (s) {
     case SlideScore::ThreePlus: return Her2Category::Positive;
     case SlideScore::TwoPlus: return Her2Category::Equivocal;

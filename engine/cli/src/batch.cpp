@@ -169,6 +169,37 @@ Shard parse_shard(const std::string& text) {
 
 namespace {
 
+// Files batch writes into --out and --report and may replace on a later run: its own earlier
+// outputs only. A file of the user's under the same name is replaced only with --force; a slide's
+// report folder holding anything a report does not write is never replaced (ReportFolder).
+bool starts_with_line(const fs::path& file, std::string_view text) {
+  std::ifstream f(file, std::ios::binary);
+  std::string line;
+  return f && std::getline(f, line) && line == text;
+}
+bool contains_text(const fs::path& file, std::string_view text) {
+  std::ifstream f(file, std::ios::binary);
+  std::string head(4096, '\0');
+  f.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<std::size_t>(f.gcount()));
+  return head.find(text) != std::string::npos;
+}
+bool batch_report_json(const fs::path& file) {
+  std::ifstream f(file, std::ios::binary);
+  try {
+    const nlohmann::json j = nlohmann::json::parse(f);
+    return j.is_object() && j.contains("settings_hash") && j.contains("slide_id");
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+void check_replaceable(const fs::path& file, bool ours, bool force) {
+  std::error_code ec;
+  if (force || !fs::exists(fs::symlink_status(file, ec)) || ours) return;
+  throw EngineError(ErrorKind::output, file.string() + ": exists and was not written by ihcscore batch; "
+                                                      "pass --force to replace it, or give another folder");
+}
+
 std::string shard_summary_name(const Shard& s) {
   return "summary-" + std::to_string(s.k) + "-of-" + std::to_string(s.n) + ".csv";
 }
@@ -200,6 +231,21 @@ BatchPlan prepare_batch(const BatchOptions& opt) {
                                               (ec ? ": " + ec.message() : std::string()));
     plan.report_dir = opt.report;
   }
+  // Nothing of the user's is replaced: checked for every output before the first slide is scored.
+  check_replaceable(plan.summary_path, starts_with_line(plan.summary_path, kSummaryHeader), opt.force);
+  for (const std::size_t k : plan.selected) {
+    const BatchItem& item = plan.input.items[k];
+    if (!item.error.empty()) continue;
+    const fs::path json = opt.out / (item.id + ".json");
+    check_replaceable(json, batch_report_json(json), opt.force);
+    if (!plan.report_dir.empty())
+      if (const auto other = not_a_report_entry(plan.report_dir / item.id))
+        throw EngineError(ErrorKind::output, (plan.report_dir / item.id).string() + ": holds " + *other +
+                                                 ", which a report does not write; not replaced (give another --report folder)");
+  }
+  if (!plan.report_dir.empty())
+    check_replaceable(plan.report_dir / "index.html", contains_text(plan.report_dir / "index.html", kBatchIndexTitle),
+                      opt.force);
   write_batch_summary(plan, {});  // fails early when DIR is not writable
   return plan;
 }

@@ -228,6 +228,7 @@ void add_bench_command(CLI::App& app, CommandRunner& run) {
           threads.push_back(static_cast<int>(n));
         }
       }
+      check_distinct_outputs({{"SLIDE", args->slide}, {"--json", args->json}, {"--markdown", args->markdown}});
       if (!args->json.empty()) check_output_path(args->json, args->force);
       if (!args->markdown.empty()) check_output_path(args->markdown, args->force);
       ScoreOptions options = make_score_options(args->scoring);

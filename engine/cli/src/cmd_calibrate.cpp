@@ -150,6 +150,12 @@ void add_calibrate_command(CLI::App& app, CommandRunner& run) {
   cmd->callback([args, &run] {
     run = [args]() -> int {
       ScoreOptions options = make_score_options(args->scoring);
+      std::vector<std::pair<std::string, std::string>> files{{"--labels", args->labels},
+                                                             {"--roi", args->scoring.roi},
+                                                             {"--config", args->scoring.config}};
+      for (const auto& c : args->controls) files.emplace_back("a control", c.substr(0, c.rfind(':')));
+      files.emplace_back("--out", args->out);
+      check_distinct_outputs(files);
       check_output_path(args->out, args->force);
       if (!args->labels.empty()) {
         if (!args->controls.empty()) throw EngineError(ErrorKind::usage, "give either CONTROLS or --labels, not both");

@@ -158,6 +158,7 @@ int run_deconvolve(const DeconvolveArgs& args) {
   }
 
   // Fail early on outputs that exist (without --force) or cannot be written.
+  check_distinct_outputs({{"INPUT", args.input}, {"--out", h_path.string()}, {"--out", d_path.string()}});
   check_output_path(h_path, args.force);
   check_output_path(d_path, args.force);
 

@@ -122,6 +122,7 @@ int run_ish(const IshArgs& args, bool have_totals, bool have_any_total) {
   if (args.counts.empty() && !have_totals)
     throw EngineError(ErrorKind::usage, std::string("ish: give --her2, --cep17 and --cells") +
                                        (have_any_total ? " together" : "") + ", or --counts FILE.csv");
+  check_distinct_outputs({{"--counts", args.counts}, {"--ihc", args.ihc}, {"--json", args.json}});
   if (!args.json.empty()) check_output_path(args.json, args.force);
 
   scoring::IshCounts counts;

@@ -28,7 +28,7 @@ void add_markup_command(CLI::App& app, CommandRunner& run) {
   cmd->add_option("SLIDE", args->slide, "Slide or image")->required();
   cmd->add_option("--region", args->region, "x,y,w,h in level-0 pixels (at most 8 Mpx at analysis resolution)")
       ->required();
-  cmd->add_option("--out", args->out, "PNG to write")->required();
+  cmd->add_option("--out", args->out, "PNG to write (with --roi: only the cells inside the region, which is drawn in green)")->required();
   add_scoring_options(*cmd, args->scoring);
   cmd->add_flag("--force", args->force, "Replace the output if it exists");
   cmd->callback([args, &run] {
@@ -41,6 +41,11 @@ void add_markup_command(CLI::App& app, CommandRunner& run) {
       }
       ScoreOptions options = make_score_options(args->scoring);
       options.cells.keep_outlines = true;
+      check_distinct_outputs({{"SLIDE", args->slide},
+                              {"--roi", args->scoring.roi},
+                              {"--config", args->scoring.config},
+                              {"--out", args->out}});
+      check_png_name("--out", args->out);
       check_output_path(args->out, args->force);
       const auto slide = open_for_scoring(args->slide, args->scoring);
       apply_stains_and_warn(*slide, args->scoring, options);
@@ -76,6 +81,7 @@ void add_markup_command(CLI::App& app, CommandRunner& run) {
       std::array<int, 4> counts{};
       for (const auto& c : cells) {
         if (!c.counted || c.outline.size() < 3) continue;
+        if (!options.roi.empty() && !options.roi.contains(c.x, c.y)) continue;  // scored as `score --roi` does
         ++counts[static_cast<std::size_t>(c.cell_class)];
         std::vector<cv::Point> poly;
         for (const auto& p : c.outline)
@@ -86,6 +92,14 @@ void add_markup_command(CLI::App& app, CommandRunner& run) {
         cv::circle(view, {static_cast<int>((c.x - ox) / d), static_cast<int>((c.y - oy) / d)}, 1,
                    cv::Scalar(col[0], col[1], col[2]), cv::FILLED);
       }
+      // The region of interest, as `score --roi` counts it: cells outside it are not drawn.
+      for (const auto& polygon : options.roi.polygons())
+        for (const auto& ring : polygon.rings) {
+          std::vector<cv::Point> pts;
+          for (const auto& p : ring)
+            pts.emplace_back(static_cast<int>(std::lround((p.x - ox) / d)), static_cast<int>(std::lround((p.y - oy) / d)));
+          cv::polylines(view, pts, true, cv::Scalar(0, 160, 0), 2, cv::LINE_AA);
+        }
       // Legend below.
       cv::Mat out(view.rows + 28, std::max(view.cols, 420), CV_8UC3, cv::Scalar(255, 255, 255));
       view.copyTo(out(cv::Rect(0, 0, view.cols, view.rows)));

@@ -58,11 +58,19 @@ void add_score_command(CLI::App& app, CommandRunner& run) {
       // temporary behind (see OutputSet and RemoveOnSignal).
       const RemoveOnSignal on_signal({});
       ScoreOptions options = make_score_options(args->scoring);
+      if ((args->geojson_all || args->geojson_tiles) && args->geojson.empty())
+        throw EngineError(ErrorKind::usage, std::string(args->geojson_all ? "--geojson-all" : "--geojson-tiles") +
+                                                " adds to the GeoJSON file: give --geojson FILE too");
       check_distinct_outputs({{"SLIDE", args->slide},
+                              {"--roi", args->scoring.roi},
+                              {"--config", args->scoring.config},
                               {"--json", args->json},
                               {"--heatmap", args->heatmap},
                               {"--geojson", args->geojson},
                               {"--report", args->report}});
+      check_inputs_outside({{"SLIDE", args->slide}, {"--roi", args->scoring.roi}, {"--config", args->scoring.config}},
+                           "--report", args->report);
+      check_png_name("--heatmap", args->heatmap);
       for (const auto* out : {&args->json, &args->heatmap, &args->geojson})
         if (!out->empty()) check_output_path(*out, args->force);
       if (!args->geojson.empty()) {

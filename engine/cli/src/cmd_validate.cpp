@@ -201,6 +201,9 @@ int run_validate(const ValidateArgs& args) {
   if (args.resamples < 1) throw EngineError(ErrorKind::usage, "--resamples: must be at least 1");
   const fs::path plots_dir(args.plots);
   const fs::path cm_png = plots_dir / "confusion_matrix.png", ba_png = plots_dir / "bland_altman.png";
+  check_distinct_outputs({{"--truth", args.truth}, {"--results", args.results}, {"--json", args.json},
+                          {"--plots", args.plots.empty() ? std::string() : cm_png.string()},
+                          {"--plots", args.plots.empty() ? std::string() : ba_png.string()}});
   if (!args.json.empty()) check_output_path(args.json, args.force);
   if (!args.plots.empty()) {
     std::error_code ec;

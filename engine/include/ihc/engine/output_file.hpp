@@ -55,8 +55,14 @@ class OutputSet {
   bool done_ = false;
 };
 
-// Throws EngineError(usage) when two of the given outputs (empty ones ignored) name the
-// same file, e.g. --json r.json --geojson ./r.json.
+// Throws EngineError(usage) when two of the given files (empty ones ignored) are the same, e.g.
+// --json r.json --geojson ./r.json, or an output that names an input (list the inputs too: SLIDE,
+// --roi, --config), which --force would otherwise replace.
 void check_distinct_outputs(const std::vector<std::pair<std::string, std::string>>& option_and_path);
+
+// Throws EngineError(usage) when one of the given inputs lies inside `folder` (an output folder
+// that is replaced whole, such as --report DIR).
+void check_inputs_outside(const std::vector<std::pair<std::string, std::string>>& option_and_input,
+                          const std::string& folder_option, const std::filesystem::path& folder);
 
 }  // namespace ihc::engine

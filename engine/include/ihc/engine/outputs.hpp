@@ -23,6 +23,10 @@ cv::Vec3b class_colour(scoring::CellClass c);
 void write_geojson(const std::filesystem::path& out, const SlideResult& result, bool include_tiles, bool include_left_out,
                    bool overwrite);
 
+// Throws EngineError(usage) unless `path` ends in .png (any case) or is a special file such as
+// /dev/stdout: a PNG written under another name (picture.jpg) would not open as what it says.
+void check_png_name(const std::string& option, const std::filesystem::path& path);
+
 // Encodes an 8-bit colour image (RGB, or BGR as OpenCV draws) as PNG and writes it atomically.
 // Throws EngineError.
 enum class ChannelOrder { rgb, bgr };

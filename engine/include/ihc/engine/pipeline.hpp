@@ -162,9 +162,11 @@ struct SlideResult {
 
 // Reads a whole-slide overview of at most `max_side` pixels on its long side, from the
 // smallest level that is large enough, in bounded chunks on `threads` threads (0: all cores;
-// the overview is the same on any number). dct_decode: as TilePlan::dct_decode.
+// the overview is the same on any number). dct_decode: as TilePlan::dct_decode. Parts that
+// cannot be read (a damaged source tile) stay white and are 255 in `unreadable_out` (CV_8U, the
+// overview's size); tiling::SlideError only when no part can be read.
 cv::Mat read_thumbnail(const tiling::Slide& slide, int max_side, double* downsample_out, bool dct_decode = true,
-                       int threads = 1);
+                       int threads = 1, cv::Mat* unreadable_out = nullptr);
 
 // Where the tiles of a slide are and how they are read. Shared by scoring and benchmarks, so
 // both touch exactly the same pixels.
@@ -188,6 +190,7 @@ struct TilePlan {
   scoring::ColourMeasures colour{1, 0};  // of the overview's tissue (stain_check.hpp)
   cv::Mat tissue;                // the overview's tissue mask (before the ROI), thumbnail pixels
   cv::Vec3b glass{255, 255, 255};  // median colour of the overview's glass
+  double overview_unreadable_fraction = 0;  // of the overview, damaged source tiles (read_thumbnail)
   double roi_px2 = 0;            // level-0 px² of the region of interest on the slide (0: none given)
   bool roi_crosses = false;      // its outlines cross themselves or overlap (Region::area is not the area)
 };

@@ -18,8 +18,10 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -34,9 +36,14 @@ namespace ihc::engine {
 // scripts/setup-deps.sh when the engine was configured).
 bool report_viewer_available();
 
+// The first entry of `dir` that a report folder does not hold (a file of the user's), or none;
+// none also when `dir` is not a folder. A report folder is replaced only when this is none.
+std::optional<std::string> not_a_report_entry(const std::filesystem::path& dir);
+
 class ReportFolder {
  public:
-  // Checks DIR (EngineError(output) when it exists and !overwrite, or its parent is missing)
+  // Checks DIR (EngineError(output) when it exists and !overwrite, holds anything a report does
+  // not write, or its parent is missing)
   // and creates the temporary folder. `mpp` (0: the analysis resolution) asks for the pyramid's
   // finest level at another resolution: the nearest power of two from 4x finer (not finer than
   // the slide) to 8x coarser. Finer levels are read again from the slide (more decoding).
@@ -89,5 +96,7 @@ struct ReportIndexRow {
 };
 // The index page: a table of the slides, sortable by any column, a thumbnail and a link each.
 std::string report_index_html(const std::vector<ReportIndexRow>& rows);
+// The index page's title element: how batch knows an index.html it may replace as its own.
+inline constexpr std::string_view kBatchIndexTitle = "<title>ihcscore batch report</title>";
 
 }  // namespace ihc::engine

@@ -33,8 +33,9 @@ enum class SlideScore { Zero, OnePlus, TwoPlus, ThreePlus, NotEvaluable };
 std::string_view to_string(SlideScore s);  // "0", "1+", "2+", "3+", "not-evaluable"
 
 // Clinical category that decides treatment (DESTINY-Breast04/06).
-enum class Her2Category { Null, Ultralow, Low, Equivocal, Positive, NotEvaluable };
-std::string_view to_string(Her2Category c);  // "null", "ultralow", "low", "equivocal", "positive", "not-evaluable"
+enum class Her2Category { Null, Ultralow, Low, Equivocal, Positive, NotEvaluable, Negative };
+// "null", "ultralow", "low", "equivocal", "positive", "not-evaluable", "negative"
+std::string_view to_string(Her2Category c);
 
 // Per-cent of tumour cells in each class (sums to 100 when any cell was counted).
 struct ClassPercent {
@@ -93,7 +94,10 @@ SlideScore score_from_percent(const ClassPercent& p, std::int64_t total_cells, G
 double metric_value(const ClassPercent& p, std::string_view metric);
 
 // HER2-null / ultralow / low / equivocal / positive from the IHC score alone
-// (2+ is "equivocal" until ISH decides; with negative ISH it would be HER2-low).
-Her2Category categorise(SlideScore s, const ClassPercent& p, const RuleParams& params = {});
+// (2+ is "equivocal" until ISH decides; with negative ISH it would be HER2-low). Null, ultralow
+// and low are the breast categories (DESTINY-Breast04/06); under the gastric rules 0 and 1+ are
+// "negative", as the 2016 guideline reports them.
+Her2Category categorise(SlideScore s, const ClassPercent& p, const RuleParams& params = {},
+                        Guideline g = Guideline::AscoCap2018);
 
 }  // namespace ihc::scoring
