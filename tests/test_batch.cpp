@@ -154,6 +154,8 @@ TEST_CASE("batch over a folder: one broken slide is an error row, the rest match
     CHECK(std::stod(cell(t, k, "percent_complete")) == Approx(j["percent"]["complete"].get<double>()));
     CHECK(std::stod(cell(t, k, "percent_complete_intense")) == Approx(j["percent"]["complete_intense"].get<double>()));
     CHECK(std::stoll(cell(t, k, "cells")) == j["cells"]["total"].get<long long>());
+    CHECK(cell(t, k, "borderline") == (j["decisive"]["borderline"].get<bool>() ? "true" : "false"));
+    CHECK(std::stoul(cell(t, k, "warnings")) == (j.contains("warnings") ? j["warnings"].size() : 0));
     CHECK(batch_report["percent"] == j["percent"]);
   }
 }

@@ -87,13 +87,13 @@ std::string settings_hash(const ScoringSettings& cli, const BatchItem& item) {
 std::string summary_csv(const std::vector<SummaryRow>& rows) {
   std::string out = std::string(kSummaryHeader) + "\n";
   for (const auto& r : rows) {
-    for (const auto* f : {&r.slide, &r.status, &r.score, &r.category, &r.guideline, &r.decisive_metric,
-                          &r.decisive_percent, &r.percent_complete,
-                          &r.percent_complete_intense, &r.cells, &r.error}) {
-      out += csv_field(*f);
-      out += ',';
+    const char* sep = "";
+    for (const auto& [name, field] : kSummaryColumns) {
+      out += sep;
+      out += csv_field(r.*field);
+      sep = ",";
     }
-    out += csv_field(r.elapsed_s) + "\n";
+    out += "\n";
   }
   return out;
 }
@@ -109,7 +109,9 @@ SummaryRow summary_row_from_report(const std::string& id, const nlohmann::json& 
   if (report.contains("decisive")) {
     row.decisive_metric = report["decisive"].value("metric", "");
     if (report["decisive"].contains("percent")) row.decisive_percent = report["decisive"]["percent"].dump();
+    if (report["decisive"].contains("borderline")) row.borderline = report["decisive"]["borderline"].dump();
   }
+  row.warnings = std::to_string(report.contains("warnings") && report["warnings"].is_array() ? report["warnings"].size() : 0);
   if (report.contains("percent")) {
     const auto& p = report["percent"];
     if (p.contains("complete")) row.percent_complete = p["complete"].dump();
@@ -172,10 +174,10 @@ namespace {
 // Files batch writes into --out and --report and may replace on a later run: its own earlier
 // outputs only. A file of the user's under the same name is replaced only with --force; a slide's
 // report folder holding anything a report does not write is never replaced (ReportFolder).
-bool starts_with_line(const fs::path& file, std::string_view text) {
+bool starts_with_text(const fs::path& file, std::string_view text) {
   std::ifstream f(file, std::ios::binary);
   std::string line;
-  return f && std::getline(f, line) && line == text;
+  return f && std::getline(f, line) && line.rfind(text, 0) == 0;
 }
 bool contains_text(const fs::path& file, std::string_view text) {
   std::ifstream f(file, std::ios::binary);
@@ -232,7 +234,8 @@ BatchPlan prepare_batch(const BatchOptions& opt) {
     plan.report_dir = opt.report;
   }
   // Nothing of the user's is replaced: checked for every output before the first slide is scored.
-  check_replaceable(plan.summary_path, starts_with_line(plan.summary_path, kSummaryHeader), opt.force);
+  // Ours when it starts with our first columns (an older version wrote fewer columns after them).
+  check_replaceable(plan.summary_path, starts_with_text(plan.summary_path, "slide,status,score,"), opt.force);
   for (const std::size_t k : plan.selected) {
     const BatchItem& item = plan.input.items[k];
     if (!item.error.empty()) continue;
@@ -347,30 +350,15 @@ ItemOutcome score_batch_item(const BatchOptions& opt, const ScoreOptions& base_o
 }
 
 namespace {
-// SummaryRow's fields by name, for its JSON form.
-constexpr std::pair<const char*, std::string SummaryRow::*> kRowFields[] = {
-    {"slide", &SummaryRow::slide},
-    {"status", &SummaryRow::status},
-    {"score", &SummaryRow::score},
-    {"category", &SummaryRow::category},
-    {"guideline", &SummaryRow::guideline},
-    {"decisive_metric", &SummaryRow::decisive_metric},
-    {"decisive_percent", &SummaryRow::decisive_percent},
-    {"percent_complete", &SummaryRow::percent_complete},
-    {"percent_complete_intense", &SummaryRow::percent_complete_intense},
-    {"cells", &SummaryRow::cells},
-    {"error", &SummaryRow::error},
-    {"elapsed_s", &SummaryRow::elapsed_s}};
-
 nlohmann::json row_json(const SummaryRow& r) {
   nlohmann::json j = nlohmann::json::object();
-  for (const auto& [name, field] : kRowFields) j[name] = r.*field;
+  for (const auto& [name, field] : kSummaryColumns) j[name] = r.*field;
   return j;
 }
 
 SummaryRow row_from_json(const nlohmann::json& j) {
   SummaryRow r;
-  for (const auto& [name, field] : kRowFields) r.*field = j.at(name).get<std::string>();
+  for (const auto& [name, field] : kSummaryColumns) r.*field = j.at(name).get<std::string>();
   return r;
 }
 
@@ -660,21 +648,9 @@ int merge_batch(const std::vector<fs::path>& dirs, const fs::path& out) {
   for (const auto& f : found) {
     const CsvTable csv = read_csv(f.file);
     const std::size_t c_index = csv.require_column("input_index"), c_count = csv.require_column("input_count");
-    // Every summary column, by name (the order is kSummaryHeader's).
-    const auto fields = [](SummaryRow& s) {
-      return std::array<std::pair<const char*, std::string*>, 12>{
-          {{"slide", &s.slide}, {"status", &s.status}, {"score", &s.score}, {"category", &s.category},
-           {"guideline", &s.guideline}, {"decisive_metric", &s.decisive_metric},
-           {"decisive_percent", &s.decisive_percent}, {"percent_complete", &s.percent_complete},
-           {"percent_complete_intense", &s.percent_complete_intense}, {"cells", &s.cells}, {"error", &s.error},
-           {"elapsed_s", &s.elapsed_s}}};
-    };
-    std::array<std::size_t, 12> c{};
-    {
-      SummaryRow probe;
-      const auto named = fields(probe);
-      for (std::size_t k = 0; k < c.size(); ++k) c[k] = csv.require_column(named[k].first);
-    }
+    // Every summary column, by name.
+    std::array<std::size_t, std::size(kSummaryColumns)> c{};
+    for (std::size_t k = 0; k < c.size(); ++k) c[k] = csv.require_column(kSummaryColumns[k].first);
     for (std::size_t r = 0; r < csv.rows.size(); ++r) {
       const auto& line = csv.rows[r];
       const std::string where = f.file.string() + ": line " + std::to_string(csv.lines[r]);
@@ -700,9 +676,7 @@ int merge_batch(const std::vector<fs::path>& dirs, const fs::path& out) {
       if (rows[index]) throw EngineError(ErrorKind::input, where + ": input_index " + std::to_string(index) + " repeated");
       Row row;
       row.from = f.file.parent_path();
-      SummaryRow& s = row.row;
-      const auto named = fields(s);
-      for (std::size_t k = 0; k < c.size(); ++k) *named[k].second = line[c[k]];
+      for (std::size_t k = 0; k < c.size(); ++k) row.row.*kSummaryColumns[k].second = line[c[k]];
       rows[index] = std::move(row);
     }
   }

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -35,12 +36,31 @@ struct SummaryRow {
   std::string status;  // ok | error
   std::string score, category, guideline, decisive_metric, decisive_percent, percent_complete,
       percent_complete_intense, cells;
-  std::string error;   // one line
+  std::string borderline;  // true when the decisive figure's interval crosses its threshold
+  std::string warnings;    // how many warnings the report carries (read them there)
+  std::string error;       // one line
   std::string elapsed_s;
 };
+// The columns of summary.csv, in order, and the field each comes from: the one list that the
+// CSV, its JSON form and the merging of shard summaries all read.
+inline constexpr std::pair<const char*, std::string SummaryRow::*> kSummaryColumns[] = {
+    {"slide", &SummaryRow::slide},
+    {"status", &SummaryRow::status},
+    {"score", &SummaryRow::score},
+    {"category", &SummaryRow::category},
+    {"guideline", &SummaryRow::guideline},
+    {"decisive_metric", &SummaryRow::decisive_metric},
+    {"decisive_percent", &SummaryRow::decisive_percent},
+    {"percent_complete", &SummaryRow::percent_complete},
+    {"percent_complete_intense", &SummaryRow::percent_complete_intense},
+    {"cells", &SummaryRow::cells},
+    {"borderline", &SummaryRow::borderline},
+    {"warnings", &SummaryRow::warnings},
+    {"error", &SummaryRow::error},
+    {"elapsed_s", &SummaryRow::elapsed_s}};
 inline constexpr const char* kSummaryHeader =
     "slide,status,score,category,guideline,decisive_metric,decisive_percent,percent_complete,"
-    "percent_complete_intense,cells,error,elapsed_s";
+    "percent_complete_intense,cells,borderline,warnings,error,elapsed_s";
 
 // A row from a slide report (the JSON batch writes): status ok.
 SummaryRow summary_row_from_report(const std::string& id, const nlohmann::json& report);
