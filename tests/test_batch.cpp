@@ -123,7 +123,7 @@ TEST_CASE("batch over a folder: one broken slide is an error row, the rest match
   const auto r = run_cli("batch " + q(dir) + " --out " + q(out) + " --threads 2");
   INFO(r.out << r.err);
   CHECK(r.exit_code == 5);
-  CHECK(slurp(out / "summary.csv").rfind(eng::kSummaryHeader, 0) == 0);
+  CHECK(slurp(out / "summary.csv").rfind(std::string(eng::kSummaryHeader) + "\n", 0) == 0);  // the whole first line
   const auto t = summary(out);
   REQUIRE(t.rows.size() == 5);  // S1, S2, S3, broken, corrupt-tile: by name (bytes); notes.txt, *.truth.json skipped
   CHECK(cell(t, 3, "slide") == "broken");

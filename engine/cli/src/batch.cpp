@@ -85,7 +85,9 @@ std::string settings_hash(const ScoringSettings& cli, const BatchItem& item) {
 }
 
 std::string summary_csv(const std::vector<SummaryRow>& rows) {
-  std::string out = std::string(kSummaryHeader) + "\n";
+  std::string out;
+  for (const auto& [name, field] : kSummaryColumns) (out += out.empty() ? "" : ",") += name;
+  out += "\n";
   for (const auto& r : rows) {
     const char* sep = "";
     for (const auto& [name, field] : kSummaryColumns) {

@@ -58,6 +58,7 @@ inline constexpr std::pair<const char*, std::string SummaryRow::*> kSummaryColum
     {"warnings", &SummaryRow::warnings},
     {"error", &SummaryRow::error},
     {"elapsed_s", &SummaryRow::elapsed_s}};
+// Its header line (the names above, joined; the batch tests check the two agree).
 inline constexpr const char* kSummaryHeader =
     "slide,status,score,category,guideline,decisive_metric,decisive_percent,percent_complete,"
     "percent_complete_intense,cells,borderline,warnings,error,elapsed_s";
