@@ -12,7 +12,7 @@
 #   benchmarks/make-tma.sh OUT.svs
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-out="${1:?usage: benchmarks/make-tma.sh OUT.tif}"
+out="${1:?usage: benchmarks/make-tma.sh OUT.svs}"
 cores="$root/../shared/data/gastric-tma"
 for tool in vips tiffcp tiffset; do
   command -v "$tool" >/dev/null || { echo "make-tma: $tool not found (scripts/setup-deps.sh)" >&2; exit 2; }

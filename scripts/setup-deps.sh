@@ -4,7 +4,7 @@
 # tests (tests/browser: puppeteer-core, driving Debian's chromium).
 # openmpi: `batch --mpi` (issue 7). pybind11 + python3-*: the Python module and its tests (engine/python,
 # tests/python; pandas and matplotlib for docs/python-validation.py, which a test runs). libvips-tools and
-# libtiff-tools: benchmarks/make-tma.sh (the real-tissue benchmark slide). clang + compiler-rt: libFuzzer harnesses and sanitizers.
+# libtiff-tools: benchmarks/make-tma.sh (the real-tissue benchmark slide). time: benchmarks/run.sh (peak memory of `score`). clang + compiler-rt: libFuzzer harnesses and sanitizers.
 # Idempotent: when every package is already installed it only checks and exits.
 set -euo pipefail
 
@@ -22,7 +22,7 @@ packages=(
   clang libclang-rt-14-dev
   chromium
   pybind11-dev python3-dev python3-numpy python3-pytest python3-openslide python3-pandas python3-matplotlib
-  libvips-tools libtiff-tools
+  libvips-tools libtiff-tools time
 )
 # Node.js and npm: Debian's, unless the machine already has them (e.g. from NodeSource).
 if ! command -v npm >/dev/null 2>&1; then packages+=(nodejs npm); fi

@@ -133,7 +133,8 @@ void write_file_atomically(const fs::path& target, const std::string& contents, 
       throw EngineError(ErrorKind::output, target.string() + ": cannot be written: " + std::strerror(errno));
     const bool wrote = std::fwrite(contents.data(), 1, contents.size(), f) == contents.size();
     int saved = wrote ? 0 : errno;
-    const bool flushed = std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
+    // A special file (/dev/null, a pipe, a terminal) cannot be synced (EINVAL): nothing to wait for.
+    const bool flushed = std::fflush(f) == 0 && (::fsync(::fileno(f)) == 0 || errno == EINVAL);
     if (!saved && !flushed) saved = errno;
     const bool closed = std::fclose(f) == 0;
     if (!saved && !closed) saved = errno;
