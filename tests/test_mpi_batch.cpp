@@ -9,6 +9,7 @@
 #include "cli_runner.hpp"
 #include "ihc/cli/batch.hpp"
 #include "ihc/cli/mpi_batch.hpp"
+#include "ihc/engine/validation.hpp"
 
 using ihc::test::run_cli;
 using ihc::test::scratch_dir;
@@ -146,6 +147,39 @@ TEST_CASE("batch shards 1/3 2/3 3/3 merged give the single-process summary", "[b
   const auto in_place = run_cli("batch --merge " + q(a) + " --out " + q(a));
   CHECK(in_place.exit_code == 5);
   CHECK(without_elapsed(a / "summary.csv") == reference);
+
+  // Shard summaries from a version without the borderline and warnings columns still merge: the
+  // two are left empty, every other column as before.
+  const auto old = base / "old";
+  fs::create_directories(old);
+  for (const auto& from : {a, b})
+    for (const auto& e : fs::directory_iterator(from))
+      if (e.path().extension() == ".json") fs::copy_file(e.path(), old / e.path().filename(), fs::copy_options::skip_existing);
+  for (const auto& [from, k] : std::vector<std::pair<fs::path, int>>{{a, 1}, {a, 2}, {b, 3}}) {
+    const auto name = "summary-" + std::to_string(k) + "-of-3.csv";
+    const auto table = ihc::engine::read_csv(from / name);
+    std::ofstream out(old / name);
+    const auto keep = [&](std::size_t col) { return table.header[col] != "borderline" && table.header[col] != "warnings"; };
+    const auto write_row = [&](const std::vector<std::string>& row) {
+      std::string line;
+      for (std::size_t col = 0; col < row.size(); ++col)
+        if (keep(col)) line += (line.empty() ? "" : ",") + ihc::engine::csv_field(row[col]);
+      out << line << "\n";
+    };
+    write_row(table.header);
+    for (const auto& row : table.rows) write_row(row);
+  }
+  const auto from_old = run_cli("batch --merge " + q(old) + " --out " + q(base / "merged-old"));
+  INFO(from_old.err);
+  CHECK(from_old.exit_code == 5);
+  const auto merged_old = ihc::engine::read_csv(base / "merged-old" / "summary.csv");
+  const auto fresh = ihc::engine::read_csv(merged / "summary.csv");
+  REQUIRE(merged_old.rows.size() == fresh.rows.size());
+  const auto col = [](const ihc::engine::CsvTable& t, const char* name) { return *t.column(name); };
+  for (std::size_t r = 0; r < fresh.rows.size(); ++r) {
+    CHECK(merged_old.rows[r][col(merged_old, "borderline")].empty());
+    CHECK(merged_old.rows[r][col(merged_old, "score")] == fresh.rows[r][col(fresh, "score")]);
+  }
 }
 
 TEST_CASE("batch shard and merge usage errors", "[batch][scale-out]") {

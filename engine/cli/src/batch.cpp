@@ -650,9 +650,13 @@ int merge_batch(const std::vector<fs::path>& dirs, const fs::path& out) {
   for (const auto& f : found) {
     const CsvTable csv = read_csv(f.file);
     const std::size_t c_index = csv.require_column("input_index"), c_count = csv.require_column("input_count");
-    // Every summary column, by name.
-    std::array<std::size_t, std::size(kSummaryColumns)> c{};
-    for (std::size_t k = 0; k < c.size(); ++k) c[k] = csv.require_column(kSummaryColumns[k].first);
+    // Every summary column, by name; borderline and warnings may be missing (shards written by a
+    // version before them: left empty).
+    std::array<std::optional<std::size_t>, std::size(kSummaryColumns)> c{};
+    for (std::size_t k = 0; k < c.size(); ++k) {
+      const std::string_view name = kSummaryColumns[k].first;
+      c[k] = name == "borderline" || name == "warnings" ? csv.column(name) : csv.require_column(name);
+    }
     for (std::size_t r = 0; r < csv.rows.size(); ++r) {
       const auto& line = csv.rows[r];
       const std::string where = f.file.string() + ": line " + std::to_string(csv.lines[r]);
@@ -678,7 +682,8 @@ int merge_batch(const std::vector<fs::path>& dirs, const fs::path& out) {
       if (rows[index]) throw EngineError(ErrorKind::input, where + ": input_index " + std::to_string(index) + " repeated");
       Row row;
       row.from = f.file.parent_path();
-      for (std::size_t k = 0; k < c.size(); ++k) row.row.*kSummaryColumns[k].second = line[c[k]];
+      for (std::size_t k = 0; k < c.size(); ++k)
+        if (c[k]) row.row.*kSummaryColumns[k].second = line[*c[k]];
       rows[index] = std::move(row);
     }
   }
