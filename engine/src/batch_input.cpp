@@ -89,8 +89,8 @@ BatchInput collect_batch_input(const fs::path& input) {
     in.manifest = true;
     const CsvTable csv = read_csv(input);
     // "path", or "file" as in a labels CSV (validate's truth), so one table can list and label the slides.
-    const std::size_t path_col = csv.column("path") ? *csv.column("path") : csv.column("file") ? *csv.column("file")
-                                                                                               : csv.require_column("path");
+    const auto named_path = csv.column("path") ? csv.column("path") : csv.column("file");
+    const std::size_t path_col = named_path ? *named_path : csv.require_column("path");
     const auto id_col = csv.column("id");
     const auto mpp_col = csv.column("mpp");
     const auto roi_col = csv.column("roi");

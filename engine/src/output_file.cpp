@@ -67,7 +67,8 @@ void check_distinct_outputs(const std::vector<std::pair<std::string, std::string
       if (option_and_path[j].second.empty()) continue;
       if (same_file(option_and_path[i].second, option_and_path[j].second))
         throw EngineError(ErrorKind::usage, option_and_path[j].second + ": named by both " + option_and_path[i].first +
-                                           " and " + option_and_path[j].first + "; give each output a file of its own, apart from the inputs");
+                                                " and " + option_and_path[j].first +
+                                                "; give each output a file of its own, apart from the inputs");
     }
   }
 }
@@ -83,7 +84,8 @@ void check_inputs_outside(const std::vector<std::pair<std::string, std::string>>
     const auto [d, i] = std::mismatch(dir.begin(), dir.end(), in.begin(), in.end());
     if (d == dir.end())
       throw EngineError(ErrorKind::usage, input + ": " + option + " lies inside the " + folder_option + " folder " +
-                                              folder.string() + ", which is written whole; give it a folder of its own");
+                                              folder.string() +
+                                              ", which is written whole; give it a folder of its own");
   }
 }
 

@@ -116,7 +116,8 @@ void check_png_name(const std::string& option, const std::filesystem::path& path
                        !std::filesystem::is_directory(path, ec)))
     return;
   std::string ext = path.extension().string();
-  std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   if (ext != ".png")
     throw EngineError(ErrorKind::usage, path.string() + ": " + option + " writes a PNG picture; name it .png");
 }

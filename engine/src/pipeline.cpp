@@ -2,12 +2,13 @@
 
 #include <algorithm>
 #include <atomic>
-#include <mutex>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <mutex>
 #include <numeric>
 #include <stdexcept>
+#include <string>
 #include <tuple>
 
 #include <opencv2/imgproc.hpp>
@@ -211,7 +212,8 @@ TilePlan plan_tiles(const tiling::Slide& slide, const ScoreOptions& options) {
   plan.colour = scoring::colour_measures(plan.thumbnail, mask, options.stains, options.stain_check);
   // What the overview could not read is taken as tissue: its tiles are read (not filled as glass)
   // and those that fail are counted and reported.
-  plan.overview_unreadable_fraction = static_cast<double>(cv::countNonZero(unreadable)) / static_cast<double>(unreadable.total());
+  plan.overview_unreadable_fraction =
+      static_cast<double>(cv::countNonZero(unreadable)) / static_cast<double>(unreadable.total());
   mask |= unreadable;
   plan.tissue = mask.clone();
   {

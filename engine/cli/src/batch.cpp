@@ -113,7 +113,8 @@ SummaryRow summary_row_from_report(const std::string& id, const nlohmann::json& 
     if (report["decisive"].contains("percent")) row.decisive_percent = report["decisive"]["percent"].dump();
     if (report["decisive"].contains("borderline")) row.borderline = report["decisive"]["borderline"].dump();
   }
-  row.warnings = std::to_string(report.contains("warnings") && report["warnings"].is_array() ? report["warnings"].size() : 0);
+  const bool warned = report.contains("warnings") && report["warnings"].is_array();
+  row.warnings = std::to_string(warned ? report["warnings"].size() : 0);
   if (report.contains("percent")) {
     const auto& p = report["percent"];
     if (p.contains("complete")) row.percent_complete = p["complete"].dump();
@@ -245,8 +246,9 @@ BatchPlan prepare_batch(const BatchOptions& opt) {
     check_replaceable(json, batch_report_json(json), opt.force);
     if (!plan.report_dir.empty())
       if (const auto other = not_a_report_entry(plan.report_dir / item.id))
-        throw EngineError(ErrorKind::output, (plan.report_dir / item.id).string() + ": holds " + *other +
-                                                 ", which a report does not write; not replaced (give another --report folder)");
+        throw EngineError(ErrorKind::output,
+                          (plan.report_dir / item.id).string() + ": holds " + *other +
+                              ", which a report does not write; not replaced (give another --report folder)");
   }
   if (!plan.report_dir.empty())
     check_replaceable(plan.report_dir / "index.html", contains_text(plan.report_dir / "index.html", kBatchIndexTitle),

@@ -73,7 +73,8 @@ void add_batch_command(CLI::App& app, CommandRunner& run) {
       "batch", "Score every slide of a folder or CSV manifest: DIR/<id>.json per slide and DIR/summary.csv; "
                "re-running resumes");
   cmd->add_option("INPUT", args->input,
-                  "A folder (its slides and images, not recursive, by name) or a CSV manifest with a path (or file) column "
+                  "A folder (its slides and images, not recursive, by name) or a CSV manifest with a path (or file) "
+                  "column "
                   "and optional id, mpp, roi columns (required unless --merge)");
   add_scoring_options(*cmd, args->scoring);
   cmd->get_option("--mpp")->description(

@@ -28,7 +28,9 @@ void add_markup_command(CLI::App& app, CommandRunner& run) {
   cmd->add_option("SLIDE", args->slide, "Slide or image")->required();
   cmd->add_option("--region", args->region, "x,y,w,h in level-0 pixels (at most 8 Mpx at analysis resolution)")
       ->required();
-  cmd->add_option("--out", args->out, "PNG to write (with --roi: only the cells inside the region, which is drawn in green)")->required();
+  cmd->add_option("--out", args->out,
+                  "PNG to write (with --roi: only the cells inside the region, which is drawn in green)")
+      ->required();
   add_scoring_options(*cmd, args->scoring);
   cmd->add_flag("--force", args->force, "Replace the output if it exists");
   cmd->callback([args, &run] {
@@ -97,7 +99,8 @@ void add_markup_command(CLI::App& app, CommandRunner& run) {
         for (const auto& ring : polygon.rings) {
           std::vector<cv::Point> pts;
           for (const auto& p : ring)
-            pts.emplace_back(static_cast<int>(std::lround((p.x - ox) / d)), static_cast<int>(std::lround((p.y - oy) / d)));
+            pts.emplace_back(static_cast<int>(std::lround((p.x - ox) / d)),
+                             static_cast<int>(std::lround((p.y - oy) / d)));
           cv::polylines(view, pts, true, cv::Scalar(0, 160, 0), 2, cv::LINE_AA);
         }
       // Legend below.
