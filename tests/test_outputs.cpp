@@ -211,6 +211,17 @@ TEST_CASE("nothing the user owns is replaced: inputs named as outputs, report fo
   // A PNG under another name, and GeoJSON-only flags without --geojson: usage errors.
   CHECK(test::run_cli("markup " + test::q(slide) + " --region 0,0,400,400 --out " + test::q(dir / "m.jpg")).exit_code == 2);
   CHECK(test::run_cli("score " + test::q(slide) + " --geojson-all").exit_code == 2);
+  // markup --roi draws the cells score --roi counts: the same number.
+  { std::ofstream(dir / "left.geojson") << R"({"type":"Polygon","coordinates":[[[0,0],[750,0],[750,1000],[0,1000],[0,0]]]})"; }
+  const auto roi_json = dir / "roi.json";
+  REQUIRE(test::run_cli("score " + test::q(slide) + " --roi " + test::q(dir / "left.geojson") + " --json " +
+                        test::q(roi_json)).exit_code == 0);
+  const auto roi_cells = nlohmann::json::parse(bytes_of(roi_json))["cells"]["total"].get<long long>();
+  const auto roi_markup = test::run_cli("markup " + test::q(slide) + " --roi " + test::q(dir / "left.geojson") +
+                                        " --region 0,0,1500,1000 --out " + test::q(dir / "roi.png"));
+  REQUIRE(roi_markup.exit_code == 0);
+  CHECK(roi_cells > 20);
+  CHECK(roi_markup.out.find(": " + std::to_string(roi_cells) + " cells") != std::string::npos);
   // A special file takes the report as written (fsync cannot apply to it: that is not a failure).
   CHECK(test::run_cli("score " + test::q(slide) + " --json /dev/null").exit_code == 0);
   CHECK_FALSE(fs::exists(dir / "m.jpg"));
