@@ -127,6 +127,11 @@ TEST_CASE("batch shards 1/3 2/3 3/3 merged give the single-process summary", "[b
     CHECK(lines(slurp(shard)) == 1 + (k == 1 ? 2 : k == 2 ? 2 : 1));  // indices 0,3 / 1,4 / 2
     CHECK_FALSE(fs::exists(dir / "summary.csv"));
   }
+  // A shard submitted again resumes: its own summary is not a file of the user's.
+  const auto again = run_cli("batch " + q(input_folder()) + " --shard 3/3 --out " + q(b) + " --threads 1");
+  INFO(again.err);
+  CHECK(again.exit_code == 0);
+  CHECK(again.out.find("already done") != std::string::npos);
 
   // Shard 3 missing: the merge says so.
   const auto partial = run_cli("batch --merge " + q(a) + " --out " + q(merged));

@@ -177,10 +177,16 @@ namespace {
 // Files batch writes into --out and --report and may replace on a later run: its own earlier
 // outputs only. A file of the user's under the same name is replaced only with --force; a slide's
 // report folder holding anything a report does not write is never replaced (ReportFolder).
-bool starts_with_text(const fs::path& file, std::string_view text) {
+// The columns a shard's summary has in front of the summary's own.
+constexpr std::string_view kShardColumns = "input_index,input_count,";
+// A summary (or a shard's) batch wrote: its header, after the shard columns, starts with the
+// summary's first columns (an older version wrote fewer columns after them).
+bool batch_summary_file(const fs::path& file) {
   std::ifstream f(file, std::ios::binary);
   std::string line;
-  return f && std::getline(f, line) && line.rfind(text, 0) == 0;
+  if (!f || !std::getline(f, line)) return false;
+  if (line.rfind(kShardColumns, 0) == 0) line.erase(0, kShardColumns.size());
+  return line.rfind(std::string(kSummaryColumns[0].first) + "," + kSummaryColumns[1].first + ",", 0) == 0;
 }
 bool contains_text(const fs::path& file, std::string_view text) {
   std::ifstream f(file, std::ios::binary);
@@ -237,8 +243,7 @@ BatchPlan prepare_batch(const BatchOptions& opt) {
     plan.report_dir = opt.report;
   }
   // Nothing of the user's is replaced: checked for every output before the first slide is scored.
-  // Ours when it starts with our first columns (an older version wrote fewer columns after them).
-  check_replaceable(plan.summary_path, starts_with_text(plan.summary_path, "slide,status,score,"), opt.force);
+  check_replaceable(plan.summary_path, batch_summary_file(plan.summary_path), opt.force);
   for (const std::size_t k : plan.selected) {
     const BatchItem& item = plan.input.items[k];
     if (!item.error.empty()) continue;
@@ -499,7 +504,7 @@ void write_batch_summary(const BatchPlan& plan, std::vector<IndexedRow> rows) {
   if (plan.shard) {
     // The same lines with input_index,input_count in front.
     const std::string count = std::to_string(plan.input.items.size());
-    std::string shard_text = "input_index,input_count," + text.substr(0, text.find('\n') + 1);
+    std::string shard_text = std::string(kShardColumns) + text.substr(0, text.find('\n') + 1);
     std::size_t pos = text.find('\n') + 1;
     for (const auto& r : rows) {
       const std::size_t end = text.find('\n', pos);
