@@ -191,6 +191,8 @@ TEST_CASE("batch over a manifest: id and mpp columns, relative paths, per-row er
   CHECK(cell(t, 0, "slide") == "P3");
   CHECK(cell(t, 1, "slide") == "her2-score3");
   CHECK(cell(t, 2, "slide") == "her2-score3-2");
+  // The renaming is said, naming the id it could not have.
+  CHECK(r.err.find("id 'her2-score3' is taken by an earlier slide; reported as 'her2-score3-2'") != std::string::npos);
   CHECK(cell(t, 3, "slide") == "nompp");
   CHECK(cell(t, 4, "slide") == "gone");
   // The whole patch carries the 3+ label; the left half (row 1, its region of interest) is
@@ -223,6 +225,15 @@ TEST_CASE("batch input and output errors: exit 3 and 4", "[batch]") {
   { std::ofstream(dir / "labels.csv") << "file,ihc_score\n" << fs::absolute(kData / "images" / "her2-score0.png").string() << ",0\n"; }
   CHECK(run_cli("batch " + q(dir / "labels.csv") + " --mpp 0.6 --out " + q(dir / "o3")).exit_code == 0);
   CHECK(fs::is_regular_file(dir / "o3" / "her2-score0.json"));
+  // An id the manifest gives twice is a mistake in it, not a slide to rename: exit 3, both lines named.
+  {
+    std::ofstream(dir / "twice.csv") << "id,path,mpp\nS1," << fs::absolute(kData / "images" / "her2-score0.png").string()
+                                     << ",0.6\nS2,a.png,0.6\nS1,b.png,0.6\n";
+  }
+  const auto twice = run_cli("batch " + q(dir / "twice.csv") + " --out " + q(dir / "o4"));
+  CHECK(twice.exit_code == 3);
+  CHECK(twice.err.find("line 4: id 'S1' is already on line 2") != std::string::npos);
+  CHECK_FALSE(fs::exists(dir / "o4"));
   { std::ofstream(dir / "file") << "x"; }
   { std::ofstream(dir / "ok.csv") << "path,mpp\n" << fs::absolute(kData / "images" / "her2-score0.png").string() << ",0.6\n"; }
   CHECK(run_cli("batch " + q(dir / "ok.csv") + " --out " + q(dir / "file" / "sub")).exit_code == 4);

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdlib>
+#include <map>
 #include <set>
 #include <system_error>
 
@@ -22,6 +23,16 @@ std::string lower(std::string s) {
   return s;
 }
 
+// Characters that cannot appear in a file name become '_'; "summary" is kept apart from
+// DIR/summary.csv.
+std::string file_safe_id(std::string id) {
+  for (auto& c : id)
+    if (c == '/' || c == '\\' || static_cast<unsigned char>(c) < 0x20) c = '_';
+  if (id.empty() || id == "." || id == "..") id = "slide";
+  if (lower(id) == "summary") id += "_";
+  return id;
+}
+
 }  // namespace
 
 bool has_slide_extension(const fs::path& path) {
@@ -31,19 +42,11 @@ bool has_slide_extension(const fs::path& path) {
 }
 
 std::vector<std::string> unique_ids(const std::vector<std::string>& wanted) {
-  std::vector<std::string> clean;
-  clean.reserve(wanted.size());
-  for (std::string id : wanted) {
-    for (auto& c : id)
-      if (c == '/' || c == '\\' || static_cast<unsigned char>(c) < 0x20) c = '_';
-    if (id.empty() || id == "." || id == "..") id = "slide";
-    if (lower(id) == "summary") id += "_";  // DIR/summary.csv is ours, keep reports apart from it
-    clean.push_back(std::move(id));
-  }
   std::set<std::string> used;
   std::vector<std::string> out;
-  out.reserve(clean.size());
-  for (const auto& id : clean) {
+  out.reserve(wanted.size());
+  for (const auto& w : wanted) {
+    const std::string id = file_safe_id(w);
     std::string candidate = id;
     for (int k = 2; used.count(candidate); ++k) candidate = id + "-" + std::to_string(k);
     used.insert(candidate);
@@ -95,6 +98,7 @@ BatchInput collect_batch_input(const fs::path& input) {
     const auto mpp_col = csv.column("mpp");
     const auto roi_col = csv.column("roi");
     const fs::path base = input.parent_path();
+    std::map<std::string, std::size_t> given_ids;  // id column -> its line
     for (std::size_t r = 0; r < csv.rows.size(); ++r) {
       const auto& row = csv.rows[r];
       BatchItem item;
@@ -120,13 +124,26 @@ BatchInput collect_batch_input(const fs::path& input) {
         item.roi = (roi.is_absolute() ? roi : base / roi).string();
       }
       std::string id = id_col ? row[*id_col] : std::string();
+      if (!id.empty()) {
+        // An id the user wrote names one slide: a second row with it is a mistake in the
+        // manifest (renaming it would leave reports no one can match to their slides).
+        const auto [seen, fresh] = given_ids.emplace(id, csv.lines[r]);
+        if (!fresh)
+          throw EngineError(ErrorKind::input, input.string() + ": " + where + ": id '" + id + "' is already on line " +
+                                                 std::to_string(seen->second) + "; give each slide its own id");
+      }
       if (id.empty()) id = p.empty() ? "line" + std::to_string(csv.lines[r]) : slide_stem(p);
       wanted.push_back(id);
       in.items.push_back(std::move(item));
     }
   }
   const auto ids = unique_ids(wanted);
-  for (std::size_t k = 0; k < ids.size(); ++k) in.items[k].id = ids[k];
+  for (std::size_t k = 0; k < ids.size(); ++k) {
+    in.items[k].id = ids[k];
+    if (ids[k] != file_safe_id(wanted[k]) && !in.items[k].path.empty())
+      in.warnings.push_back(in.items[k].path.string() + ": id '" + file_safe_id(wanted[k]) + "' is taken by an earlier slide; reported as '" +
+                            ids[k] + "'");
+  }
   return in;
 }
 

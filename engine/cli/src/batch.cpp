@@ -228,6 +228,7 @@ BatchPlan prepare_batch(const BatchOptions& opt) {
                                        " that opens as a slide or image)");
   for (std::size_t k = 0; k < plan.input.items.size(); ++k)
     if (!plan.shard || plan.shard->takes(k)) plan.selected.push_back(k);
+  for (const auto& w : plan.input.warnings) std::fprintf(stderr, "ihcscore: warning: %s\n", w.c_str());
 
   std::error_code ec;
   fs::create_directories(opt.out, ec);

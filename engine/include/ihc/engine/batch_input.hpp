@@ -27,10 +27,12 @@ struct BatchItem {
 struct BatchInput {
   bool manifest = false;
   std::vector<BatchItem> items;    // in input order
+  // A slide whose id (file stem) an earlier one has: reported under another (unique_ids).
+  std::vector<std::string> warnings;
 };
 
-// Throws EngineError(input) when INPUT is missing or unreadable, or a manifest has no
-// `path` column.
+// Throws EngineError(input) when INPUT is missing or unreadable, a manifest has no `path`
+// column, or a manifest's `id` column repeats an id.
 BatchInput collect_batch_input(const std::filesystem::path& input);
 
 // Extensions of slide and image formats (.svs .tif .tiff .ndpi .mrxs .scn .bif .vms .png .jpg
