@@ -33,9 +33,11 @@
 #include <vector>
 
 #include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include "cli_runner.hpp"
+#include "jpeg_encode.hpp"
 #include "ihc/synth/synth.hpp"
 #include "ihc/tiling/slide.hpp"
 
@@ -270,6 +272,9 @@ TEST_CASE("fast reader serves JPEG Aperio slides and describes them as OpenSlide
     CHECK(fast->levels()[i].width == os->levels()[i].width);
     CHECK(fast->levels()[i].height == os->levels()[i].height);
     CHECK(fast->levels()[i].downsample == Approx(os->levels()[i].downsample));
+    // Aperio's JPEG tiles are RGB, one colour per pixel (their SOF says 1 x 1 for each component).
+    CHECK(fast->levels()[i].chroma_x == 1);
+    CHECK(os->levels()[i].chroma_y == 1);
   }
   CHECK(fast->levels()[0].width == kCmuW);
   CHECK(fast->levels()[0].height == kCmuH);
@@ -484,6 +489,25 @@ TEST_CASE("generic tiled JPEG TIFFs are served by the fast reader as generic-tif
   CHECK(static_cast<double>(d.differing) <= 0.001 * static_cast<double>(d.total));
 }
 
+TEST_CASE("a plain JPEG says how it stores its colour, and PNG or deflate TIFF keep it per pixel", "[tiling]") {
+  const auto dir = ihc::test::scratch_dir("plain-chroma");
+  cv::Mat rgb = cv::imread((kData / "images" / "her2-score0.png").string());
+  REQUIRE(!rgb.empty());
+  cv::cvtColor(rgb, rgb, cv::COLOR_BGR2RGB);
+  ihc::test::write_jpeg(dir / "s420.jpg", rgb, TJSAMP_420);
+  ihc::test::write_jpeg(dir / "s422.jpg", rgb, TJSAMP_422);
+  ihc::test::write_jpeg(dir / "s444.jpg", rgb, TJSAMP_444);
+  const auto chroma = [](const fs::path& p) {
+    const auto& l = open_slide(p)->levels().front();
+    return std::pair{l.chroma_x, l.chroma_y};
+  };
+  CHECK(chroma(dir / "s420.jpg") == std::pair{2, 2});
+  CHECK(chroma(dir / "s422.jpg") == std::pair{2, 1});
+  CHECK(chroma(dir / "s444.jpg") == std::pair{1, 1});
+  CHECK(chroma(kData / "images" / "her2-score0.png") == std::pair{1, 1});
+  CHECK(chroma(kData / "slides" / "boxes-generic.tiff") == std::pair{1, 1});
+}
+
 TEST_CASE("formats the fast reader does not decode fall back to OpenSlide or OpenCV", "[tiling][fast-reader]") {
   CHECK(open_slide(kData / "slides" / "tcga-jp2k-small.svs")->reader() == "openslide");  // JPEG 2000 Aperio
   CHECK(open_slide(kData / "slides" / "boxes-generic.tiff")->reader() == "openslide");   // deflate tiles
@@ -640,6 +664,13 @@ TEST_CASE("fast reader matches OpenSlide on a synthetic YCbCr pyramid, every lev
   REQUIRE(fast->reader() == "tiff-jpeg");
   REQUIRE(fast->levels().size() == os->levels().size());
   REQUIRE(fast->levels().size() >= 2);
+  // YCbCr 4:2:0 at every level, as the TIFF's YCbCrSubsampling tag says: both readers tell.
+  for (std::size_t i = 0; i < fast->levels().size(); ++i) {
+    CHECK(fast->levels()[i].chroma_x == 2);
+    CHECK(fast->levels()[i].chroma_y == 2);
+    CHECK(os->levels()[i].chroma_x == 2);
+    CHECK(os->levels()[i].chroma_y == 2);
+  }
   Diff all;
   for (const std::int64_t x : {0, 1, 255, 256, 257, 511, 512, 4999 - 256})
     for (const int w : {1, 255, 256, 257, 511, 512}) {

@@ -18,6 +18,7 @@
 #include <tbb/task_arena.h>
 
 #include "ihc/engine/errors.hpp"
+#include "ihc/scoring/chroma.hpp"
 #include "ihc/scoring/stain_estimation.hpp"
 
 namespace ihc::engine {
@@ -191,6 +192,11 @@ TilePlan plan_geometry(const tiling::Slide& slide, const ScoreOptions& options) 
   plan.read_level = slide.best_level_for_downsample(plan.downsample);
   plan.halo_px = static_cast<int>(std::ceil(halo_um_for(options) / plan.mpp_analysis));
   plan.dct_decode = !options.exact_decode;
+  const tiling::Level& read = slide.levels()[static_cast<std::size_t>(plan.read_level)];
+  if (std::abs(plan.downsample / read.downsample - 1.0) < 1e-6) {
+    plan.chroma_x = read.chroma_x;
+    plan.chroma_y = read.chroma_y;
+  }
   const double core_l0 = options.tile_px * plan.downsample;
   const auto nx = static_cast<std::int64_t>(std::ceil(static_cast<double>(width) / core_l0));
   const auto ny = static_cast<std::int64_t>(std::ceil(static_cast<double>(height) / core_l0));
@@ -312,6 +318,12 @@ std::vector<SlideCell> analyse_tile(const tiling::Slide& slide, const TilePlan& 
   const TileGeometry g = geometry(plan, core);
   const double d = plan.downsample;
   cv::Mat rgb = read_tile(slide, plan, core);
+  if (plan.chroma_x > 1 || plan.chroma_y > 1) {
+    // The tile's first pixel in the read level's pixels, where the colour blocks start at 0.
+    const double ds = slide.levels()[static_cast<std::size_t>(plan.read_level)].downsample;
+    const auto level_px = [ds](double l0) { return static_cast<int>(std::floor(l0 / ds + 1e-6)); };
+    scoring::restore_subsampled_chroma(rgb, plan.chroma_x, plan.chroma_y, level_px(g.x0), level_px(g.y0));
+  }
   const scoring::HematoxylinDab dec =
       scoring::deconvolve_for_cells(rgb, options.stains, options.counterstain_residual_weight);
   const auto width = slide.levels().front().width, height = slide.levels().front().height;
@@ -437,6 +449,8 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
   result.mpp_slide = plan.mpp_slide;
   result.mpp_analysis = plan.mpp_analysis;
   result.read_level = plan.read_level;
+  result.chroma_x = plan.chroma_x;
+  result.chroma_y = plan.chroma_y;
   result.tiles_total = plan.tiles_total;
   result.threads = worker_threads(options.threads);
   result.thumbnail = plan.thumbnail;

@@ -107,7 +107,10 @@ nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
   }
   j["slide"] = {{"path", r.path},     {"vendor", r.vendor}, {"reader", r.reader},
                 {"width", r.width},   {"height", r.height}, {"levels", r.levels},
-                {"mpp", round_to(r.mpp_slide, 6)}, {"decode", o.exact_decode ? "exact" : "fast"}};
+                {"mpp", round_to(r.mpp_slide, 6)}, {"decode", o.exact_decode ? "exact" : "fast"},
+                {"colour_restored", r.chroma_x > 1 || r.chroma_y > 1
+                                        ? std::to_string(r.chroma_x) + "x" + std::to_string(r.chroma_y)
+                                        : std::string("no")}};
   j["mpp_analysis"] = round_to(r.mpp_analysis, 6);
   j["stain_check"] = {{"eosin_fraction", round_to(r.eosin_fraction, 4)},
                       {"max_eosin_fraction", o.stain_check.max_eosin_fraction},

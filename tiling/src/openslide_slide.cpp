@@ -122,6 +122,16 @@ class OpenSlideSlide final : public Slide {
       os_levels_.push_back(static_cast<int32_t>(i));
     }
     levels_ = std::move(consistent);
+    // OpenSlide does not say how a level stores its colour: for a TIFF-based slide, the tiled
+    // directory of the level's size says (the direct reader reads the same tags).
+    const auto directories = tiled_directories(path);
+    for (Level& l : levels_)
+      for (const TiledDirectory& d : directories)
+        if (d.width == l.width && d.height == l.height) {
+          l.chroma_x = d.chroma.x;
+          l.chroma_y = d.chroma.y;
+          break;
+        }
     for (const char* const* name = openslide_get_property_names(osr); name && *name; ++name) {
       const char* value = openslide_get_property_value(osr, *name);
       properties_[*name] = value ? value : "";

@@ -40,10 +40,10 @@ std::string too_large(const std::string& size) {
 
 class PlainImageSlide final : public Slide {
  public:
-  PlainImageSlide(const std::filesystem::path& path, cv::Mat rgb) : rgb_(std::move(rgb)) {
+  PlainImageSlide(const std::filesystem::path& path, cv::Mat rgb, ChromaBlock chroma) : rgb_(std::move(rgb)) {
     path_ = path;
     vendor_ = "image";
-    levels_.push_back({rgb_.cols, rgb_.rows, 1.0});
+    levels_.push_back({rgb_.cols, rgb_.rows, 1.0, chroma.x, chroma.y});
   }
   std::string reader() const override { return "plain-image"; }
 
@@ -195,8 +195,9 @@ cv::Mat decode_png(const std::filesystem::path& path) {
 }
 
 // Baseline or progressive JPEG as RGB. A warning (data cut short, which libjpeg would fill with
-// grey that would then be scored) is an error; at most 500 progressive scans.
-cv::Mat decode_jpeg(const std::filesystem::path& path) {
+// grey that would then be scored) is an error; at most 500 progressive scans. `chroma`: how the
+// colour was stored (YCbCr subsampling; 1 x 1 for RGB and greyscale JPEGs).
+cv::Mat decode_jpeg(const std::filesystem::path& path, ChromaBlock& chroma) {
   const std::vector<unsigned char> bytes = file_bytes(path);
   tjhandle tj = tjInitDecompress();
   if (!tj) throw SlideError(SlideError::Kind::Io, "JPEG decoder cannot start");
@@ -206,6 +207,8 @@ cv::Mat decode_jpeg(const std::filesystem::path& path) {
   if (tjDecompressHeader3(tj, bytes.data(), bytes.size(), &w, &h, &subsamp, &colorspace) != 0)
     throw SlideError(SlideError::Kind::Corrupt, "image cannot be decoded (" + said() + ")");
   check_size(w, h);
+  if (colorspace == TJCS_YCbCr && subsamp >= 0 && subsamp < TJ_NUMSAMP)
+    chroma = {tjMCUWidth[subsamp] / 8, tjMCUHeight[subsamp] / 8};
   cv::Mat rgb(h, w, CV_8UC3);
   if (tjDecompress2(tj, bytes.data(), bytes.size(), rgb.data, w, static_cast<int>(rgb.step[0]), h, TJPF_RGB,
                     TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS) != 0) {
@@ -254,8 +257,9 @@ std::unique_ptr<Slide> open_plain_image(const std::filesystem::path& path) {
   if (magic == Magic::none) return nullptr;
   // PNG and JPEG sides from the header first, so the decoder never sees absurd ones.
   if (const auto dims = header_dimensions(path, magic)) check_size(dims->first, dims->second);
-  cv::Mat rgb = magic == Magic::png ? decode_png(path) : magic == Magic::jpeg ? decode_jpeg(path) : decode_tiff(path);
-  return std::make_unique<PlainImageSlide>(path, std::move(rgb));
+  ChromaBlock chroma;
+  cv::Mat rgb = magic == Magic::png ? decode_png(path) : magic == Magic::jpeg ? decode_jpeg(path, chroma) : decode_tiff(path);
+  return std::make_unique<PlainImageSlide>(path, std::move(rgb), chroma);
 }
 
 }  // namespace ihc::tiling::detail

@@ -110,6 +110,7 @@ struct TiffLevel {
   // stream without its own SOI follows.
   std::vector<unsigned char> prefix;
   bool rgb_photometric = false;
+  ChromaBlock chroma;  // the colour's subsampling (Level::chroma_x, chroma_y)
   int directory = 0;  // in the TIFF, for messages and debugging
 };
 
@@ -156,7 +157,7 @@ class TiffJpegSlide final : public Slide {
     std::vector<Level> all;
     for (const TiffLevel& l : tl_) {
       const double ds = (w0 / static_cast<double>(l.width) + h0 / static_cast<double>(l.height)) / 2.0;
-      all.push_back({l.width, l.height, ds});
+      all.push_back({l.width, l.height, ds, l.chroma.x, l.chroma.y});
     }
     std::vector<TiffLevel> kept;
     for (std::size_t i : consistent_levels(all, warnings_)) {
@@ -497,6 +498,7 @@ TiffLevel read_level(TIFF* tif, int directory, int level_number, std::uint64_t f
   uint16_t photometric = 0;
   TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &photometric);
   L.rgb_photometric = photometric == PHOTOMETRIC_RGB;
+  L.chroma = tiff_chroma_block(tif);
 
   L.prefix = {0xFF, 0xD8};
   L.prefix.insert(L.prefix.end(), std::begin(kAdobeApp14), std::end(kAdobeApp14));

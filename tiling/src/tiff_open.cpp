@@ -70,4 +70,33 @@ std::string tile_beyond_file(const std::filesystem::path& path) {
   return found;
 }
 
+ChromaBlock tiff_chroma_block(TIFF* tif) {
+  std::uint16_t compression = 0, photometric = 0;
+  TIFFGetField(tif, TIFFTAG_COMPRESSION, &compression);
+  TIFFGetField(tif, TIFFTAG_PHOTOMETRIC, &photometric);
+  if (compression != COMPRESSION_JPEG || photometric != PHOTOMETRIC_YCBCR) return {};
+  std::uint16_t sx = 2, sy = 2;
+  TIFFGetFieldDefaulted(tif, TIFFTAG_YCBCRSUBSAMPLING, &sx, &sy);
+  // TIFF allows 1, 2 and 4; anything else is not a subsampling a decoder would follow.
+  const auto valid = [](std::uint16_t v) { return v == 1 || v == 2 || v == 4; };
+  if (!valid(sx) || !valid(sy)) return {};
+  return {sx, sy};
+}
+
+std::vector<TiledDirectory> tiled_directories(const std::filesystem::path& path) {
+  TiffMessages messages;
+  TIFF* tif = open_tiff_quietly(path, "rmD", messages, std::int64_t{1} << 30);
+  if (!tif) return {};
+  std::vector<TiledDirectory> found;
+  int directory = 0;
+  do {
+    std::uint32_t w = 0, h = 0;
+    if (!TIFFIsTiled(tif) || !TIFFGetField(tif, TIFFTAG_IMAGEWIDTH, &w) || !TIFFGetField(tif, TIFFTAG_IMAGELENGTH, &h))
+      continue;
+    found.push_back({w, h, tiff_chroma_block(tif)});
+  } while (++directory < 4096 && TIFFReadDirectory(tif));
+  TIFFClose(tif);
+  return found;
+}
+
 }  // namespace ihc::tiling

@@ -127,6 +127,9 @@ struct SlideResult {
   double mpp_slide = 0;
   double mpp_analysis = 0;
   int read_level = 0;
+  // The read level's colour block where the analysis put the colour back (TilePlan::chroma_x,
+  // chroma_y; scoring/chroma.hpp); 1 x 1 otherwise.
+  int chroma_x = 1, chroma_y = 1;
   std::int64_t tiles_total = 0;     // tiles covering the slide
   std::int64_t tiles_tissue = 0;    // tiles with tissue in the mask
   std::int64_t tiles_analysed = 0;  // read and scored
@@ -177,6 +180,11 @@ struct TilePlan {
   int read_level = 0;            // pyramid level the tiles are read from
   int halo_px = 0;               // analysis pixels of margin on each side
   bool dct_decode = true;        // reduced-scale JPEG decoding allowed (ScoreOptions::exact_decode)
+  // The read level's colour block (tiling::Level::chroma_x, chroma_y) where tiles are read pixel
+  // for pixel, so the analysis sees the file's subsampled colour (scoring/chroma.hpp puts it
+  // back); 1 x 1 where they are reduced (a reduced decode or the area average holds the colour
+  // at the analysis resolution).
+  int chroma_x = 1, chroma_y = 1;
   std::int64_t tiles_total = 0;  // tiles covering the slide
   std::vector<tiling::Rect> cores;  // tissue tile cores (level-0 pixels), in grid order
   // The order in which cores are processed (indices into cores): bands of kTileBandRows grid

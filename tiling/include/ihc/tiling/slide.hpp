@@ -37,6 +37,11 @@ struct Level {
   std::int64_t width = 0;
   std::int64_t height = 0;
   double downsample = 1.0;  // level-0 pixels per pixel of this level
+  // The stored colour's resolution: one colour (chroma) sample per chroma_x x chroma_y pixels of
+  // this level, the block grid starting at the level's origin. A JPEG with 4:2:0 subsampling:
+  // 2 x 2 (the decoder interpolates the rest); 1 x 1 when the colour is stored per pixel or
+  // the reader cannot tell.
+  int chroma_x = 1, chroma_y = 1;
 };
 
 struct Rect {

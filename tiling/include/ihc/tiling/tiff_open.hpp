@@ -32,4 +32,21 @@ TIFF* open_tiff_quietly(const std::filesystem::path& path, const char* mode, Tif
 // checked here before OpenSlide sees them.
 std::string tile_beyond_file(const std::filesystem::path& path);
 
+// The colour subsampling of a JPEG-compressed YCbCr directory (the YCbCrSubsampling tag, 2 x 2
+// when absent, as TIFF 6.0 defaults it); 1 x 1 for any other directory (RGB JPEG keeps colour per
+// pixel). For the current directory of `tif`.
+struct ChromaBlock {
+  int x = 1, y = 1;
+};
+ChromaBlock tiff_chroma_block(TIFF* tif);
+
+// Each tiled directory's size and colour subsampling, in file order: for a reader that learns a
+// TIFF-based slide's levels elsewhere (OpenSlide) and matches them by size. Empty when libtiff
+// cannot open the file.
+struct TiledDirectory {
+  std::int64_t width = 0, height = 0;
+  ChromaBlock chroma;
+};
+std::vector<TiledDirectory> tiled_directories(const std::filesystem::path& path);
+
 }  // namespace ihc::tiling

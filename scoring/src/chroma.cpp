@@ -1,0 +1,134 @@
+// Subsampled colour redistributed inside each block by optical density (chroma.hpp).
+#include "ihc/scoring/chroma.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+
+namespace ihc::scoring {
+namespace {
+
+// Luma in 1/64 grey levels (JFIF's full-range BT.601 weights, the transform a JPEG decoder
+// inverts), 0 .. 16320: an index into the OD table.
+inline int luma64(const std::uint8_t* p) { return (19595 * p[0] + 38470 * p[1] + 7471 * p[2] + 512) >> 10; }
+constexpr int kLumaSteps = 255 * 64 + 1;
+
+// Luma optical density per 1/64 grey level, plus a small floor so that glass (OD 0) keeps its own
+// colour: a block of near-white pixels shares its colour evenly.
+constexpr float kOdFloor = 0.01f;
+const std::array<float, kLumaSteps>& luma_od_table() {
+  static const std::array<float, kLumaSteps> table = [] {
+    std::array<float, kLumaSteps> t{};
+    for (std::size_t i = 0; i < t.size(); ++i)
+      t[i] = static_cast<float>(-std::log10(std::max(static_cast<double>(i) / 64.0, 1.0) / 255.0)) + kOdFloor;
+    return t;
+  }();
+  return table;
+}
+
+// Rounded and clamped to 0..255 in integers (branch-free: a float clamp compiled to branches that
+// mispredict on the glass's values near 255).
+inline std::uint8_t to8(float v) {
+  const int i = static_cast<int>(v + 0.5f);  // below -0.5 rounds towards zero, clamped to 0 below anyway
+  return static_cast<std::uint8_t>(std::clamp(i, 0, 255));
+}
+
+// One block's pixels (`n` of them, at p[k]) given the block's colour by their OD shares.
+inline void redistribute(std::uint8_t* const* p, int n, const float* od_of) {
+  int sum_r = 0, sum_g = 0, sum_b = 0;
+  std::array<float, 16> od{};
+  std::array<int, 16> y64{};
+  float sum_od = 0.0f;
+  for (int k = 0; k < n; ++k) {
+    sum_r += p[k][0];
+    sum_g += p[k][1];
+    sum_b += p[k][2];
+    y64[static_cast<std::size_t>(k)] = luma64(p[k]);
+    od[static_cast<std::size_t>(k)] = od_of[y64[static_cast<std::size_t>(k)]];
+    sum_od += od[static_cast<std::size_t>(k)];
+  }
+  // The block's mean colour is linear in its pixels: one transform of the summed R, G, B.
+  const float inv_n = 1.0f / static_cast<float>(n);
+  const float mr = static_cast<float>(sum_r) * inv_n, mg = static_cast<float>(sum_g) * inv_n,
+              mb = static_cast<float>(sum_b) * inv_n;
+  const float cb = -0.168736f * mr - 0.331264f * mg + 0.5f * mb;
+  const float cr = 0.5f * mr - 0.418688f * mg - 0.081312f * mb;
+  // Each pixel's share of the block's colour: its share of the block's OD (at most all of it).
+  const float per_od = static_cast<float>(n) / sum_od, cap = static_cast<float>(n);
+  const float dr = 1.402f * cr, dg = -0.344136f * cb - 0.714136f * cr, db = 1.772f * cb;
+  for (int k = 0; k < n; ++k) {
+    const float luma = static_cast<float>(y64[static_cast<std::size_t>(k)]) * (1.0f / 64.0f);
+    const float share = std::min(od[static_cast<std::size_t>(k)] * per_od, cap);
+    p[k][0] = to8(luma + share * dr);
+    p[k][1] = to8(luma + share * dg);
+    p[k][2] = to8(luma + share * db);
+  }
+}
+
+// The same for a whole 2 x 2 block (two pixels at `a`, two at `b` below them), written out: the
+// common case, about a quarter of the time of the general one.
+inline void redistribute_quad(std::uint8_t* a, std::uint8_t* b, const float* od_of) {
+  const int ya = luma64(a), yb = luma64(a + 3), yc = luma64(b), yd = luma64(b + 3);
+  const float oa = od_of[ya], ob = od_of[yb], oc = od_of[yc], od = od_of[yd];
+  const float sr = static_cast<float>(a[0] + a[3] + b[0] + b[3]), sg = static_cast<float>(a[1] + a[4] + b[1] + b[4]),
+              sb = static_cast<float>(a[2] + a[5] + b[2] + b[5]);
+  // 4 x the block's mean Cb and Cr, and 4 / the block's summed OD: the shares come out right.
+  const float cb = (-0.168736f * sr - 0.331264f * sg + 0.5f * sb) * 0.25f;
+  const float cr = (0.5f * sr - 0.418688f * sg - 0.081312f * sb) * 0.25f;
+  const float per_od = 4.0f / (oa + ob + oc + od);
+  const float dr = 1.402f * cr, dg = -0.344136f * cb - 0.714136f * cr, db = 1.772f * cb;
+  const auto put = [&](std::uint8_t* p, int y, float o) {
+    const float luma = static_cast<float>(y) * (1.0f / 64.0f), share = o * per_od < 4.0f ? o * per_od : 4.0f;
+    p[0] = to8(luma + share * dr);
+    p[1] = to8(luma + share * dg);
+    p[2] = to8(luma + share * db);
+  };
+  put(a, ya, oa);
+  put(a + 3, yb, ob);
+  put(b, yc, oc);
+  put(b + 3, yd, od);
+}
+
+}  // namespace
+
+void restore_subsampled_chroma(cv::Mat& rgb, int block_x, int block_y, int offset_x, int offset_y) {
+  CV_Assert(rgb.type() == CV_8UC3);
+  block_x = std::clamp(block_x, 1, 4);
+  block_y = std::clamp(block_y, 1, 4);
+  if ((block_x == 1 && block_y == 1) || rgb.empty()) return;
+  offset_x = ((offset_x % block_x) + block_x) % block_x;
+  offset_y = ((offset_y % block_y) + block_y) % block_y;
+  const float* od_of = luma_od_table().data();
+  std::array<std::uint8_t*, 16> px{};
+  for (int by = -offset_y; by < rgb.rows; by += block_y) {
+    const int y0 = std::max(0, by), ny = std::min(rgb.rows, by + block_y) - y0;
+    if (block_x == 2 && block_y == 2 && ny == 2) {
+      // 4:2:0, the common case, two whole rows.
+      std::uint8_t* r0 = rgb.ptr<std::uint8_t>(y0);
+      std::uint8_t* r1 = rgb.ptr<std::uint8_t>(y0 + 1);
+      int x = 0;
+      if (offset_x == 1) {  // a first column that is the right half of a block
+        px = {r0, r1};
+        redistribute(px.data(), 2, od_of);
+        x = 1;
+      }
+      for (; x + 1 < rgb.cols; x += 2) redistribute_quad(r0 + 3 * x, r1 + 3 * x, od_of);
+      if (x < rgb.cols) {
+        px = {r0 + 3 * x, r1 + 3 * x};
+        redistribute(px.data(), 2, od_of);
+      }
+      continue;
+    }
+    for (int bx = -offset_x; bx < rgb.cols; bx += block_x) {
+      const int x0 = std::max(0, bx), nx = std::min(rgb.cols, bx + block_x) - x0;
+      if (nx * ny < 2) continue;
+      int n = 0;
+      for (int r = 0; r < ny; ++r)
+        for (int c = 0; c < nx; ++c) px[static_cast<std::size_t>(n++)] = rgb.ptr<std::uint8_t>(y0 + r) + 3 * (x0 + c);
+      redistribute(px.data(), n, od_of);
+    }
+  }
+}
+
+}  // namespace ihc::scoring
