@@ -318,7 +318,9 @@ std::vector<SlideCell> analyse_tile(const tiling::Slide& slide, const TilePlan& 
   const TileGeometry g = geometry(plan, core);
   const double d = plan.downsample;
   cv::Mat rgb = read_tile(slide, plan, core);
+  cv::Mat as_read;  // pictures (the report viewer, markup) show the tile as the file stores it
   if (plan.chroma_x > 1 || plan.chroma_y > 1) {
+    if (rgb_out) as_read = rgb.clone();
     // The tile's first pixel in the read level's pixels, where the colour blocks start at 0.
     const double ds = slide.levels()[static_cast<std::size_t>(plan.read_level)].downsample;
     const auto level_px = [ds](double l0) { return static_cast<int>(std::floor(l0 / ds + 1e-6)); };
@@ -371,7 +373,7 @@ std::vector<SlideCell> analyse_tile(const tiling::Slide& slide, const TilePlan& 
                               static_cast<float>(std::clamp(g.y0 + (pt.y + 0.5) * d, 0.0, max_y)));
     out.push_back(std::move(sc));
   }
-  if (rgb_out) *rgb_out = std::move(rgb);
+  if (rgb_out) *rgb_out = as_read.empty() ? std::move(rgb) : std::move(as_read);
   return out;
 }
 

@@ -234,7 +234,8 @@ TilePlan plan_geometry(const tiling::Slide& slide, const ScoreOptions& options);
 
 // Cells of one tile core (all detected; SlideCell::counted says which pass the tumour-cell
 // rules), in level-0 coordinates. `rgb_out` (optional) receives the tile image at analysis
-// resolution, halo included: its pixel (0, 0) is level-0 (core.x, core.y) - halo_px * downsample.
+// resolution, halo included: its pixel (0, 0) is level-0 (core.x, core.y) - halo_px * downsample;
+// as the file stores it (before the colour is put back, TilePlan::chroma_x).
 // `areas_out` (optional) receives the tile core's judged tissue and flagged areas (the
 // tissue_um2, fold_um2, focus_um2 fields of a TileResult) with the block map they come from
 // (quality, block_core_um2); the rest is left alone.
