@@ -5,8 +5,10 @@
 
 #include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
 
 #include "cli_runner.hpp"
+#include "jpeg_encode.hpp"
 
 using ihc::test::run_cli;
 using ihc::test::scratch_dir;
@@ -229,4 +231,21 @@ TEST_CASE("score --geojson-all also writes the cells the tumour-cell rules left 
   CHECK(counted == j["cells"]["total"].get<int>());
   CHECK(counted + left_out == j["cells"]["detected"].get<int>());
   CHECK(left_out > 0);
+}
+
+TEST_CASE("the report says when the colour a JPEG kept at half resolution was put back", "[cli]") {
+  const auto dir = scratch_dir("colour-restored");
+  cv::Mat rgb = cv::imread("../shared/data/images/her2-score3.png");
+  REQUIRE(!rgb.empty());
+  cv::cvtColor(rgb, rgb, cv::COLOR_BGR2RGB);
+  ihc::test::write_jpeg(dir / "s420.jpg", rgb, TJSAMP_420);
+  ihc::test::write_jpeg(dir / "s444.jpg", rgb, TJSAMP_444);
+  const auto restored = [&](const std::string& file, const std::string& mpp) {
+    return score_json("'" + (dir / file).string() + "' --mpp " + mpp, dir, file + mpp)["slide"]["colour_restored"]
+        .get<std::string>();
+  };
+  CHECK(restored("s420.jpg", "0.6") == "2x2");    // analysed at its own pixels
+  CHECK(restored("s420.jpg", "0.499") == "2x2");  // resampled by 0.998 to 0.5 um/px: on the file's grid first
+  CHECK(restored("s420.jpg", "0.25") == "no");    // averaged 2 x 2: the colour is whole again
+  CHECK(restored("s444.jpg", "0.6") == "no");
 }

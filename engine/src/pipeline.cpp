@@ -43,8 +43,12 @@ int dct_scale_for(double factor) {
 // (out_w, out_h): from the finest level that is not finer than needed, with DCT-scaled decoding
 // where the reader offers it (unless !dct: then the full-size decode every reader shares, as
 // OpenSlide's), then area-averaged to the exact size.
+// With `chroma` (the level's colour block, TilePlan::chroma_x) above 1 x 1 and the level read at
+// full scale, the colour the file subsampled is put back on the level's own pixel grid, before
+// any resampling (scoring/chroma.hpp); `as_stored` (optional) then receives the region without
+// that, resampled the same way.
 cv::Mat read_resampled(const tiling::Slide& slide, int level, double x0, double y0, double d, int out_w,
-                       int out_h, bool dct) {
+                       int out_h, bool dct, cv::Size chroma = {1, 1}, cv::Mat* as_stored = nullptr) {
   const double ds = slide.levels()[static_cast<std::size_t>(level)].downsample;
   const double r = d / ds;  // level pixels per output pixel
   const int scale = dct_scale_for(r);
@@ -55,11 +59,21 @@ cv::Mat read_resampled(const tiling::Slide& slide, int level, double x0, double 
   const auto x = static_cast<std::int64_t>(std::floor(x0)), y = static_cast<std::int64_t>(std::floor(y0));
   cv::Mat img = dct ? slide.read_region_scaled(level, x, y, w, h, scale)
                     : slide.tiling::Slide::read_region_scaled(level, x, y, w, h, scale);
-  if (img.cols == out_w && img.rows == out_h) return img;
-  cv::Mat out;
-  cv::resize(img, out, cv::Size(out_w, out_h), 0, 0,
-             img.cols >= out_w ? cv::INTER_AREA : cv::INTER_LINEAR);
-  return out;
+  cv::Mat stored;
+  if ((chroma.width > 1 || chroma.height > 1) && scale == 1) {
+    if (as_stored) stored = img.clone();
+    // The region's first pixel in the level's pixels, where the colour blocks start at 0.
+    const auto level_px = [ds](std::int64_t l0) { return static_cast<int>(std::floor(static_cast<double>(l0) / ds + 1e-6)); };
+    scoring::restore_subsampled_chroma(img, chroma.width, chroma.height, level_px(x), level_px(y));
+  }
+  const auto resampled = [&](cv::Mat m) {
+    if (m.cols == out_w && m.rows == out_h) return m;
+    cv::Mat out;
+    cv::resize(m, out, cv::Size(out_w, out_h), 0, 0, m.cols >= out_w ? cv::INTER_AREA : cv::INTER_LINEAR);
+    return out;
+  };
+  if (as_stored) *as_stored = resampled(stored.empty() ? img.clone() : std::move(stored));
+  return resampled(std::move(img));
 }
 
 }  // namespace
@@ -193,7 +207,7 @@ TilePlan plan_geometry(const tiling::Slide& slide, const ScoreOptions& options) 
   plan.halo_px = static_cast<int>(std::ceil(halo_um_for(options) / plan.mpp_analysis));
   plan.dct_decode = !options.exact_decode;
   const tiling::Level& read = slide.levels()[static_cast<std::size_t>(plan.read_level)];
-  if (std::abs(plan.downsample / read.downsample - 1.0) < 1e-6) {
+  if (dct_scale_for(plan.downsample / read.downsample) == 1) {  // read at full scale (read_resampled)
     plan.chroma_x = read.chroma_x;
     plan.chroma_y = read.chroma_y;
   }
@@ -317,15 +331,11 @@ std::vector<SlideCell> analyse_tile(const tiling::Slide& slide, const TilePlan& 
                                     const tiling::Rect& core, cv::Mat* rgb_out, TileResult* areas_out) {
   const TileGeometry g = geometry(plan, core);
   const double d = plan.downsample;
-  cv::Mat rgb = read_tile(slide, plan, core);
-  cv::Mat as_read;  // pictures (the report viewer, markup) show the tile as the file stores it
-  if (plan.chroma_x > 1 || plan.chroma_y > 1) {
-    if (rgb_out) as_read = rgb.clone();
-    // The tile's first pixel in the read level's pixels, where the colour blocks start at 0.
-    const double ds = slide.levels()[static_cast<std::size_t>(plan.read_level)].downsample;
-    const auto level_px = [ds](double l0) { return static_cast<int>(std::floor(l0 / ds + 1e-6)); };
-    scoring::restore_subsampled_chroma(rgb, plan.chroma_x, plan.chroma_y, level_px(g.x0), level_px(g.y0));
-  }
+  // Pictures (the report viewer, markup) show the tile as the file stores it, the analysis the
+  // tile with its colour put back.
+  cv::Mat as_stored;
+  cv::Mat rgb = read_resampled(slide, plan.read_level, g.x0, g.y0, plan.downsample, g.width, g.height, plan.dct_decode,
+                               {plan.chroma_x, plan.chroma_y}, rgb_out ? &as_stored : nullptr);
   const scoring::HematoxylinDab dec =
       scoring::deconvolve_for_cells(rgb, options.stains, options.counterstain_residual_weight);
   const auto width = slide.levels().front().width, height = slide.levels().front().height;
@@ -373,7 +383,7 @@ std::vector<SlideCell> analyse_tile(const tiling::Slide& slide, const TilePlan& 
                               static_cast<float>(std::clamp(g.y0 + (pt.y + 0.5) * d, 0.0, max_y)));
     out.push_back(std::move(sc));
   }
-  if (rgb_out) *rgb_out = as_read.empty() ? std::move(rgb) : std::move(as_read);
+  if (rgb_out) *rgb_out = std::move(as_stored);
   return out;
 }
 

@@ -180,10 +180,11 @@ struct TilePlan {
   int read_level = 0;            // pyramid level the tiles are read from
   int halo_px = 0;               // analysis pixels of margin on each side
   bool dct_decode = true;        // reduced-scale JPEG decoding allowed (ScoreOptions::exact_decode)
-  // The read level's colour block (tiling::Level::chroma_x, chroma_y) where tiles are read pixel
-  // for pixel, so the analysis sees the file's subsampled colour (scoring/chroma.hpp puts it
-  // back); 1 x 1 where they are reduced (a reduced decode or the area average holds the colour
-  // at the analysis resolution).
+  // The read level's colour block (tiling::Level::chroma_x, chroma_y) where tiles are read at the
+  // level's full scale (a 20x slide analysed at 0.5 um/px, resampled or not), so the analysis
+  // would see the file's subsampled colour: scoring/chroma.hpp puts it back on the level's grid.
+  // 1 x 1 where the read is reduced 2x or more (a reduced decode or the area average holds the
+  // colour at the analysis resolution).
   int chroma_x = 1, chroma_y = 1;
   std::int64_t tiles_total = 0;  // tiles covering the slide
   std::vector<tiling::Rect> cores;  // tissue tile cores (level-0 pixels), in grid order
