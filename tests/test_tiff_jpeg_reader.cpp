@@ -498,7 +498,8 @@ TEST_CASE("a plain JPEG says how it stores its colour, and PNG or deflate TIFF k
   ihc::test::write_jpeg(dir / "s422.jpg", rgb, TJSAMP_422);
   ihc::test::write_jpeg(dir / "s444.jpg", rgb, TJSAMP_444);
   const auto chroma = [](const fs::path& p) {
-    const auto& l = open_slide(p)->levels().front();
+    const auto slide = open_slide(p);
+    const auto& l = slide->levels().front();
     return std::pair{l.chroma_x, l.chroma_y};
   };
   CHECK(chroma(dir / "s420.jpg") == std::pair{2, 2});
