@@ -140,8 +140,9 @@ BatchInput collect_batch_input(const fs::path& input) {
   const auto ids = unique_ids(wanted);
   for (std::size_t k = 0; k < ids.size(); ++k) {
     in.items[k].id = ids[k];
-    if (ids[k] != file_safe_id(wanted[k]) && !in.items[k].path.empty())
-      in.warnings.push_back(in.items[k].path.string() + ": id '" + file_safe_id(wanted[k]) + "' is taken by an earlier slide; reported as '" +
+    const std::string id = file_safe_id(wanted[k]);
+    if (ids[k] != id && !in.items[k].path.empty())
+      in.warnings.push_back(in.items[k].path.string() + ": id '" + id + "' is taken by an earlier slide; reported as '" +
                             ids[k] + "'");
   }
   return in;

@@ -72,8 +72,9 @@ cv::Mat read_resampled(const tiling::Slide& slide, int level, double x0, double 
     cv::resize(m, out, cv::Size(out_w, out_h), 0, 0, m.cols >= out_w ? cv::INTER_AREA : cv::INTER_LINEAR);
     return out;
   };
-  if (as_stored) *as_stored = resampled(stored.empty() ? img.clone() : std::move(stored));
-  return resampled(std::move(img));
+  cv::Mat out = resampled(std::move(img));
+  if (as_stored) *as_stored = stored.empty() ? out : resampled(std::move(stored));  // unchanged: the same pixels
+  return out;
 }
 
 }  // namespace
@@ -334,8 +335,7 @@ std::vector<SlideCell> analyse_tile(const tiling::Slide& slide, const TilePlan& 
   // Pictures (the report viewer, markup) show the tile as the file stores it, the analysis the
   // tile with its colour put back.
   cv::Mat as_stored;
-  cv::Mat rgb = read_resampled(slide, plan.read_level, g.x0, g.y0, plan.downsample, g.width, g.height, plan.dct_decode,
-                               {plan.chroma_x, plan.chroma_y}, rgb_out ? &as_stored : nullptr);
+  cv::Mat rgb = read_tile(slide, plan, core, true, rgb_out ? &as_stored : nullptr);
   const scoring::HematoxylinDab dec =
       scoring::deconvolve_for_cells(rgb, options.stains, options.counterstain_residual_weight);
   const auto width = slide.levels().front().width, height = slide.levels().front().height;
@@ -397,9 +397,12 @@ cv::Mat read_downsampled(const tiling::Slide& slide, double x0, double y0, doubl
   return read_resampled(slide, slide.best_level_for_downsample(d), x0, y0, d, out_w, out_h, true);
 }
 
-cv::Mat read_tile(const tiling::Slide& slide, const TilePlan& plan, const tiling::Rect& core) {
+cv::Mat read_tile(const tiling::Slide& slide, const TilePlan& plan, const tiling::Rect& core, bool restore_colour,
+                  cv::Mat* as_stored) {
   const TileGeometry g = geometry(plan, core);
-  return read_resampled(slide, plan.read_level, g.x0, g.y0, plan.downsample, g.width, g.height, plan.dct_decode);
+  const cv::Size chroma = restore_colour ? cv::Size(plan.chroma_x, plan.chroma_y) : cv::Size(1, 1);
+  return read_resampled(slide, plan.read_level, g.x0, g.y0, plan.downsample, g.width, g.height, plan.dct_decode, chroma,
+                        as_stored);
 }
 
 int worker_threads(int requested) {

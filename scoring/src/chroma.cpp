@@ -29,8 +29,7 @@ const std::array<float, kLumaSteps>& luma_od_table() {
   return table;
 }
 
-// Rounded and clamped to 0..255 in integers (branch-free: a float clamp compiled to branches that
-// mispredict on the glass's values near 255).
+// Rounded and clamped to 0..255 (the same value as the SIMD path's clamp, then round).
 inline std::uint8_t to8(float v) {
   const int i = static_cast<int>(v + 0.5f);  // below -0.5 rounds towards zero, clamped to 0 below anyway
   return static_cast<std::uint8_t>(std::clamp(i, 0, 255));
@@ -56,45 +55,22 @@ inline void redistribute(std::uint8_t* const* p, int n, const float* od_of) {
               mb = static_cast<float>(sum_b) * inv_n;
   const float cb = -0.168736f * mr - 0.331264f * mg + 0.5f * mb;
   const float cr = 0.5f * mr - 0.418688f * mg - 0.081312f * mb;
-  // Each pixel's share of the block's colour: its share of the block's OD (at most all of it).
-  const float per_od = static_cast<float>(n) / sum_od, cap = static_cast<float>(n);
+  // Each pixel's share of the block's colour: its share of the block's OD. Never all of it: every
+  // pixel's OD is at least kOdFloor, so a share stays below n.
+  const float per_od = static_cast<float>(n) / sum_od;
   const float dr = 1.402f * cr, dg = -0.344136f * cb - 0.714136f * cr, db = 1.772f * cb;
   for (int k = 0; k < n; ++k) {
     const float luma = static_cast<float>(y64[static_cast<std::size_t>(k)]) * (1.0f / 64.0f);
-    const float share = std::min(od[static_cast<std::size_t>(k)] * per_od, cap);
+    const float share = od[static_cast<std::size_t>(k)] * per_od;
     p[k][0] = to8(luma + share * dr);
     p[k][1] = to8(luma + share * dg);
     p[k][2] = to8(luma + share * db);
   }
 }
 
-// The same for a whole 2 x 2 block (two pixels at `a`, two at `b` below them), written out: the
-// common case, about a quarter of the time of the general one.
-inline void redistribute_quad(std::uint8_t* a, std::uint8_t* b, const float* od_of) {
-  const int ya = luma64(a), yb = luma64(a + 3), yc = luma64(b), yd = luma64(b + 3);
-  const float oa = od_of[ya], ob = od_of[yb], oc = od_of[yc], od = od_of[yd];
-  const float sr = static_cast<float>(a[0] + a[3] + b[0] + b[3]), sg = static_cast<float>(a[1] + a[4] + b[1] + b[4]),
-              sb = static_cast<float>(a[2] + a[5] + b[2] + b[5]);
-  // 4 x the block's mean Cb and Cr, and 4 / the block's summed OD: the shares come out right.
-  const float cb = (-0.168736f * sr - 0.331264f * sg + 0.5f * sb) * 0.25f;
-  const float cr = (0.5f * sr - 0.418688f * sg - 0.081312f * sb) * 0.25f;
-  const float per_od = 4.0f / (oa + ob + oc + od);
-  const float dr = 1.402f * cr, dg = -0.344136f * cb - 0.714136f * cr, db = 1.772f * cb;
-  const auto put = [&](std::uint8_t* p, int y, float o) {
-    const float luma = static_cast<float>(y) * (1.0f / 64.0f), share = o * per_od < 4.0f ? o * per_od : 4.0f;
-    p[0] = to8(luma + share * dr);
-    p[1] = to8(luma + share * dg);
-    p[2] = to8(luma + share * db);
-  };
-  put(a, ya, oa);
-  put(a + 3, yb, ob);
-  put(b, yc, oc);
-  put(b + 3, yd, od);
-}
-
 #if CV_SIMD128
-// Sixteen pixels of two rows (eight whole blocks) at once, the same arithmetic as
-// redistribute_quad lane by lane: one lane per block, its four pixels in four vectors.
+// Sixteen pixels of two rows (eight whole 2 x 2 blocks) at once, the same arithmetic as
+// redistribute lane by lane: one lane per block, its four pixels in four vectors.
 struct Planes {
   cv::v_uint32x4 even[2], odd[2];  // pixels 0,2,4,6 / 1,3,5,7 (half 0) and 8.. (half 1)
 };
@@ -187,27 +163,16 @@ void restore_subsampled_chroma(cv::Mat& rgb, int block_x, int block_y, int offse
   std::array<std::uint8_t*, 16> px{};
   for (int by = -offset_y; by < rgb.rows; by += block_y) {
     const int y0 = std::max(0, by), ny = std::min(rgb.rows, by + block_y) - y0;
-    if (block_x == 2 && block_y == 2 && ny == 2) {
-      // 4:2:0, the common case, two whole rows.
-      std::uint8_t* r0 = rgb.ptr<std::uint8_t>(y0);
-      std::uint8_t* r1 = rgb.ptr<std::uint8_t>(y0 + 1);
-      int x = 0;
-      if (offset_x == 1) {  // a first column that is the right half of a block
-        px = {r0, r1};
-        redistribute(px.data(), 2, od_of);
-        x = 1;
-      }
+    int simd_from = 0, simd_to = 0;  // columns of whole blocks done sixteen at a time
 #if CV_SIMD128
-      for (; x + 15 < rgb.cols; x += 16) redistribute_16(r0 + 3 * x, r1 + 3 * x, od_of);
-#endif
-      for (; x + 1 < rgb.cols; x += 2) redistribute_quad(r0 + 3 * x, r1 + 3 * x, od_of);
-      if (x < rgb.cols) {
-        px = {r0 + 3 * x, r1 + 3 * x};
-        redistribute(px.data(), 2, od_of);
-      }
-      continue;
+    if (block_x == 2 && block_y == 2 && ny == 2) {  // 4:2:0, the common case
+      simd_from = simd_to = offset_x;               // the first whole block
+      for (; simd_to + 15 < rgb.cols; simd_to += 16)
+        redistribute_16(rgb.ptr<std::uint8_t>(y0) + 3 * simd_to, rgb.ptr<std::uint8_t>(y0 + 1) + 3 * simd_to, od_of);
     }
+#endif
     for (int bx = -offset_x; bx < rgb.cols; bx += block_x) {
+      if (bx >= simd_from && bx < simd_to) continue;
       const int x0 = std::max(0, bx), nx = std::min(rgb.cols, bx + block_x) - x0;
       if (nx * ny < 2) continue;
       int n = 0;

@@ -179,11 +179,10 @@ int run_deconvolve(const DeconvolveArgs& args) {
     throw EngineError(ErrorKind::input, args.input + ": " + e.what());
   }
   // As scoring sees it (docs/algorithm.md, step 2): a level that keeps one colour per block of
-  // pixels has it given back to them by optical density.
-  if (lv.chroma_x > 1 || lv.chroma_y > 1)
-    scoring::restore_subsampled_chroma(rgb, lv.chroma_x, lv.chroma_y,
-                                       static_cast<int>(static_cast<double>(region.x) / lv.downsample),
-                                       static_cast<int>(static_cast<double>(region.y) / lv.downsample));
+  // pixels has it given back to them by optical density (nothing to do for 1 x 1).
+  scoring::restore_subsampled_chroma(rgb, lv.chroma_x, lv.chroma_y,
+                                     static_cast<int>(static_cast<double>(region.x) / lv.downsample),
+                                     static_cast<int>(static_cast<double>(region.y) / lv.downsample));
   const scoring::Deconvolved d = scoring::deconvolve(rgb, choice.vectors);
 
   std::optional<double> out_mpp;

@@ -247,8 +247,11 @@ std::vector<SlideCell> analyse_tile(const tiling::Slide& slide, const TilePlan& 
 // finest pyramid level not finer than needed.
 cv::Mat read_downsampled(const tiling::Slide& slide, double x0, double y0, double d, int out_w, int out_h);
 
-// A tile at analysis resolution with its halo: (core / downsample + 2 * halo) pixels a side.
-cv::Mat read_tile(const tiling::Slide& slide, const TilePlan& plan, const tiling::Rect& core);
+// A tile at analysis resolution with its halo: (core / downsample + 2 * halo) pixels a side, as
+// the file stores it, or with `restore_colour` as the analysis sees it (the colour the file
+// subsampled put back, TilePlan::chroma_x); `as_stored` (optional) then also receives the former.
+cv::Mat read_tile(const tiling::Slide& slide, const TilePlan& plan, const tiling::Rect& core,
+                  bool restore_colour = false, cv::Mat* as_stored = nullptr);
 
 // How many pixels of the read level that tile covers (the unit of benchmark figures).
 double tile_source_pixels(const tiling::Slide& slide, const TilePlan& plan, const tiling::Rect& core);
