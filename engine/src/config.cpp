@@ -135,6 +135,11 @@ void apply_config(const json& config, const std::string& name, ScoreOptions& o) 
         } else if (k == "pigment_min_rays") {
           o.cells.pigment_min_rays = static_cast<int>(std::min(number(v, name, k), 1e6));
           known = true;
+        } else if (k == "remove_dab_from_hematoxylin" || k == "nuclear_ridge_follows_leak") {
+          if (!v.is_boolean()) throw EngineError(ErrorKind::input, name + ": \"" + k + "\" must be true or false");
+          (k == "remove_dab_from_hematoxylin" ? o.cells.remove_dab_from_hematoxylin : o.cells.nuclear_ridge_follows_leak) =
+              v.get<bool>();
+          known = true;
         } else if (k == "rays") {
           o.cells.rays = std::max(8, static_cast<int>(std::min(number(v, name, k), 1e6)));
           known = true;
@@ -213,6 +218,8 @@ json config_json(const ScoreOptions& options) {
   cells["rays"] = o.cells.rays;
   cells["cytoplasmic_min_cells"] = o.cells.cytoplasmic_min_cells;
   cells["pigment_min_rays"] = o.cells.pigment_min_rays;
+  cells["remove_dab_from_hematoxylin"] = o.cells.remove_dab_from_hematoxylin;
+  cells["nuclear_ridge_follows_leak"] = o.cells.nuclear_ridge_follows_leak;
   json quality = json::object();
   for_each_quality_param(
       o.quality, [&](const char* n, double& field) { quality[n] = field; },

@@ -33,6 +33,13 @@ std::vector<Seed> find_nucleus_seeds(const cv::Mat& h_nucleus, double radius_px,
 void measure_nucleus(const cv::Mat& h_half, const cv::Mat& half_labels, const Seed& hs, int own, double nucleus_r,
                      double px_area_um2, const CellParams& p, Cell& cell);
 
+// How much haematoxylin the DAB channel was given on this tile (hematoxylin_in_dab, stains.hpp),
+// from each seed's excess over a ring at twice the nucleus radius (`radius_px`, half-resolution
+// pixels) in the nucleus-scale haematoxylin `h_nucleus` and in `dab_half` smoothed the same way
+// (`sigma`, `taps`).
+double nuclear_dab_leak(const std::vector<Seed>& seeds, const cv::Mat& h_nucleus, const cv::Mat& dab_half,
+                        double radius_px, double sigma, int taps);
+
 // Seeded watershed on DAB at half resolution: the label (seed index + 1) of each pixel, 0 where
 // no cell reaches (see outlines.cpp).
 cv::Mat grow_cells(const cv::Mat& dab_full, const std::vector<Seed>& seeds, double max_r);

@@ -13,6 +13,10 @@
 #include "ihc/scoring/stains.hpp"
 
 namespace ihc::scoring {
+namespace {
+// A crosstalk estimate above this is not a hue mismatch but a misread tile: not trusted further.
+constexpr double kMaxCrosstalk = 0.8;
+}  // namespace
 
 std::string left_out_reasons(std::uint8_t left_out) {
   static constexpr std::array<const char*, 5> kNames{"small_nucleus", "large_nucleus", "few_neighbours",
@@ -35,12 +39,23 @@ std::vector<Cell> detect_cells_half_h(const cv::Mat& h_half, const cv::Mat& dab,
   return detect_cells_smoothed(h_half, smooth_dab_for_cells(dab), mpp, core, p, valid_region);
 }
 
-std::vector<Cell> detect_cells_smoothed(const cv::Mat& h_half, const cv::Mat& dab_fine, double mpp, const cv::Rect& core,
-                                        const CellParams& p, const cv::Rect& valid_region) {
+std::vector<Cell> detect_cells_smoothed(const cv::Mat& h_half_read, const cv::Mat& dab_fine, double mpp,
+                                        const cv::Rect& core, const CellParams& p, const cv::Rect& valid_region) {
   using detail::Seed;
   const cv::Mat& dab = dab_fine;  // sizes only
-  CV_Assert(h_half.type() == CV_32F && dab.type() == CV_32F);
-  CV_Assert(h_half.rows == std::max(1, dab.rows / 2) && h_half.cols == std::max(1, dab.cols / 2));
+  CV_Assert(h_half_read.type() == CV_32F && dab.type() == CV_32F);
+  CV_Assert(h_half_read.rows == std::max(1, dab.rows / 2) && h_half_read.cols == std::max(1, dab.cols / 2));
+  // 0. Haematoxylin without the share of dark DAB that deconvolution gave it (dab_in_hematoxylin,
+  // stains.hpp): brown membranes must not make nucleus seeds. The membrane stage keeps the
+  // haematoxylin as read: its pigment and nuclear-ridge ratios were set on it.
+  const bool two_d = dab.rows >= 2 && dab.cols >= 2;
+  cv::Mat h_half = h_half_read, dab_half;
+  if (two_d && (p.remove_dab_from_hematoxylin || p.nuclear_ridge_follows_leak)) dab_half = detail::half_size(dab_fine);
+  if (two_d && p.remove_dab_from_hematoxylin)
+    if (const double a = std::min(dab_in_hematoxylin(h_half_read, dab_half), kMaxCrosstalk); a > 0) {
+      h_half = cv::Mat();  // new pixels: the caller's stay as they are
+      cv::scaleAdd(dab_half, -a, h_half_read, h_half);
+    }
   CV_Assert(mpp > 0);
   const double nucleus_r = p.nucleus_radius_um / mpp;
   const double max_r = p.max_cell_radius_um / mpp;
@@ -60,10 +75,19 @@ std::vector<Cell> detect_cells_smoothed(const cv::Mat& h_half, const cv::Mat& da
     s.x = std::min(2 * s.x + 1, dab.cols - 1);
     s.y = std::min(2 * s.y + 1, dab.rows - 1);
   }
+  // The nuclear-ridge rule's ratio following this tile's measured leak of haematoxylin into DAB
+  // (CellParams::nuclear_ridge_follows_leak; off by default).
+  CellParams tile_p = p;
+  if (two_d && p.nuclear_ridge_follows_leak && p.nuclear_ridge_h_ratio > 0 && !half_seeds.empty())
+    if (const double leak = std::min(detail::nuclear_dab_leak(half_seeds, h_nucleus, dab_half, nucleus_r * 0.5,
+                                                              nucleus_sigma, nucleus_taps),
+                                     kMaxCrosstalk);
+        leak > 0)
+      tile_p.nuclear_ridge_h_ratio = std::min(p.nuclear_ridge_h_ratio, 1.0 / (1.5 * leak));
   // 2. Outlines.
   const cv::Mat half_labels = detail::grow_cells(dab_fine, half_seeds, max_r * 0.5);
   // 3-4. Membranes, one cell at a time.
-  detail::MembraneTracer membrane(h_half, dab_fine, half_labels, mpp, nucleus_r, max_r, valid_region, p);
+  detail::MembraneTracer membrane(h_half_read, dab_fine, half_labels, mpp, nucleus_r, max_r, valid_region, tile_p);
 
   // Neighbour counts through a coarse grid of seeds.
   const double nb_r = p.neighbourhood_um / mpp;

@@ -1,11 +1,15 @@
-// Nuclei (cell_stages.hpp): seeds at the haematoxylin maxima, and each nucleus's area and shape.
+// Nuclei (cell_stages.hpp): seeds at the haematoxylin maxima, each nucleus's area and shape, and
+// the haematoxylin the nuclei leak into DAB.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <cstdint>
+#include <numbers>
 
 #include <opencv2/imgproc.hpp>
 
 #include "cell_stages.hpp"
+#include "ihc/scoring/stains.hpp"
 
 namespace ihc::scoring::detail {
 
@@ -51,6 +55,32 @@ std::vector<Seed> find_nucleus_seeds(const cv::Mat& h_nucleus, double radius_px,
     }
   }
   return seeds;
+}
+
+double nuclear_dab_leak(const std::vector<Seed>& seeds, const cv::Mat& h_nucleus, const cv::Mat& dab_half,
+                        double radius_px, double sigma, int taps) {
+  cv::Mat dab_nucleus;
+  cv::GaussianBlur(dab_half, dab_nucleus, cv::Size(taps, taps), sigma);
+  std::array<cv::Point, 8> around;
+  for (int k = 0; k < 8; ++k)
+    around[static_cast<std::size_t>(k)] = {static_cast<int>(std::lround(2 * radius_px * std::cos(k * std::numbers::pi / 4))),
+                                           static_cast<int>(std::lround(2 * radius_px * std::sin(k * std::numbers::pi / 4)))};
+  std::vector<float> h_excess, dab_excess;
+  for (const Seed& s : seeds) {
+    float h_ring = 0, dab_ring = 0;
+    int n = 0;
+    for (const cv::Point& o : around) {
+      const int x = s.x + o.x, y = s.y + o.y;
+      if (x < 0 || y < 0 || x >= h_nucleus.cols || y >= h_nucleus.rows) continue;
+      h_ring += h_nucleus.at<float>(y, x);
+      dab_ring += dab_nucleus.at<float>(y, x);
+      ++n;
+    }
+    if (n < 6) continue;  // most of the ring outside the tile
+    h_excess.push_back(h_nucleus.at<float>(s.y, s.x) - h_ring / static_cast<float>(n));
+    dab_excess.push_back(dab_nucleus.at<float>(s.y, s.x) - dab_ring / static_cast<float>(n));
+  }
+  return hematoxylin_in_dab(h_excess, dab_excess);
 }
 
 void measure_nucleus(const cv::Mat& h_half, const cv::Mat& half_labels, const Seed& hs, int own, double nucleus_r,

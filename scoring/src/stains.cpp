@@ -2,9 +2,11 @@
 
 #include <opencv2/imgproc.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <numeric>
 
 namespace ihc::scoring {
 namespace {
@@ -291,6 +293,66 @@ std::array<double, 3> mix_stains(const StainVectors& s, double hematoxylin, doub
     out[c] = s.i0 * std::pow(10.0, -od);
   }
   return out;
+}
+
+namespace {
+
+// Slope of the lower quartile of y against x over bins [lo, lo + bins * step) of x: `visit(add)`
+// calls add(x, y) for each sample; bins with fewer than min_samples are left out (see
+// dab_in_hematoxylin).
+template <typename Visit>
+double lower_quartile_slope(Visit visit, float lo, float step, int bins, int min_samples) {
+  constexpr int kYBins = 512, kMinBins = 3;
+  constexpr float kYLo = -0.5f, kYStep = 2.5f / kYBins;
+  std::vector<int> hist(static_cast<std::size_t>(bins * kYBins), 0);
+  visit([&](float x, float y) {
+    const float b = (x - lo) / step;
+    if (!(b >= 0.0f && b < static_cast<float>(bins))) return;
+    const int yb = std::clamp(static_cast<int>((y - kYLo) / kYStep), 0, kYBins - 1);
+    ++hist[static_cast<std::size_t>(static_cast<int>(b) * kYBins + yb)];
+  });
+  double sx = 0, sy = 0, sxx = 0, sxy = 0;
+  int n = 0;
+  for (int b = 0; b < bins; ++b) {
+    const int* row = &hist[static_cast<std::size_t>(b * kYBins)];
+    const int total = std::accumulate(row, row + kYBins, 0);
+    if (total < min_samples) continue;
+    int seen = 0, k = 0;
+    while (4 * (seen + row[k]) < total) seen += row[k++];
+    const double x = lo + (b + 0.5) * step, y = kYLo + (k + 0.5) * kYStep;
+    sx += x, sy += y, sxx += x * x, sxy += x * y, ++n;
+  }
+  if (n < kMinBins) return 0.0;
+  return std::max(0.0, (n * sxy - sx * sy) / (n * sxx - sx * sx));
+}
+
+}  // namespace
+
+double dab_in_hematoxylin(const cv::Mat& hematoxylin, const cv::Mat& dab) {
+  CV_Assert(hematoxylin.type() == CV_32F && dab.type() == CV_32F && hematoxylin.size() == dab.size());
+  return lower_quartile_slope(
+      [&](auto add) {
+        for (int r = 0; r < dab.rows; ++r) {
+          const float* d = dab.ptr<float>(r);
+          const float* h = hematoxylin.ptr<float>(r);
+          for (int c = 0; c < dab.cols; ++c)
+            if (h[c] < d[c]) add(d[c], h[c]);
+        }
+      },
+      0.2f, 0.1f, 10, 100);
+}
+
+double hematoxylin_in_dab(const std::vector<float>& h_excess, const std::vector<float>& dab_excess) {
+  CV_Assert(h_excess.size() == dab_excess.size());
+  constexpr float kMinExcess = 0.03f;
+  constexpr std::size_t kMinNuclei = 20;
+  std::vector<float> ratio;
+  for (std::size_t k = 0; k < h_excess.size(); ++k)
+    if (h_excess[k] >= kMinExcess) ratio.push_back(dab_excess[k] / h_excess[k]);
+  if (ratio.size() < kMinNuclei) return 0.0;
+  const auto mid = ratio.begin() + static_cast<std::ptrdiff_t>(ratio.size() / 2);
+  std::nth_element(ratio.begin(), mid, ratio.end());
+  return std::max(0.0, static_cast<double>(*mid));
 }
 
 }  // namespace ihc::scoring

@@ -36,6 +36,9 @@ struct CellParams {
   double min_nucleus_area_um2 = 8.0;     // smaller: debris
   double max_nucleus_area_um2 = 300.0;   // larger: clumps, folds
   double max_nucleus_elongation = 2.2;   // longer / shorter axis; more: spindle (stromal) nuclei
+  // Take out of the haematoxylin the share of dark DAB that deconvolution gave it on this tile
+  // (dab_in_hematoxylin, stains.hpp) before nuclei are sought: brown membranes made seeds.
+  bool remove_dab_from_hematoxylin = true;
   // Cell outline
   double max_cell_radius_um = 13.0;
   int rays = 36;
@@ -83,6 +86,12 @@ struct CellParams {
   // lies on a nucleus: DAB there is the nucleus leaking through stain vectors a few degrees off
   // the slide's (and JPEG chroma blur), not membrane. 0: rule off.
   double nuclear_ridge_h_ratio = 4.0;
+  // ... and on a tile whose nuclei leak haematoxylin into DAB (hematoxylin_in_dab, stains.hpp), a
+  // ridge whose DAB is at most 1.5 x that leak x its haematoxylin is a nucleus too. Off by default:
+  // right cell by cell on real cores with a purple counterstain (their stromal nuclei and
+  // erythrocytes read 1+), but where stroma is counted as tumour the 1+ cores then fall below 10 %
+  // (docs/validity.md).
+  bool nuclear_ridge_follows_leak = false;
   double pigment_ring_um = 1.25;
   // A cell with at least pigment_min_rays such directions, and at least pigment_cell_fraction of
   // its stained-looking directions, is pigment-laden: flagged `pigment` and scored 0.

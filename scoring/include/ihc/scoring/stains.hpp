@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <opencv2/core.hpp>
 
@@ -76,6 +77,26 @@ HematoxylinDab deconvolve_for_cells(const cv::Mat& rgb, const StainVectors& stai
 // The DAB the cell detector measures membranes on: a 5 x 5 Gaussian, sigma 0.7 px (the two taps
 // a 7-tap kernel would add weigh 6e-5 of the sum each), borders reflected (BORDER_REFLECT_101).
 cv::Mat smooth_dab_for_cells(const cv::Mat& dab);
+
+// How much of each stain deconvolution gives to the other, where the slide's hues differ from the
+// stain vectors used; 0 when there is too little to tell or the estimate is negative.
+//
+// Dark DAB is blacker than the reference DAB (a heavy deposit scatters as well as absorbs), so
+// brown membranes read as haematoxylin, up to what a nucleus has (0.2 OD at DAB 1 on a real 3+
+// core): observed haematoxylin = true + dab_in_hematoxylin x DAB. The slope of the lower quartile
+// of haematoxylin against DAB on pixels where DAB dominates (DAB 0.2-1.2 OD in bins of 0.1, at
+// least 100 pixels in each of at least three bins): a slope, not a ratio, so that a uniform
+// counterstain under the membranes is not taken for crosstalk.
+double dab_in_hematoxylin(const cv::Mat& hematoxylin, const cv::Mat& dab);
+
+// A purple counterstain gives nuclei DAB (0.1-0.3 OD on some real cores), which rays then take for
+// membrane: observed DAB = true + hematoxylin_in_dab x haematoxylin. Measured on nuclei, where HER2
+// puts no DAB: each nucleus's excess over its surroundings in both stains (`h_excess`, `dab_excess`),
+// the median of DAB excess / haematoxylin excess over nuclei standing at least 0.03 OD above their
+// surroundings (at least 20 of them). Excesses, not values, so that a DAB blush is not crosstalk;
+// membranes round the nuclei of a stained tumour make the excess negative, so nothing is taken
+// there.
+double hematoxylin_in_dab(const std::vector<float>& h_excess, const std::vector<float>& dab_excess);
 
 // Beer-Lambert mixing, the inverse of deconvolve: intensity of each channel for the given
 // concentrations. Used by tests and the synthetic slide generator.
