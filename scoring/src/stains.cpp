@@ -307,7 +307,7 @@ double lower_quartile_slope(Visit visit, float lo, float step, int bins, int min
   std::vector<int> hist(static_cast<std::size_t>(bins * kYBins), 0);
   visit([&](float x, float y) {
     const float b = (x - lo) / step;
-    if (!(b >= 0.0f && b < static_cast<float>(bins))) return;
+    if (!(b >= 0.0f && b < static_cast<float>(bins)) || std::isnan(y)) return;
     const int yb = std::clamp(static_cast<int>((y - kYLo) / kYStep), 0, kYBins - 1);
     ++hist[static_cast<std::size_t>(static_cast<int>(b) * kYBins + yb)];
   });

@@ -2,8 +2,9 @@
 // Cells and their membranes on one analysis tile.
 //
 // Pipeline (all lengths in micrometres, converted with the tile's µm/px):
-//  1. Nuclei: haematoxylin smoothed at the nucleus scale; local maxima that stand out from
-//     their surroundings are nucleus seeds (touching nuclei give separate maxima).
+//  1. Nuclei: haematoxylin (less the share that dark DAB gives it, stains.hpp) smoothed at the
+//     nucleus scale; local maxima that stand out from their surroundings are nucleus seeds
+//     (touching nuclei give separate maxima).
 //  2. Cell outlines: a seeded watershed on the DAB image (membranes are DAB ridges, so regions
 //     grown from neighbouring nuclei meet on the membrane they share), bounded by
 //     max_cell_radius_um and by a background region grown from pixels far from every nucleus.
