@@ -341,8 +341,9 @@ std::vector<SlideCell> analyse_tile(const tiling::Slide& slide, const TilePlan& 
   const auto width = slide.levels().front().width, height = slide.levels().front().height;
   const cv::Rect core_px(plan.halo_px, plan.halo_px, g.core_w, g.core_h);
   const cv::Rect valid = valid_part(g, d, width, height);
-  const std::vector<scoring::Cell> cells = scoring::detect_cells_smoothed(dec.hematoxylin, dec.dab_smooth,
-                                                                         plan.mpp_analysis, core_px, options.cell_params(), valid);
+  const std::vector<scoring::Cell> cells =
+      scoring::detect_cells_smoothed(dec.hematoxylin, dec.dab_smooth, plan.mpp_analysis, core_px, options.cell_params(),
+                                     valid, areas_out ? &areas_out->stains : nullptr);
   const scoring::QualityMap quality =
       scoring::assess_quality(dec.hematoxylin, dec.dab, plan.mpp_analysis, options.quality, valid);
   if (areas_out && quality.block_px > 0) {
@@ -593,6 +594,19 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
     result.fold_um2 += t.fold_um2;
     result.focus_um2 += t.focus_um2;
   }
+  std::vector<double> dab_in_h, h_in_dab;
+  for (const auto& t : result.tiles)
+    if (!t.failed) {
+      dab_in_h.push_back(t.stains.dab_in_hematoxylin);
+      h_in_dab.push_back(t.stains.hematoxylin_in_dab);
+    }
+  const auto median = [](std::vector<double>& v) {
+    if (v.empty()) return 0.0;
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+    return v[v.size() / 2];
+  };
+  result.dab_in_hematoxylin = median(dab_in_h);
+  result.hematoxylin_in_dab = median(h_in_dab);
   apply_guideline(result, options);
   result.tile_reads_skipped = slide.tile_reads_skipped();
   result.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

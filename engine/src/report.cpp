@@ -75,9 +75,24 @@ std::string quality_warning(const SlideResult& r, bool folds_judged) {
 }
 
 // Everything the reader and the scorer noticed that a reader of the result should know.
+// Nuclei that read more than a quarter of their haematoxylin as DAB are beyond what the fixed
+// nuclear-ridge rule (ratio nuclear_ridge_h_ratio, 4) recognises: their edges can pass for faint
+// membranes (docs/validity.md, "Stain crosstalk").
+std::string leak_warning(const SlideResult& r, const ScoreOptions& o) {
+  const double fixed = o.cells.nuclear_ridge_h_ratio > 0 ? 1.0 / o.cells.nuclear_ridge_h_ratio : 0.0;
+  if (o.cells.nuclear_ridge_follows_leak || fixed <= 0 || r.hematoxylin_in_dab <= fixed) return {};
+  char buf[400];
+  std::snprintf(buf, sizeof buf,
+                "nuclei read %.2f x their haematoxylin as DAB (a purple counterstain, or stain vectors off the slide's): "
+                "faint membranes beside nuclei may be counterstain; {\"cells\": {\"nuclear_ridge_follows_leak\": true}} "
+                "in a --config judges them by that leak",
+                r.hematoxylin_in_dab);
+  return buf;
+}
+
 std::vector<std::string> warnings(const SlideResult& r, const ScoreOptions& o) {
   std::vector<std::string> out = r.slide_warnings;
-  for (std::string w : {cytoplasmic_warning(r, o), pigment_warning(r), quality_warning(r, o.quality.folds)})
+  for (std::string w : {cytoplasmic_warning(r, o), pigment_warning(r), quality_warning(r, o.quality.folds), leak_warning(r, o)})
     if (!w.empty()) out.push_back(std::move(w));
   return out;
 }
@@ -117,7 +132,9 @@ nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
                       {"colour_fraction", round_to(r.colour.colour_fraction, 4)},
                       {"min_colour_fraction", o.stain_check.min_colour_fraction},
                       {"off_stain_fraction", round_to(r.colour.off_stain_fraction, 4)},
-                      {"max_off_stain_fraction", o.stain_check.max_off_stain_fraction}};
+                      {"max_off_stain_fraction", o.stain_check.max_off_stain_fraction},
+                      {"dab_in_hematoxylin", round_to(r.dab_in_hematoxylin, 3)},
+                      {"hematoxylin_in_dab", round_to(r.hematoxylin_in_dab, 3)}};
   if (!o.roi.empty())
     j["roi"] = {{"file", o.roi_source},
                 {"polygons", o.roi.polygons().size()},

@@ -40,7 +40,8 @@ std::vector<Cell> detect_cells_half_h(const cv::Mat& h_half, const cv::Mat& dab,
 }
 
 std::vector<Cell> detect_cells_smoothed(const cv::Mat& h_half_read, const cv::Mat& dab_fine, double mpp,
-                                        const cv::Rect& core, const CellParams& p, const cv::Rect& valid_region) {
+                                        const cv::Rect& core, const CellParams& p, const cv::Rect& valid_region,
+                                        TileStains* measured) {
   using detail::Seed;
   const cv::Mat& dab = dab_fine;  // sizes only
   CV_Assert(h_half_read.type() == CV_32F && dab.type() == CV_32F);
@@ -50,11 +51,13 @@ std::vector<Cell> detect_cells_smoothed(const cv::Mat& h_half_read, const cv::Ma
   // haematoxylin as read: its pigment and nuclear-ridge ratios were set on it.
   const bool two_d = dab.rows >= 2 && dab.cols >= 2;
   cv::Mat h_half = h_half_read, dab_half;
-  if (two_d && (p.remove_dab_from_hematoxylin || p.nuclear_ridge_follows_leak)) dab_half = detail::half_size(dab_fine);
+  const bool leak_wanted = p.nuclear_ridge_follows_leak || measured;
+  if (two_d && (p.remove_dab_from_hematoxylin || leak_wanted)) dab_half = detail::half_size(dab_fine);
   if (two_d && p.remove_dab_from_hematoxylin)
     if (const double a = std::min(dab_in_hematoxylin(h_half_read, dab_half), kMaxCrosstalk); a > 0) {
       h_half = cv::Mat();  // new pixels: the caller's stay as they are
       cv::scaleAdd(dab_half, -a, h_half_read, h_half);
+      if (measured) measured->dab_in_hematoxylin = a;
     }
   CV_Assert(mpp > 0);
   const double nucleus_r = p.nucleus_radius_um / mpp;
@@ -78,12 +81,13 @@ std::vector<Cell> detect_cells_smoothed(const cv::Mat& h_half_read, const cv::Ma
   // The nuclear-ridge rule's ratio following this tile's measured leak of haematoxylin into DAB
   // (CellParams::nuclear_ridge_follows_leak; off by default).
   CellParams tile_p = p;
-  if (two_d && p.nuclear_ridge_follows_leak && p.nuclear_ridge_h_ratio > 0 && !half_seeds.empty())
-    if (const double leak = std::min(detail::nuclear_dab_leak(half_seeds, h_nucleus, dab_half, nucleus_r * 0.5,
-                                                              nucleus_sigma, nucleus_taps),
-                                     kMaxCrosstalk);
-        leak > 0)
+  if (two_d && leak_wanted && !half_seeds.empty()) {
+    const double leak = std::min(
+        detail::nuclear_dab_leak(half_seeds, h_nucleus, dab_half, nucleus_r * 0.5, nucleus_sigma, nucleus_taps), kMaxCrosstalk);
+    if (measured) measured->hematoxylin_in_dab = leak;
+    if (p.nuclear_ridge_follows_leak && p.nuclear_ridge_h_ratio > 0 && leak > 0)
       tile_p.nuclear_ridge_h_ratio = std::min(p.nuclear_ridge_h_ratio, 1.0 / (1.5 * leak));
+  }
   // 2. Outlines.
   const cv::Mat half_labels = detail::grow_cells(dab_fine, half_seeds, max_r * 0.5);
   // 3-4. Membranes, one cell at a time.

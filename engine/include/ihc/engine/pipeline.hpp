@@ -116,6 +116,7 @@ struct TileResult {
     float x = 0, y = 0;  // nucleus centre, level-0 pixels (biopsy clusters)
   };
   std::int64_t cells_lateral = 0;  // counted stained cells whose staining is lateral / basolateral
+  scoring::TileStains stains;      // what cell detection measured of the stains (cells.hpp)
   std::vector<scoring::ClusterCell> stained;  // counted cells of class 1+ or more (biopsy only)
   std::vector<Tally> tally;
 };
@@ -155,6 +156,9 @@ struct SlideResult {
   double elapsed_s = 0;
   int threads = 0;
   double eosin_fraction = 0;        // share of the tissue stained with eosin (stain_check.hpp)
+  // Medians over the analysed tiles of what cell detection measured of the stains (cells.hpp
+  // TileStains): the DAB share taken out of the haematoxylin, the haematoxylin nuclei leak into DAB.
+  double dab_in_hematoxylin = 0, hematoxylin_in_dab = 0;
   std::vector<std::string> slide_warnings;  // what the reader worked around (tiling::Slide::warnings)
   scoring::ColourMeasures colour{1, 0};  // colour and off-stain shares of the tissue (stain_check.hpp)
   double roi_px2 = 0;  // level-0 px² of the region of interest on the slide, as counted (0: none given)

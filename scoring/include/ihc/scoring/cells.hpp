@@ -159,8 +159,15 @@ std::vector<Cell> detect_cells_half_h(const cv::Mat& hematoxylin_half, const cv:
                                       const cv::Rect& valid_region = {});
 // The same with the DAB already smoothed (smooth_dab_for_cells; deconvolve_for_cells's
 // dab_smooth): the pipeline's path.
+// What detection measured of the stains on the tile (stains.hpp): the share of DAB taken out of
+// the haematoxylin (0: none), and the haematoxylin its nuclei leak into DAB (0: none, or too few
+// nuclei to tell).
+struct TileStains {
+  double dab_in_hematoxylin = 0;
+  double hematoxylin_in_dab = 0;
+};
 std::vector<Cell> detect_cells_smoothed(const cv::Mat& hematoxylin_half, const cv::Mat& dab_smooth, double mpp,
                                         const cv::Rect& core, const CellParams& params,
-                                        const cv::Rect& valid_region = {});
+                                        const cv::Rect& valid_region = {}, TileStains* measured = nullptr);
 
 }  // namespace ihc::scoring
