@@ -74,7 +74,6 @@ std::string quality_warning(const SlideResult& r, bool folds_judged) {
   return buf;
 }
 
-// Everything the reader and the scorer noticed that a reader of the result should know.
 // Nuclei that read more than a quarter of their haematoxylin as DAB are beyond what the fixed
 // nuclear-ridge rule (ratio nuclear_ridge_h_ratio, 4) recognises: their edges can pass for faint
 // membranes (docs/validity.md, "Stain crosstalk").
@@ -90,6 +89,7 @@ std::string leak_warning(const SlideResult& r, const ScoreOptions& o) {
   return buf;
 }
 
+// Everything the reader and the scorer noticed that a reader of the result should know.
 std::vector<std::string> warnings(const SlideResult& r, const ScoreOptions& o) {
   std::vector<std::string> out = r.slide_warnings;
   for (std::string w : {cytoplasmic_warning(r, o), pigment_warning(r), quality_warning(r, o.quality.folds), leak_warning(r, o)})

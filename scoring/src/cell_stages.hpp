@@ -40,9 +40,9 @@ void measure_nucleus(const cv::Mat& h_half, const cv::Mat& half_labels, const Se
 double nuclear_dab_leak(const std::vector<Seed>& seeds, const cv::Mat& h_nucleus, const cv::Mat& dab_half,
                         double radius_px, double sigma, int taps);
 
-// Seeded watershed on DAB at half resolution: the label (seed index + 1) of each pixel, 0 where
-// no cell reaches (see outlines.cpp).
-cv::Mat grow_cells(const cv::Mat& dab_full, const std::vector<Seed>& seeds, double max_r);
+// Seeded watershed on DAB at half resolution (`dab_half`, the seeds' grid): the label (seed
+// index + 1) of each pixel, 0 where no cell reaches (see outlines.cpp).
+cv::Mat grow_cells(const cv::Mat& dab_half, const std::vector<Seed>& seeds, double max_r);
 
 // Pigment granule test (artefacts.hpp), set up once per tile on the DAB image's geometry.
 class GranuleTest {

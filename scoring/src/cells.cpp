@@ -49,11 +49,10 @@ std::vector<Cell> detect_cells_smoothed(const cv::Mat& h_half_read, const cv::Ma
   // 0. Haematoxylin without the share of dark DAB that deconvolution gave it (dab_in_hematoxylin,
   // stains.hpp): brown membranes must not make nucleus seeds. The membrane stage keeps the
   // haematoxylin as read: its pigment and nuclear-ridge ratios were set on it.
-  const bool two_d = dab.rows >= 2 && dab.cols >= 2;
-  cv::Mat h_half = h_half_read, dab_half;
-  const bool leak_wanted = p.nuclear_ridge_follows_leak || measured;
-  if (two_d && (p.remove_dab_from_hematoxylin || leak_wanted)) dab_half = detail::half_size(dab_fine);
-  if (two_d && p.remove_dab_from_hematoxylin)
+  // DAB at half resolution: for this, the leak below and the outlines.
+  const cv::Mat dab_half = detail::half_size(dab_fine);
+  cv::Mat h_half = h_half_read;
+  if (p.remove_dab_from_hematoxylin)
     if (const double a = std::min(dab_in_hematoxylin(h_half_read, dab_half), kMaxCrosstalk); a > 0) {
       h_half = cv::Mat();  // new pixels: the caller's stay as they are
       cv::scaleAdd(dab_half, -a, h_half_read, h_half);
@@ -81,7 +80,7 @@ std::vector<Cell> detect_cells_smoothed(const cv::Mat& h_half_read, const cv::Ma
   // The nuclear-ridge rule's ratio following this tile's measured leak of haematoxylin into DAB
   // (CellParams::nuclear_ridge_follows_leak; off by default).
   CellParams tile_p = p;
-  if (two_d && leak_wanted && !half_seeds.empty()) {
+  if ((p.nuclear_ridge_follows_leak || measured) && !half_seeds.empty()) {
     const double leak = std::min(
         detail::nuclear_dab_leak(half_seeds, h_nucleus, dab_half, nucleus_r * 0.5, nucleus_sigma, nucleus_taps), kMaxCrosstalk);
     if (measured) measured->hematoxylin_in_dab = leak;
@@ -89,7 +88,7 @@ std::vector<Cell> detect_cells_smoothed(const cv::Mat& h_half_read, const cv::Ma
       tile_p.nuclear_ridge_h_ratio = std::min(p.nuclear_ridge_h_ratio, 1.0 / (1.5 * leak));
   }
   // 2. Outlines.
-  const cv::Mat half_labels = detail::grow_cells(dab_fine, half_seeds, max_r * 0.5);
+  const cv::Mat half_labels = detail::grow_cells(dab_half, half_seeds, max_r * 0.5);
   // 3-4. Membranes, one cell at a time.
   detail::MembraneTracer membrane(h_half_read, dab_fine, half_labels, mpp, nucleus_r, max_r, valid_region, tile_p);
 

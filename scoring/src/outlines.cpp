@@ -12,10 +12,9 @@ namespace ihc::scoring::detail {
 // cell: DAB plus a small penalty growing with distance from that cell's seed, so that where there
 // is no membrane the outline falls half-way between nuclei. A cell never grows past max_r;
 // pixels no cell reaches keep label 0.
-// `dab_full` is at twice the resolution of the seeds and labels: the flood runs on its 2 x 2
-// block average (half_size), computed here on the way into the bucket image.
-cv::Mat grow_cells(const cv::Mat& dab_full, const std::vector<Seed>& seeds, double max_r) {
-  const int w = std::max(1, dab_full.cols / 2), h = std::max(1, dab_full.rows / 2);
+// `dab_half` is the DAB at the seeds' and labels' resolution (half_size of the analysed DAB).
+cv::Mat grow_cells(const cv::Mat& dab_half, const std::vector<Seed>& seeds, double max_r) {
+  const int w = dab_half.cols, h = dab_half.rows;
   if (seeds.empty()) return cv::Mat(h, w, CV_32S, cv::Scalar(0));
   cv::Mat labels(h, w, CV_32S);  // every pixel is written at the end
   constexpr int kBucketBits = 10, kBuckets = 1 << kBucketBits;
@@ -32,15 +31,10 @@ cv::Mat grow_cells(const cv::Mat& dab_full, const std::vector<Seed>& seeds, doub
   const auto bucket_of = [&](float f) {
     return static_cast<std::uint32_t>(static_cast<int>(std::min(std::max(f * scale, 0.0f), kBuckets - 1.0f)));
   };
-  if (dab_full.rows < 2 || dab_full.cols < 2) {
-    px.assign(px.size(), bucket_of(half_size(dab_full).at<float>(0, 0)));
-  } else {
-    for (int y = 0; y < h; ++y) {
-      const float* a = dab_full.ptr<float>(2 * y);
-      const float* b = dab_full.ptr<float>(2 * y + 1);
-      std::uint32_t* dst = px.data() + static_cast<std::size_t>(y) * static_cast<std::size_t>(w);
-      for (int x = 0; x < w; ++x) dst[x] = bucket_of(0.25f * (a[2 * x] + a[2 * x + 1] + b[2 * x] + b[2 * x + 1]));
-    }
+  for (int y = 0; y < h; ++y) {
+    const float* d = dab_half.ptr<float>(y);
+    std::uint32_t* dst = px.data() + static_cast<std::size_t>(y) * static_cast<std::size_t>(w);
+    for (int x = 0; x < w; ++x) dst[x] = bucket_of(d[x]);
   }
   // The distance penalty per squared distance from the seed (no square root in the flood).
   const auto max_d2 = static_cast<int>(std::floor(max_r * max_r));
