@@ -82,9 +82,10 @@ TEST_CASE("real gastric cores: cells counted in drawn stroma and kept in drawn t
   const double kept = static_cast<double>(all_tumour.counted) / all_tumour.detected;
   const double share = share_sum / static_cast<double>(cores.size());
   std::printf("STROMA| all: stroma share (mean) %.2f (target <= 0.05), tumour kept %.2f (target >= 0.85)\n", share, kept);
-  // Measured when the regions were drawn: share 0.50 (0.79 / 0.54 / 0.17), kept 0.85. The share
-  // is far from its target (stromal nuclei pass the tumour-cell rules); the floor keeps it from
-  // getting worse while the rules change.
+  // Measured when the regions were drawn: share 0.50 (0.79 / 0.54 / 0.17), kept 0.85. Since cells
+  // whose ridges carry haematoxylin are left out (cells.hpp, ridge_h_excess_ratio): share 0.37
+  // (0.72 / 0.35 / 0.05), kept 0.85. The share is still far from its target on the 3+ core's
+  // collagen bands; the floor keeps it from getting worse while the rules change.
   CHECK(kept >= 0.80);
-  CHECK(share <= 0.60);
+  CHECK(share <= 0.45);
 }

@@ -242,9 +242,8 @@ PYBIND11_MODULE(ihcscore, m) {
                                             PyExc_RuntimeError, nullptr);
   m.attr("SlideError") = py::handle(g_slide_error);
   py::dict left_out_names;
-  for (int b = 0; b < 8; ++b)
-    if (const std::string name = scoring::left_out_reasons(static_cast<std::uint8_t>(1u << b)); !name.empty())
-      left_out_names[py::int_(1 << b)] = name;
+  for (int b = 0; b < scoring::kLeftOutRules; ++b)
+    left_out_names[py::int_(1 << b)] = scoring::left_out_reasons(static_cast<std::uint8_t>(1u << b));
   m.attr("LEFT_OUT") = left_out_names;
 
   // The command line's error model, as Python exceptions with the same one-line message.

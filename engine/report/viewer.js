@@ -12,7 +12,7 @@
   const CLASS_RGB = [[60, 110, 230], [240, 210, 40], [245, 140, 20], [210, 20, 20]];
   const CLASS_NAMES = ['0', '1+', '2+', '3+'];
   const LEFT_OUT_RULES = [[1, 'small nucleus'], [2, 'large nucleus'], [4, 'few neighbours'], [8, 'elongated nucleus'],
-    [16, 'image edge'], [32, 'outside ROI']];
+    [16, 'image edge'], [32, 'haematoxylin ridges'], [128, 'outside ROI']];
   const FLAG_FOLD = 1, FLAG_FOCUS = 2, FLAG_PIGMENT = 4, FLAG_CYTOPLASMIC = 8;
   const HEAT_UM = 200;                      // heatmap square side
   const heatPx = Math.max(16, Math.round(HEAT_UM / P.mpp));  // analysis pixels

@@ -44,6 +44,7 @@ void for_each_cell_param(scoring::CellParams& c, F&& f) {
   f("cytoplasmic_min_od", c.cytoplasmic_min_od);
   f("pigment_h_ratio", c.pigment_h_ratio);
   f("nuclear_ridge_h_ratio", c.nuclear_ridge_h_ratio);
+  f("ridge_h_excess_ratio", c.ridge_h_excess_ratio);
   f("pigment_ring_um", c.pigment_ring_um);
   f("pigment_cell_fraction", c.pigment_cell_fraction);
 }
@@ -84,7 +85,7 @@ constexpr Range kRanges[] = {
     {"complete_fraction", 0, 1}, {"partial_min_fraction", 0, 1}, {"intense_incomplete_fraction", 0, 1},
     {"neighbourhood_um", 1, 200}, {"cytoplasm_gap_um", 0, 20}, {"cytoplasmic_tile_ratio", 0, 10},
     {"cytoplasmic_tile_min_od", 0, 5}, {"cytoplasmic_cell_ratio", 0, 10}, {"cytoplasmic_min_od", 0, 5},
-    {"pigment_h_ratio", 0, 100}, {"nuclear_ridge_h_ratio", 0, 100}, {"pigment_ring_um", 0, 20}, {"pigment_cell_fraction", 0, 1},
+    {"pigment_h_ratio", 0, 100}, {"nuclear_ridge_h_ratio", 0, 100}, {"ridge_h_excess_ratio", 0, 100}, {"pigment_ring_um", 0, 20}, {"pigment_cell_fraction", 0, 1},
     {"min_neighbours", 0, 100}, {"cytoplasmic_min_cells", 0, 1e6}, {"pigment_min_rays", 0, 360}, {"rays", 8, 360},
     // rules, stains
     {"noise_floor_percent", 0, 100}, {"counterstain_residual_weight", 0, 20},

@@ -503,6 +503,7 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
     }
     for (auto& c : cells) {
       ++t.cells_detected;
+      for (int b = 0; b < scoring::kLeftOutRules; ++b) t.left_out_by_rule[static_cast<std::size_t>(b)] += (c.left_out >> b) & 1;
       if (!c.counted || (!options.roi.empty() && !options.roi.contains(c.x, c.y))) {
         if (options.keep_left_out) t.left_out_cells.push_back(std::move(c));
         continue;
@@ -582,6 +583,7 @@ SlideResult score_slide(const tiling::Slide& slide, const ScoreOptions& options,
     ++result.tiles_analysed;
     result.counts += t.counts;
     result.cells_detected += t.cells_detected;
+    for (std::size_t b = 0; b < result.left_out_by_rule.size(); ++b) result.left_out_by_rule[b] += t.left_out_by_rule[b];
     result.cells_cytoplasmic += t.cells_cytoplasmic;
     result.cells_pigment += t.cells_pigment;
     result.cells_lateral += t.cells_lateral;

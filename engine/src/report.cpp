@@ -76,10 +76,13 @@ std::string quality_warning(const SlideResult& r, bool folds_judged) {
 
 // Nuclei that read more than a quarter of their haematoxylin as DAB are beyond what the fixed
 // nuclear-ridge rule (ratio nuclear_ridge_h_ratio, 4) recognises: their edges can pass for faint
-// membranes (docs/validity.md, "Stain crosstalk").
+// membranes (docs/validity.md, "Stain crosstalk"), unless cells bounded by such ridges are left
+// out (ridge_h_excess_ratio, on by default) or the ridge rule follows the leak.
 std::string leak_warning(const SlideResult& r, const ScoreOptions& o) {
   const double fixed = o.cells.nuclear_ridge_h_ratio > 0 ? 1.0 / o.cells.nuclear_ridge_h_ratio : 0.0;
-  if (o.cells.nuclear_ridge_follows_leak || fixed <= 0 || r.hematoxylin_in_dab <= fixed) return {};
+  if (o.cells.ridge_h_excess_ratio > 0 || o.cells.nuclear_ridge_follows_leak || fixed <= 0 ||
+      r.hematoxylin_in_dab <= fixed)
+    return {};
   char buf[400];
   std::snprintf(buf, sizeof buf,
                 "nuclei read %.2f x their haematoxylin as DAB (a purple counterstain, or stain vectors off the slide's): "
@@ -87,6 +90,14 @@ std::string leak_warning(const SlideResult& r, const ScoreOptions& o) {
                 "in a --config judges them by that leak",
                 r.hematoxylin_in_dab);
   return buf;
+}
+
+// Detected cells the tumour-cell rules left out, by rule (a cell failing two counts under both).
+nlohmann::json left_out_json(const SlideResult& r) {
+  nlohmann::json j = nlohmann::json::object();
+  for (int b = 0; b < scoring::kLeftOutRules; ++b)
+    j[scoring::left_out_reasons(static_cast<std::uint8_t>(1u << b))] = r.left_out_by_rule[static_cast<std::size_t>(b)];
+  return j;
 }
 
 // Everything the reader and the scorer noticed that a reader of the result should know.
@@ -146,6 +157,7 @@ nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
                 {"lateral", r.cells_lateral},
                 {"excluded_fold", r.cells_fold},
                 {"excluded_focus", r.cells_focus},
+                {"left_out", left_out_json(r)},
                 {"by_class",
                  {{"0", r.counts.by_class[0]}, {"1+", r.counts.by_class[1]}, {"2+", r.counts.by_class[2]},
                   {"3+", r.counts.by_class[3]}}}};

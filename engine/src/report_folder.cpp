@@ -291,7 +291,7 @@ void ReportFolder::commit(const tiling::Slide& slide, const SlideResult& result,
                   ((c.excluded & scoring::kExcludedFocus) ? kFlagFocus : 0) | (c.pigment ? kFlagPigment : 0) |
                   (c.cytoplasmic ? kFlagCytoplasmic : 0) | (c.lateral ? kFlagLateral : 0);
     flags += sep + std::to_string(f);
-    why += sep + std::to_string(counted ? 0 : (c.left_out ? static_cast<int>(c.left_out) : 32));  // 32: outside the ROI
+    why += sep + std::to_string(counted ? 0 : (c.left_out ? static_cast<int>(c.left_out) : 128));  // 128: outside the ROI
   };
   for (const auto& t : result.tiles) {
     for (const auto& c : t.cells) add(c, true);

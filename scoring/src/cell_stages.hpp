@@ -139,7 +139,7 @@ class MembraneTracer {
   RayRuns runs_;
   std::vector<float> run_value_, run_weight_;
   int reach_ = 1;
-  std::vector<float> stained_peaks_, ray_peak_, ray_height_, ray_cytoplasm_;
+  std::vector<float> stained_peaks_, ray_peak_, ray_height_, ray_cytoplasm_, h_per_dab_;
   std::vector<std::uint8_t> in_arc_;
   int cytoplasm_gap_steps_;
   float step_um_, membrane_ref_um_, max_width_um_, min_peak_od_, pigment_h_ratio_;

@@ -19,8 +19,8 @@ constexpr double kMaxCrosstalk = 0.8;
 }  // namespace
 
 std::string left_out_reasons(std::uint8_t left_out) {
-  static constexpr std::array<const char*, 5> kNames{"small_nucleus", "large_nucleus", "few_neighbours",
-                                                     "elongated_nucleus", "image_edge"};
+  static constexpr std::array<const char*, kLeftOutRules> kNames{"small_nucleus", "large_nucleus", "few_neighbours",
+                                                     "elongated_nucleus", "image_edge", "hematoxylin_ridges"};
   std::string out;
   for (std::size_t b = 0; b < kNames.size(); ++b)
     if (left_out & (1u << b)) out += (out.empty() ? "" : ",") + std::string(kNames[b]);
@@ -126,7 +126,7 @@ std::vector<Cell> detect_cells_smoothed(const cv::Mat& h_half_read, const cv::Ma
         (cell.nucleus_area_um2 > p.max_nucleus_area_um2 ? kLeftOutLarge : 0) |
         (cell.neighbours < p.min_neighbours ? kLeftOutFewNeighbours : 0) |
         (cell.nucleus_elongation > p.max_nucleus_elongation ? kLeftOutElongated : 0) |
-        (valid_rays * 2 < p.rays ? kLeftOutEdge : 0));
+        (valid_rays * 2 < p.rays ? kLeftOutEdge : 0) | (cell.hematoxylin_ridges ? kLeftOutHematoxylinRidges : 0));
     cell.counted = cell.left_out == 0;
     cells.push_back(std::move(cell));
   }

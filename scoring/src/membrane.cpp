@@ -124,11 +124,13 @@ int MembraneTracer::trace(const Seed& s, int own, Cell& cell) {
   const float step_um = step_um_, membrane_ref_um = membrane_ref_um_, max_width_um = max_width_um_;
   const float min_peak_od = min_peak_od_, pigment_h_ratio = pigment_h_ratio_;
   const auto nuclear_h_ratio = static_cast<float>(p.nuclear_ridge_h_ratio);
+  const auto h_excess_ratio = static_cast<float>(p.ridge_h_excess_ratio);
   const RayTable& rays = rays_;
   const RayRuns& runs = runs_;
   std::vector<float>& run_value = run_value_;
   const std::vector<float>& run_weight = run_weight_;
   std::vector<float>& stained_peaks = stained_peaks_;
+  std::vector<float>& h_per_dab = h_per_dab_;
   std::vector<float>& ray_peak = ray_peak_;
   std::vector<float>& ray_height = ray_height_;
   std::vector<float>& ray_cytoplasm = ray_cytoplasm_;
@@ -156,6 +158,7 @@ int MembraneTracer::trace(const Seed& s, int own, Cell& cell) {
   // both sides of it, towards the nucleus and within ridge_um beyond it. Diffuse cytoplasmic
   // DAB and the edge of a stained nucleus are steps or plateaus, not ridges.
   stained_peaks.clear();
+  h_per_dab.clear();
   if (p.keep_outlines) cell.outline.reserve(static_cast<std::size_t>(p.rays));
   // Rays that leave the valid region (the image or slide ends) before reaching the membrane
   // say nothing about it: completeness is the stained share of the rays that could see.
@@ -212,8 +215,9 @@ int MembraneTracer::trace(const Seed& s, int own, Cell& cell) {
     // The peak (first maximum) among runs from_run .. last_run and, in the same pass, the
     // lowest DAB between from_run and it: branch-free, as where the peak lies is unpredictable.
     float peak = 0.0f, inner = 0.0f;
-    int r_peak = -1;
+    int r_peak = -1, peak_from_run = first_run;
     const auto find_peak = [&](int from_run) {
+      peak_from_run = from_run;
       float lowest = std::numeric_limits<float>::max();
       peak = 0.0f;
       inner = 0.0f;
@@ -309,6 +313,26 @@ int MembraneTracer::trace(const Seed& s, int own, Cell& cell) {
       stained = is_ridge(s_peak);
     }
     if (granule_seen && !stained) ++cell.pigment_rays;
+    // How much haematoxylin the ridge carries with its DAB (CellParams::ridge_h_excess_ratio): the
+    // haematoxylin at the peak over the higher of the two sides' (where the DAB is lowest on each),
+    // per unit of DAB over the ridge's base. Judged per cell, below.
+    if (stained && h_excess_ratio > 0) {
+      const int rp = run_of[s_peak];
+      int r_in = peak_from_run, r_out = rp;
+      for (int r = peak_from_run + 1; r < rp; ++r)
+        if (run_value[static_cast<std::size_t>(r)] < run_value[static_cast<std::size_t>(r_in)]) r_in = r;
+      const int outer_end = std::min(n - 1, s_peak + ridge_steps);
+      if (s_peak + 1 <= outer_end)
+        for (int r = run_of[s_peak + 1]; r <= run_of[outer_end]; ++r)
+          if (run_value[static_cast<std::size_t>(r)] < run_value[static_cast<std::size_t>(r_out)]) r_out = r;
+      const auto h_at_run = [&](int r) {
+        const cv::Point o = off[std::max(run_first[r], first_step)];
+        return h_half_at(s.x + o.x, s.y + o.y);
+      };
+      const float dab_base = std::max(run_value[static_cast<std::size_t>(r_in)], run_value[static_cast<std::size_t>(r_out)]);
+      const float h_excess = h_half_at(s.x + off[s_peak].x, s.y + off[s_peak].y) - std::max(h_at_run(r_in), h_at_run(r_out));
+      if (r_in < rp && r_out > rp && peak > dab_base) h_per_dab.push_back(h_excess / (peak - dab_base));
+    }
     ray_peak[static_cast<std::size_t>(a)] = stained ? membrane_od : -1.0f;
     ray_height[static_cast<std::size_t>(a)] = peak;
     if (!cut) ++valid_rays;
@@ -321,6 +345,13 @@ int MembraneTracer::trace(const Seed& s, int own, Cell& cell) {
     const auto mid = ray_cytoplasm.begin() + cytoplasm_rays / 2;
     std::nth_element(ray_cytoplasm.begin(), mid, ray_cytoplasm.begin() + cytoplasm_rays);
     cell.cytoplasm_mean_od = *mid;
+  }
+  // A cell whose ridges carry haematoxylin with their DAB (median over them) is bounded by nuclei
+  // or a neutral absorber, not membranes: none of its directions counts as stained, and it is
+  // not counted (cells.cpp).
+  if (h_excess_ratio > 0 && !h_per_dab.empty() && median_of(h_per_dab) >= h_excess_ratio) {
+    std::fill(ray_peak.begin(), ray_peak.begin() + p.rays, -1.0f);
+    cell.hematoxylin_ridges = true;
   }
   // Membrane staining is continuous: stained directions count only in arcs of at least
   // min_arc_degrees; isolated ones are noise (JPEG blocks, grain, stain bleed).

@@ -92,6 +92,7 @@ struct TileResult {
   tiling::Rect region;  // the tile core, level-0 pixels
   scoring::CellCounts counts;
   std::int64_t cells_detected = 0;  // before the tumour-cell rules
+  std::array<std::int64_t, scoring::kLeftOutRules> left_out_by_rule{};  // detected cells failing each rule
   bool failed = false;
   std::string error;
   std::vector<SlideCell> cells;  // only with keep_cells
@@ -138,6 +139,7 @@ struct SlideResult {
   std::vector<TileResult> tiles;    // tissue tiles, in grid order
   scoring::CellCounts counts;
   std::int64_t cells_detected = 0;
+  std::array<std::int64_t, scoring::kLeftOutRules> left_out_by_rule{};  // cells failing each tumour-cell rule (bit b)
   std::int64_t cells_cytoplasmic = 0;   // counted cells scored 0 for a cytoplasmic pattern
   std::int64_t tiles_cytoplasmic = 0;   // tiles where that happened
   std::int64_t cells_pigment = 0;       // counted cells scored 0 for pigment granules on the outline

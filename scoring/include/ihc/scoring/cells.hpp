@@ -93,6 +93,15 @@ struct CellParams {
   // erythrocytes read 1+), but where stroma is counted as tumour the 1+ cores then fall below 10 %
   // (docs/validity.md).
   bool nuclear_ridge_follows_leak = false;
+  // Tumour cells are bounded by membranes, and a membrane carries no haematoxylin of its own:
+  // the DAB ridges round a tumour cell's nucleus carry at most the share of dark DAB that
+  // deconvolution gives haematoxylin (dab_in_hematoxylin: 0.10-0.15). A cell whose ridges carry
+  // haematoxylin with their DAB (median over its ridges of the haematoxylin at the peak over its
+  // sides', per unit of DAB over the ridge's base, at least this) is bounded by other nuclei, whose
+  // edges leak through the stain vectors, or by a neutral absorber such as erythrocytes (grey:
+  // 1.15 haematoxylin per DAB under the default vectors): stroma, inflammation, blood. It is not
+  // counted, and none of its ridges is membrane. 0.6: half-way between the two. 0: rule off.
+  double ridge_h_excess_ratio = 0.6;
   double pigment_ring_um = 1.25;
   // A cell with at least pigment_min_rays such directions, and at least pigment_cell_fraction of
   // its stained-looking directions, is pigment-laden: flagged `pigment` and scored 0.
@@ -110,7 +119,9 @@ inline constexpr std::uint8_t kLeftOutLarge = 2;          // nucleus above max_n
 inline constexpr std::uint8_t kLeftOutFewNeighbours = 4;  // fewer than min_neighbours within neighbourhood_um
 inline constexpr std::uint8_t kLeftOutElongated = 8;      // spindle nucleus (stroma)
 inline constexpr std::uint8_t kLeftOutEdge = 16;          // less than half its outline inside the image
-// "small,few_neighbours" ...; empty for a counted cell.
+inline constexpr std::uint8_t kLeftOutHematoxylinRidges = 32;  // ridges carry haematoxylin (ridge_h_excess_ratio)
+inline constexpr int kLeftOutRules = 6;  // bits 0 .. kLeftOutRules - 1
+// "small_nucleus,few_neighbours" ...; empty for a counted cell.
 std::string left_out_reasons(std::uint8_t left_out);
 
 struct Cell {
@@ -125,6 +136,7 @@ struct Cell {
   // membrane peak; -1 when fewer than a quarter of the directions leave room for it.
   float cytoplasm_mean_od = -1;
   bool pigment = false;           // pigment-laden outline: class set to 0
+  bool hematoxylin_ridges = false;  // its ridges carry haematoxylin with DAB (ridge_h_excess_ratio)
   bool cytoplasmic = false;      // membrane-positive but in a cytoplasmic pattern: class set to 0
   int pigment_rays = 0;           // stained directions rejected as pigment granules
   int neighbours = 0;
