@@ -209,7 +209,8 @@ nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
                      {"max_nucleus_area_um2", c.max_nucleus_area_um2},
                      {"max_cell_radius_um", c.max_cell_radius_um},
                      {"neighbourhood_um", c.neighbourhood_um},
-                     {"min_neighbours", c.min_neighbours}};
+                     {"min_neighbours", c.min_neighbours},
+                     {"ridge_h_excess_ratio", c.ridge_h_excess_ratio}};
   if (const auto w = warnings(r, o); !w.empty()) j["warnings"] = w;
   j["config"] = config_json(o);
   if (!o.config_source.empty()) {

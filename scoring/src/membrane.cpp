@@ -241,14 +241,22 @@ int MembraneTracer::trace(const Seed& s, int own, Cell& cell) {
     // units as base + mass / membrane_ref_um). Blur and coarser pixels lower and widen a
     // membrane's profile but keep its mass, so the measure does not depend on the scan.
     float membrane_od = 0.0f;
+    float ridge_base = 0.0f;  // the last ridge judged: its base, and the run of its outer side's lowest DAB
+    int outer_run = -1;       // (-1: the image ends beyond it)
     const auto is_ridge = [&](int at) {
       if (at < 0) return false;
       float outer = peak;
+      outer_run = -1;
       const int outer_end = std::min(n - 1, at + ridge_steps);
       if (at + 1 <= outer_end)
-        for (int r = run_of[at + 1]; r <= run_of[outer_end]; ++r) outer = std::min(outer, run_value[static_cast<std::size_t>(r)]);
+        for (int r = run_of[at + 1]; r <= run_of[outer_end]; ++r)
+          if (run_value[static_cast<std::size_t>(r)] < outer) {
+            outer = run_value[static_cast<std::size_t>(r)];
+            outer_run = r;
+          }
       if (at + 1 > n - 1) outer = inner;  // the image ends: judge by the inner side alone
       const float base = std::max(inner, outer);
+      ridge_base = base;
       if (peak - base < min_peak_od) return false;  // grain: no need to measure it
       const float half = base + 0.5f * (peak - base);
       const int rp = run_of[at], r_lo = first_run, r_hi = run_of[n - 1];
@@ -316,22 +324,19 @@ int MembraneTracer::trace(const Seed& s, int own, Cell& cell) {
     // How much haematoxylin the ridge carries with its DAB (CellParams::ridge_h_excess_ratio): the
     // haematoxylin at the peak over the higher of the two sides' (where the DAB is lowest on each),
     // per unit of DAB over the ridge's base. Judged per cell, below.
-    if (stained && h_excess_ratio > 0) {
+    if (stained && h_excess_ratio > 0 && outer_run >= 0) {
+      // The inner side's lowest DAB: find_peak kept its value (inner), not where it lies.
       const int rp = run_of[s_peak];
-      int r_in = peak_from_run, r_out = rp;
+      int inner_run = peak_from_run;
       for (int r = peak_from_run + 1; r < rp; ++r)
-        if (run_value[static_cast<std::size_t>(r)] < run_value[static_cast<std::size_t>(r_in)]) r_in = r;
-      const int outer_end = std::min(n - 1, s_peak + ridge_steps);
-      if (s_peak + 1 <= outer_end)
-        for (int r = run_of[s_peak + 1]; r <= run_of[outer_end]; ++r)
-          if (run_value[static_cast<std::size_t>(r)] < run_value[static_cast<std::size_t>(r_out)]) r_out = r;
+        if (run_value[static_cast<std::size_t>(r)] < run_value[static_cast<std::size_t>(inner_run)]) inner_run = r;
       const auto h_at_run = [&](int r) {
         const cv::Point o = off[std::max(run_first[r], first_step)];
         return h_half_at(s.x + o.x, s.y + o.y);
       };
-      const float dab_base = std::max(run_value[static_cast<std::size_t>(r_in)], run_value[static_cast<std::size_t>(r_out)]);
-      const float h_excess = h_half_at(s.x + off[s_peak].x, s.y + off[s_peak].y) - std::max(h_at_run(r_in), h_at_run(r_out));
-      if (r_in < rp && r_out > rp && peak > dab_base) h_per_dab.push_back(h_excess / (peak - dab_base));
+      const float h_excess =
+          h_half_at(s.x + off[s_peak].x, s.y + off[s_peak].y) - std::max(h_at_run(inner_run), h_at_run(outer_run));
+      if (inner_run < rp && peak > ridge_base) h_per_dab.push_back(h_excess / (peak - ridge_base));
     }
     ray_peak[static_cast<std::size_t>(a)] = stained ? membrane_od : -1.0f;
     ray_height[static_cast<std::size_t>(a)] = peak;
