@@ -427,3 +427,53 @@ TEST_CASE("brown membranes that deconvolve partly as haematoxylin do not make nu
   CHECK(on_with == 36);
   CHECK(off_with == 0);
 }
+
+TEST_CASE("cells bounded by ridges that carry haematoxylin with their DAB are left out; membranes are not", "[scoring][cells][crosstalk]") {
+  // Two drawn sheets at 0.5 µm/px, 12 µm apart, bounded midway by ridges (sigma 0.8 µm). Cells:
+  // nuclei 3 µm in radius (haematoxylin 0.3) bounded by DAB membranes (DAB 0.5, with the 0.15 x DAB
+  // a dark deposit lends haematoxylin). Erythrocytes: grey discs of the same size (DAB 0.2 and
+  // 1.15 x that as haematoxylin, a neutral absorber under the default vectors) packed in a vessel,
+  // their edges meeting in grey ridges, plasma between them - where the engine seeded "nuclei" on
+  // the real core 2_726fa489.
+  constexpr int kStep = 24, kN = 7, kSide = kStep * kN;
+  const auto sheet = [&](double centre_h, double centre_dab, double ridge_dab, double h_per_dab) {
+    cv::Mat h(kSide, kSide, CV_32F), dab(kSide, kSide, CV_32F);
+    for (int y = 0; y < kSide; ++y)
+      for (int x = 0; x < kSide; ++x) {
+        const double cx = std::fmod(x + 0.5, kStep) - kStep / 2.0, cy = std::fmod(y + 0.5, kStep) - kStep / 2.0;
+        const double to_line = kStep / 2.0 - std::max(std::abs(cx), std::abs(cy));
+        const double ridge = ridge_dab * std::exp(-0.5 * std::pow(to_line / 1.6, 2));
+        const bool centre = std::hypot(cx, cy) <= 6.0;
+        dab.at<float>(y, x) = static_cast<float>(ridge + (centre ? centre_dab : 0.0));
+        h.at<float>(y, x) = static_cast<float>((centre ? centre_h : 0.0) + h_per_dab * ridge);
+      }
+    return std::pair{h, dab};
+  };
+  const cv::Rect inner(kStep, kStep, kSide - 2 * kStep, kSide - 2 * kStep);  // 25 cells away from the edge
+  CellParams p;
+  p.min_neighbours = 0;
+  CellParams off = p;
+  off.ridge_h_excess_ratio = 0;
+  const auto count = [](const std::vector<Cell>& cells, auto pred) {
+    return static_cast<int>(std::count_if(cells.begin(), cells.end(), pred));
+  };
+  const auto counted_stained = [](const Cell& c) { return c.counted && c.cell_class != CellClass::Negative; };
+  const auto by_ridges = [](const Cell& c) { return (c.left_out & kLeftOutHematoxylinRidges) != 0; };
+
+  const auto [h_cells, dab_cells] = sheet(0.3, 0.0, 0.5, 0.15);
+  const auto cells = detect_cells(h_cells, dab_cells, 0.5, inner, p);
+  INFO("cells: " << cells.size() << " found, " << count(cells, counted_stained) << " counted and stained");
+  CHECK(cells.size() == 25);
+  CHECK(count(cells, counted_stained) == 25);
+  CHECK(count(cells, by_ridges) == 0);
+
+  const auto [h_blood, dab_blood] = sheet(0.23, 0.2, 0.2, 1.15);
+  const auto blood = detect_cells(h_blood, dab_blood, 0.5, inner, p);
+  const auto blood_off = detect_cells(h_blood, dab_blood, 0.5, inner, off);
+  INFO("erythrocytes: " << blood.size() << " found, " << count(blood, by_ridges) << " left out by the rule; rule off: "
+                        << count(blood_off, counted_stained) << " counted and stained");
+  CHECK(blood.size() == 25);
+  CHECK(count(blood, by_ridges) == 25);
+  CHECK(count(blood, counted_stained) == 0);
+  CHECK(count(blood_off, counted_stained) >= 20);  // without the rule their edges read as membranes
+}
