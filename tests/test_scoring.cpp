@@ -428,7 +428,7 @@ TEST_CASE("brown membranes that deconvolve partly as haematoxylin do not make nu
   CHECK(off_with == 0);
 }
 
-TEST_CASE("cells bounded by ridges that carry haematoxylin with their DAB are left out; membranes are not", "[scoring][cells][crosstalk]") {
+TEST_CASE("cells bounded by ridges that carry haematoxylin with their DAB are left out, and membranes are not", "[scoring][cells][crosstalk]") {
   // Two drawn sheets at 0.5 µm/px, 12 µm apart, bounded midway by ridges (sigma 0.8 µm). Cells:
   // nuclei 3 µm in radius (haematoxylin 0.3) bounded by DAB membranes (DAB 0.5, with the 0.15 x DAB
   // a dark deposit lends haematoxylin). Erythrocytes: grey discs of the same size (DAB 0.2 and
