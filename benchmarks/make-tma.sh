@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A benchmark slide of real tissue: the 14 gastric HER2 cores of ../shared/data/gastric-tma (each
-# 5,468 px square at 0.25 um/px), each also flipped and turned half round, laid out on glass as a
-# tissue microarray (42 cores, a 6 x 7 grid of 6,000 px cells: 36,000 x 42,000 px, 1.5 Gpx) and
+# 5,468 px square at 0.25 um/px), each also flipped and turned half round, laid out as a tissue
+# microarray (42 cores, a 6 x 7 grid of 6,000 px cells: 36,000 x 42,000 px, 1.5 Gpx) on the scanner's
+# own glass (RGB 234, 233, 242, the median of the cores' borders, which differ by at most 3 levels:
+# the glass between cores is the glass inside each core's square, as on a real TMA slide), and
 # written as an Aperio-style SVS: tiled JPEG (240 px tiles, quality 90, 4:2:0), levels 4x apart
 # (1, 1/4, 1/16, 1/64; area-averaged), MPP 0.25 in the description, as a 40x scanner writes them,
 # so that 0.5 um/px analysis decodes level 0 at half scale. libvips lays out the levels
@@ -21,6 +23,7 @@ done
 work="$(mktemp -d)"
 trap 'rm -rf "$work" "$out.tmp.$$"' EXIT
 cell=6000
+glass="234 233 242"
 list=()
 for f in "$cores"/*.jpg; do
   name="$(basename "$f" .jpg)"
@@ -28,7 +31,7 @@ for f in "$cores"/*.jpg; do
   vips flip "$f" "$work/$name-f.v" horizontal
   vips rot "$f" "$work/$name-r.v" d180
   for v in 0 f r; do
-    vips gravity "$work/$name-$v.v" "$work/$name-$v-cell.v" centre "$cell" "$cell" --extend white
+    vips gravity "$work/$name-$v.v" "$work/$name-$v-cell.v" centre "$cell" "$cell" --extend background --background "$glass"
     list+=("$work/$name-$v-cell.v")
   done
 done

@@ -6,8 +6,9 @@ namespace ihc::scoring {
 
 struct TissueParams {
   // A pixel is tissue when its summed RGB optical density exceeds the background's (the
-  // brightest 5 % of the image) by this much, capped at `max_threshold_od`.
-  double min_contrast_od = 0.12;
+  // brightest 5 % of the image) by this much, capped at `max_threshold_od`. Low enough for pale
+  // stroma on a scanner's grey glass (docs/algorithm.md, step 1).
+  double min_contrast_od = 0.04;
   double max_threshold_od = 0.25;
 };
 
