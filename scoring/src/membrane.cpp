@@ -255,7 +255,10 @@ int MembraneTracer::trace(const Seed& s, int own, Cell& cell) {
             outer_run = r;
           }
       if (at + 1 > n - 1) outer = inner;  // the image ends: judge by the inner side alone
-      const float base = std::max(inner, outer);
+      // No stain is present in a negative amount: a side below zero is the unmixing's error where
+      // the slide's vectors differ from ours (the counterstain round a pale halo, read as negative
+      // DAB), and measured from there a pale halo between nuclei stood as a faint membrane.
+      const float base = std::max({inner, outer, 0.0f});
       ridge_base = base;
       if (peak - base < min_peak_od) return false;  // grain: no need to measure it
       const float half = base + 0.5f * (peak - base);
