@@ -43,13 +43,13 @@ void check_against_labels(const std::vector<engine::ResultRow>& results) {
     if (s.truth == 3) CHECK(s.engine == 3);
   }
   const auto a = engine::score_agreement(pairs, 0, 1);
-  // Measured at this commit: 10/14 exact, quadratic kappa 0.58, 11/14 within one class. Before
+  // Measured at this commit: 11/14 exact, quadratic kappa 0.59, 11/14 within one class. Before
   // cells whose ridges carry haematoxylin were left out (cells.hpp, ridge_h_excess_ratio): 9/14,
   // 0.64, 12/14 - 2_726fa489 (2+) read 1+ then from erythrocytes taken for membrane (looked at);
   // it now reads 0, two classes off, as 2_ac717549 and 2_aeb277c9 do, which is what costs kappa.
-  // 1_f8a2cea0 is scored on 1-19 cells under its faint counterstain and flips between 0 and 1+
-  // with any change, so the floor does not count on it.
-  CHECK(exact >= 10);
+  // 1_f8a2cea0 (1+) was scored on 1-19 cells under its faint counterstain until the nucleus floors
+  // followed the counterstain (cells.hpp, counterstain_ref_contrast_od): 1+ on 530 cells now.
+  CHECK(exact >= 11);
   CHECK(within_one >= 11);
   CHECK(a.kappa_quadratic >= 0.55);
 }

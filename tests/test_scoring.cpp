@@ -501,3 +501,33 @@ TEST_CASE("cells bounded by ridges that carry haematoxylin with their DAB are le
   CHECK(count(blood, counted_stained) == 0);
   CHECK(count(blood_off, counted_stained) >= 20);  // without the rule their edges read as membranes
 }
+
+TEST_CASE("nuclei under a faint counterstain are found, and faint specks among well-stained nuclei are not", "[scoring][cells][nuclei]") {
+  // Drawn at 0.5 µm/px: discs 3 µm in radius, 12 µm apart, over a haematoxylin background of
+  // 0.01 OD. A faint counterstain (as on the real core 1_f8a2cea0, whose nuclei's contrast is
+  // about a third of the other cores'): discs 0.035 above the background, under both fixed floors
+  // (0.08 at the centre, 0.05 of contrast). Well stained: discs 0.30, with the faint ones
+  // between them in alternate rows.
+  constexpr int kStep = 24, kN = 9, kSide = kStep * kN;
+  const auto sheet = [&](double disc_h, double faint_h) {
+    cv::Mat h(kSide, kSide, CV_32F, cv::Scalar(0.01)), dab(kSide, kSide, CV_32F, cv::Scalar(0.0));
+    for (int j = 0; j < kN; ++j)
+      for (int i = 0; i < kN; ++i) {
+        const double v = (faint_h > 0 && j % 2 == 1) ? faint_h : disc_h;
+        cv::circle(h, {i * kStep + kStep / 2, j * kStep + kStep / 2}, 6, cv::Scalar(0.01 + v), cv::FILLED);
+      }
+    return std::pair{h, dab};
+  };
+  const cv::Rect inner(kStep, kStep, kSide - 2 * kStep, kSide - 2 * kStep);  // 7 x 7 discs
+  CellParams p;
+  p.min_neighbours = 0;
+  CellParams fixed = p;
+  fixed.min_floor_scale = 1.0;  // the fixed floors alone
+  const auto [faint_h, faint_dab] = sheet(0.035, 0.0);
+  CHECK(detect_cells(faint_h, faint_dab, 0.5, inner, p).size() == 49);
+  CHECK(detect_cells(faint_h, faint_dab, 0.5, inner, fixed).empty());
+  const auto [mixed_h, mixed_dab] = sheet(0.30, 0.035);
+  const auto mixed = detect_cells(mixed_h, mixed_dab, 0.5, inner, p);
+  CHECK(mixed.size() == 21);  // the three rows of well-stained discs inside, 7 each
+  CHECK(detect_cells(mixed_h, mixed_dab, 0.5, inner, fixed).size() == mixed.size());
+}

@@ -20,6 +20,8 @@ void for_each_cell_param(scoring::CellParams& c, F&& f) {
   f("nucleus_radius_um", c.nucleus_radius_um);
   f("nucleus_min_od", c.nucleus_min_od);
   f("nucleus_min_contrast_od", c.nucleus_min_contrast_od);
+  f("counterstain_ref_contrast_od", c.counterstain_ref_contrast_od);
+  f("min_floor_scale", c.min_floor_scale);
   f("min_nucleus_area_um2", c.min_nucleus_area_um2);
   f("max_nucleus_area_um2", c.max_nucleus_area_um2);
   f("max_nucleus_elongation", c.max_nucleus_elongation);
@@ -77,7 +79,7 @@ struct Range {
 };
 constexpr Range kRanges[] = {
     // cells
-    {"nucleus_radius_um", 1, 20}, {"nucleus_min_od", 0, 3}, {"nucleus_min_contrast_od", 0, 3},
+    {"nucleus_radius_um", 1, 20}, {"nucleus_min_od", 0, 3}, {"nucleus_min_contrast_od", 0, 3}, {"counterstain_ref_contrast_od", 0, 3}, {"min_floor_scale", 0, 1},
     {"min_nucleus_area_um2", 0, 1000}, {"max_nucleus_area_um2", 1, 5000}, {"max_nucleus_elongation", 1, 20},
     {"max_cell_radius_um", 2, 50}, {"faint_od", 0, 5}, {"moderate_od", 0, 5}, {"intense_od", 0, 5},
     {"min_membrane_contrast_od", 0, 5}, {"ridge_um", 0.5, 20}, {"membrane_ref_um", 0.1, 10},

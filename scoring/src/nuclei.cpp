@@ -36,13 +36,20 @@ std::vector<Seed> find_nucleus_seeds(const cv::Mat& h_nucleus, double radius_px,
              cv::getStructuringElement(cv::MORPH_RECT, cv::Size(2 * peak_r + 1, 2 * peak_r + 1)));
   cv::erode(h_nucleus, local_min,
             cv::getStructuringElement(cv::MORPH_RECT, cv::Size(2 * ring_r + 1, 2 * ring_r + 1)));
+  // The floors follow the counterstain: where the tile's nuclei are faint (the 90th percentile of
+  // the contrast of the maxima that pass the floors at min_floor_scale of themselves is under
+  // counterstain_ref_contrast_od), both fall in proportion, to no less than that share.
+  const double lowest = p.counterstain_ref_contrast_od > 0 ? std::clamp(p.min_floor_scale, 0.0, 1.0) : 1.0;
+  const auto lo_od = static_cast<float>(p.nucleus_min_od * lowest);
+  const auto lo_contrast = static_cast<float>(p.nucleus_min_contrast_od * lowest);
   std::vector<Seed> seeds;
+  std::vector<float> contrast;
   for (int y = 0; y < h_nucleus.rows; ++y) {
     const float* v = h_nucleus.ptr<float>(y);
     const float* mx = local_max.ptr<float>(y);
     const float* mn = local_min.ptr<float>(y);
     for (int x = 0; x < h_nucleus.cols; ++x) {
-      if (v[x] < mx[x] || v[x] < p.nucleus_min_od || v[x] - mn[x] < p.nucleus_min_contrast_od) continue;
+      if (v[x] < mx[x] || v[x] < lo_od || v[x] - mn[x] < lo_contrast) continue;
       // Plateaus give several equal maxima: keep the first within peak_r.
       bool duplicate = false;
       for (auto it = seeds.rbegin(); it != seeds.rend() && it->y >= y - peak_r; ++it) {
@@ -51,9 +58,25 @@ std::vector<Seed> find_nucleus_seeds(const cv::Mat& h_nucleus, double radius_px,
           break;
         }
       }
-      if (!duplicate) seeds.push_back({x, y, v[x]});
+      if (!duplicate) {
+        seeds.push_back({x, y, v[x]});
+        contrast.push_back(v[x] - mn[x]);
+      }
     }
   }
+  double scale = 1.0;
+  if (lowest < 1.0 && contrast.size() >= 20) {
+    std::vector<float> sorted = contrast;
+    const auto k = sorted.begin() + static_cast<std::ptrdiff_t>(sorted.size() * 9 / 10);
+    std::nth_element(sorted.begin(), k, sorted.end());
+    scale = std::clamp(*k / p.counterstain_ref_contrast_od, lowest, 1.0);
+  }
+  const auto min_od = static_cast<float>(p.nucleus_min_od * scale);
+  const auto min_contrast = static_cast<float>(p.nucleus_min_contrast_od * scale);
+  std::size_t kept = 0;
+  for (std::size_t k = 0; k < seeds.size(); ++k)
+    if (seeds[k].strength >= min_od && contrast[k] >= min_contrast) seeds[kept++] = seeds[k];
+  seeds.resize(kept);
   return seeds;
 }
 

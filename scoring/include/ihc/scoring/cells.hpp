@@ -34,6 +34,13 @@ struct CellParams {
   double nucleus_radius_um = 3.5;        // typical tumour nucleus radius (detection scale)
   double nucleus_min_od = 0.08;          // smoothed haematoxylin at a nucleus centre
   double nucleus_min_contrast_od = 0.05; // above the surrounding minimum
+  // Both floors follow a faint counterstain: in a tile whose nuclei stand out less (the 90th
+  // percentile of the contrast of its candidate maxima) than counterstain_ref_contrast_od, they
+  // fall in proportion, to no less than min_floor_scale of themselves. Well-counterstained tissue
+  // (0.10-0.14 OD on the real cores, 0.09 on drawn erythrocytes) keeps the fixed floors; the real
+  // core 1_f8a2cea0 (0.038) had all its nuclei under them.
+  double counterstain_ref_contrast_od = 0.08;
+  double min_floor_scale = 0.4;
   double min_nucleus_area_um2 = 8.0;     // smaller: debris
   double max_nucleus_area_um2 = 300.0;   // larger: clumps, folds
   double max_nucleus_elongation = 2.2;   // longer / shorter axis; more: spindle (stromal) nuclei
