@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every libFuzzer harness of tests/fuzz for SECONDS each (default 60), one after another.
+# Runs every libFuzzer harness of tests/fuzz for SECONDS each (default 60), as many at once as there
+# are cores.
 #   scripts/fuzz.sh [SECONDS]
 # Builds the "fuzz" preset (clang, ASan + UBSan + libFuzzer) into ${FUZZ_BUILD_DIR:-build-fuzz}
 # when needed. Each harness starts from its seeds (tests/fuzz/corpus/<harness>, plus the small
@@ -26,11 +27,12 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:-halt_on_error=1:print_stacktrace=1:detect_l
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
 export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$root/tests/sanitizers/lsan.supp:print_suppressions=0}"
 
-failed=0
-for h in "${harnesses[@]}"; do
-  corpus="$build/fuzz-corpus/$h"
-  artifacts="$build/fuzz-artifacts/$h"
-  log="$build/fuzz-logs/$h.log"
+# One harness: its summary line (and on a failure its findings) go to stdout, exit 1 on a finding.
+run_harness() {
+  local h="$1"
+  local corpus="$build/fuzz-corpus/$h"
+  local artifacts="$build/fuzz-artifacts/$h"
+  local log="$build/fuzz-logs/$h.log"
   mkdir -p "$corpus" "$artifacts" "$(dirname "$log")"
   cp -n "$root/tests/fuzz/corpus/$h/"* "$corpus/" 2>/dev/null || true
   if [ "$h" = fuzz_tiff_reader ] && [ -d "$root/../shared/data" ]; then
@@ -43,10 +45,11 @@ for h in "${harnesses[@]}"; do
   # asks for up to several GiB sized by a hostile tag count; never touched, and refused (NULL) when
   # impossible. libFuzzer would stop at the first such malloc, so the per-malloc limit is lifted
   # for this harness and such a malloc returns NULL as in production; the RSS limit still stands.
-  extra=()
+  local extra=()
   if [ "$h" = fuzz_tiff_reader ]; then extra=(-malloc_limit_mb=1048576); fi
-  dict=()
+  local dict=()
   [ -f "$root/tests/fuzz/$h.dict" ] && dict=(-dict="$root/tests/fuzz/$h.dict")
+  local before after runs rc newest
   before=$(find "$artifacts" -type f | wc -l)
   set +e
   ASAN_OPTIONS="$ASAN_OPTIONS${extra:+:allocator_may_return_null=1}" \
@@ -67,9 +70,25 @@ for h in "${harnesses[@]}"; do
       ASAN_OPTIONS="$ASAN_OPTIONS:handle_abort=1:log_path=$log.replay" "$build/fuzz/$h" "$artifacts/$newest" >/dev/null 2>&1 || true
       cat "$log".replay* 2>/dev/null | grep -E "ERROR: |SUMMARY| in " | head -n 20 || true
     fi
-    failed=1
+    return 1
   else
     echo "$h: ${runs:-?} executions in ${seconds}s, no crash ($(find "$corpus" -type f | wc -l) corpus files)"
   fi
+}
+
+# The harnesses run side by side, as many at a time as there are cores (each is one process on
+# one core); their lines are printed in the harnesses' order once all have ended.
+results="$(mktemp -d)"
+trap 'rm -rf "$results"' EXIT
+jobs_max="$(nproc)"
+for h in "${harnesses[@]}"; do
+  while [ "$(jobs -rp | wc -l)" -ge "$jobs_max" ]; do wait -n || true; done
+  (if run_harness "$h" >"$results/$h.out" 2>&1; then echo 0; else echo 1; fi >"$results/$h.rc") &
+done
+wait
+failed=0
+for h in "${harnesses[@]}"; do
+  cat "$results/$h.out"
+  [ "$(cat "$results/$h.rc")" = 0 ] || failed=1
 done
 exit "$failed"
