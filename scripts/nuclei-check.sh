@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Nuclei a person would mark (issue 17): scores each image of a folder of expert nucleus masks with
+# Nuclei a person would mark (issue 17): scores each image of a folder of expert-marked nuclei with
 # `ihcscore score --geojson --geojson-all` (every detected nucleus, counted or left out by the
 # tumour-cell rules, with its centre), matches the detected centres one-to-one to the marked nuclei
 # (closest pairs first, within a radius in micrometres) and prints recall, precision and F1 per
 # image and pooled, for every detected nucleus and for the counted tumour cells only.
-# Default data: ../shared/data/nuclei-deepliif (IMAGE_ihc.png + IMAGE_nuclei.png; blue = an
-# unstained nucleus, red = a DAB-stained one, each a connected blob; 0.25 um/px). The masks come
+# Each image STEM_ihc.png has its marked nuclei in STEM_nuclei.png (a mask: blue blobs = unstained
+# nuclei, red = DAB-stained, as ../shared/data/nuclei-deepliif, the default folder, 0.25 um/px) or
+# in STEM_nuclei.geojson (a QuPath annotation export in image pixels: each Point or MultiPoint is a
+# nucleus, each Polygon or MultiPolygon one at its centroid; a feature classed "Positive" counts as
+# DAB-stained, any other as unstained). The shared masks come
 # from immunofluorescence and leave many faint or stromal nuclei on the IHC unmarked, so precision
 # is a lower bound and the recall of marked nuclei is the firm figure.
 #   scripts/nuclei-check.sh                          the shared tiles, 5 um, 0.25 um/px
@@ -39,7 +42,8 @@ out="$(mktemp -d)"
 trap 'rm -rf "$out"' EXIT
 for img in "${images[@]}"; do
   stem="$(basename "$img" _ihc.png)"
-  [[ -f "$dir/${stem}_nuclei.png" ]] || { echo "nuclei-check: $dir/${stem}_nuclei.png missing (the mask of $img)" >&2; exit 2; }
+  [[ -f "$dir/${stem}_nuclei.png" || -f "$dir/${stem}_nuclei.geojson" ]] ||
+    { echo "nuclei-check: neither $dir/${stem}_nuclei.png nor ${stem}_nuclei.geojson (the marked nuclei of $img)" >&2; exit 2; }
   "$bin" score "$img" --mpp "$mpp" --geojson "$out/$stem.geojson" --geojson-all "${extra[@]}" >/dev/null
 done
 echo "Nuclei in $dir: detected centres against marked ones, one-to-one within $radius_um um at $mpp um/px"
@@ -53,7 +57,7 @@ MARK = {"haematoxylin": (0, 0, 255), "DAB": (255, 0, 0)}  # RGB of the mask's nu
 
 
 def blobs(mask, rgb):
-    """Centres (x, y) of the 4-connected blobs of one colour, at least 4 pixels each."""
+    """Centres (x, y) of the 8-connected blobs of one colour, at least 4 pixels each."""
     on = np.all(mask == np.array(rgb, dtype=mask.dtype), axis=-1)
     label = np.zeros(on.shape, dtype=np.int32)
     centres, n = [], 0
@@ -67,13 +71,57 @@ def blobs(mask, rgb):
             y, x = stack.pop()
             xs.append(x)
             ys.append(y)
-            for yy, xx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
+            for yy, xx in ((y + dy, x + dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx):
                 if 0 <= yy < on.shape[0] and 0 <= xx < on.shape[1] and on[yy, xx] and not label[yy, xx]:
                     label[yy, xx] = n
                     stack.append((yy, xx))
         if len(xs) >= 4:
             centres.append((float(np.mean(xs)), float(np.mean(ys))))
     return centres
+
+
+def polygon_centroid(ring):
+    """Area centroid of a closed ring of (x, y) vertices (the vertex mean when it has no area)."""
+    xy = np.asarray(ring, dtype=float)[:, :2]
+    x, y = xy[:, 0], xy[:, 1]
+    cross = x * np.roll(y, -1) - np.roll(x, -1) * y
+    area = cross.sum() / 2
+    if abs(area) < 1e-9:
+        return float(x.mean()), float(y.mean())
+    return (float(((x + np.roll(x, -1)) * cross).sum() / (6 * area)),
+            float(((y + np.roll(y, -1)) * cross).sum() / (6 * area)))
+
+
+def geojson_marks(path):
+    """(unstained, DAB-stained) nucleus centres of a GeoJSON FeatureCollection, Feature or geometry."""
+    try:
+        doc = json.load(open(path))
+        if doc.get("type") == "FeatureCollection":
+            features = doc["features"]
+        elif doc.get("type") == "Feature":
+            features = [doc]
+        else:
+            features = [{"geometry": doc, "properties": {}}]
+        unstained, stained = [], []
+        for f in features:
+            g = f.get("geometry") or {}
+            kind, coords = g.get("type"), g.get("coordinates")
+            if kind == "Point":
+                centres = [tuple(coords[:2])]
+            elif kind == "MultiPoint":
+                centres = [tuple(c[:2]) for c in coords]
+            elif kind == "Polygon":
+                centres = [polygon_centroid(coords[0])]
+            elif kind == "MultiPolygon":
+                centres = [polygon_centroid(p[0]) for p in coords]
+            else:
+                continue
+            cls = ((f.get("properties") or {}).get("classification") or {}).get("name", "")
+            (stained if cls == "Positive" else unstained).extend((float(x), float(y)) for x, y in centres)
+        return unstained, stained
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
+        print(f"nuclei-check: {path}: not a GeoJSON of marked nuclei ({e})", file=sys.stderr)
+        sys.exit(2)
 
 
 def match(marked, detected, r_px):
@@ -104,9 +152,13 @@ print(f"  {'image':10s} {'cells':8s} {'marked':>6s} {'(haem.)':>7s} {'detected':
       f"{'recall':>6s} {'(haem.)':>7s} {'precision':>9s} {'F1':>5s}")
 for name in sorted(os.listdir(out)):
     stem = name[:-len(".geojson")]
-    mask = np.asarray(Image.open(os.path.join(folder, stem + "_nuclei.png")).convert("RGB"))
-    haem = blobs(mask, MARK["haematoxylin"])
-    marked = haem + blobs(mask, MARK["DAB"])
+    mask_path = os.path.join(folder, stem + "_nuclei.png")
+    if os.path.exists(mask_path):
+        mask = np.asarray(Image.open(mask_path).convert("RGB"))
+        haem, dab = blobs(mask, MARK["haematoxylin"]), blobs(mask, MARK["DAB"])
+    else:
+        haem, dab = geojson_marks(os.path.join(folder, stem + "_nuclei.geojson"))
+    marked = haem + dab
     cells = json.load(open(os.path.join(out, name)))["features"]
     for kind in ("all", "counted"):
         det = [tuple(c["properties"]["centre"]) for c in cells
