@@ -34,7 +34,7 @@ while [[ $# -gt 0 ]]; do
 done
 [[ -x "$bin" ]] || { echo "nuclei-check: $bin not found (build first, or set BUILD_DIR)" >&2; exit 2; }
 [[ -d "$dir" ]] || { echo "nuclei-check: $dir: no such folder" >&2; exit 2; }
-"$python" -c "import numpy, PIL" 2>/dev/null || { echo "nuclei-check: $python needs numpy and PIL (scripts/setup-deps.sh)" >&2; exit 2; }
+"$python" -c "import numpy, PIL, scipy" 2>/dev/null || { echo "nuclei-check: $python needs numpy, scipy and PIL (scripts/setup-deps.sh)" >&2; exit 2; }
 shopt -s nullglob
 images=("$dir"/*_ihc.png)
 [[ ${#images[@]} -gt 0 ]] || { echo "nuclei-check: $dir holds no *_ihc.png" >&2; exit 2; }
@@ -51,6 +51,7 @@ echo "Nuclei in $dir: detected centres against marked ones, one-to-one within $r
 import json, os, sys
 import numpy as np
 from PIL import Image
+from scipy import ndimage
 
 folder, out, radius_um, mpp = sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4])
 MARK = {"haematoxylin": (0, 0, 255), "DAB": (255, 0, 0)}  # RGB of the mask's nucleus blobs
@@ -59,25 +60,10 @@ MARK = {"haematoxylin": (0, 0, 255), "DAB": (255, 0, 0)}  # RGB of the mask's nu
 def blobs(mask, rgb):
     """Centres (x, y) of the 8-connected blobs of one colour, at least 4 pixels each."""
     on = np.all(mask == np.array(rgb, dtype=mask.dtype), axis=-1)
-    label = np.zeros(on.shape, dtype=np.int32)
-    centres, n = [], 0
-    for y0, x0 in zip(*np.nonzero(on)):
-        if label[y0, x0]:
-            continue
-        n += 1
-        stack, xs, ys = [(y0, x0)], [], []
-        label[y0, x0] = n
-        while stack:
-            y, x = stack.pop()
-            xs.append(x)
-            ys.append(y)
-            for yy, xx in ((y + dy, x + dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if dy or dx):
-                if 0 <= yy < on.shape[0] and 0 <= xx < on.shape[1] and on[yy, xx] and not label[yy, xx]:
-                    label[yy, xx] = n
-                    stack.append((yy, xx))
-        if len(xs) >= 4:
-            centres.append((float(np.mean(xs)), float(np.mean(ys))))
-    return centres
+    label, n = ndimage.label(on, structure=np.ones((3, 3), dtype=bool))
+    index = np.arange(1, n + 1)
+    size = ndimage.sum_labels(on, label, index)
+    return [(float(x), float(y)) for (y, x), k in zip(ndimage.center_of_mass(on, label, index), size) if k >= 4]
 
 
 def polygon_centroid(ring):

@@ -3,7 +3,7 @@
 # the report viewer (engine/report: OpenSeadragon, compiled into the engine) and of the browser
 # tests (tests/browser: puppeteer-core, driving Debian's chromium).
 # openmpi: `batch --mpi` (issue 7). pybind11 + python3-*: the Python module and its tests (engine/python,
-# tests/python; pandas and matplotlib for docs/python-validation.py, which a test runs; pil for scripts/nuclei-check.sh). libvips-tools and
+# tests/python; pandas and matplotlib for docs/python-validation.py, which a test runs; pil and scipy for scripts/nuclei-check.sh). libvips-tools and
 # libtiff-tools: benchmarks/make-tma.sh (the real-tissue benchmark slide). time: benchmarks/run.sh (peak memory of `score`). clang + compiler-rt: libFuzzer harnesses and sanitizers.
 # Idempotent: when every package is already installed it only checks and exits.
 set -euo pipefail
@@ -21,7 +21,7 @@ packages=(
   openmpi-bin libopenmpi-dev
   clang libclang-rt-14-dev
   chromium
-  pybind11-dev python3-dev python3-numpy python3-pytest python3-openslide python3-pandas python3-matplotlib python3-pil
+  pybind11-dev python3-dev python3-numpy python3-pytest python3-openslide python3-pandas python3-matplotlib python3-pil python3-scipy
   libvips-tools libtiff-tools time
 )
 # Node.js and npm: Debian's, unless the machine already has them (e.g. from NodeSource).

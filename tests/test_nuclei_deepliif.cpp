@@ -126,15 +126,22 @@ TEST_CASE("nuclei against expert masks on real IHC: recall, precision and F1 wit
 // --geojson-all` on the full-resolution tiles, the centres matched by the script), against the
 // same expert masks and floors.
 TEST_CASE("scripts/nuclei-check.sh measures the detector against the expert masks", "[nuclei][real][cli]") {
-  const std::filesystem::path binary = IHC_BINARY;
-  const auto log = ihc::test::scratch_dir("nuclei-check") / "out.txt";
-  const std::string cmd = "BUILD_DIR='" + binary.parent_path().string() + "' '" + IHC_SOURCE_DIR +
-                          "/scripts/nuclei-check.sh' >'" + log.string() + "' 2>&1 </dev/null";
-  const int status = std::system(cmd.c_str());
-  const std::string out = ihc::test::slurp(log);
+  // The script's output on the shared tiles (no folder) or on `folder`; it must exit 0.
+  const auto run_script = [](const std::string& name, const std::string& folder) {
+    const std::filesystem::path binary = IHC_BINARY;
+    const auto log = ihc::test::scratch_dir(name) / "out.txt";
+    const std::string cmd = "BUILD_DIR='" + binary.parent_path().string() + "' '" + IHC_SOURCE_DIR +
+                            "/scripts/nuclei-check.sh' " + (folder.empty() ? "" : "'" + folder + "' ") + ">'" +
+                            log.string() + "' 2>&1 </dev/null";
+    const int status = std::system(cmd.c_str());
+    const std::string out = ihc::test::slurp(log);
+    INFO(out);
+    REQUIRE(WIFEXITED(status));
+    REQUIRE(WEXITSTATUS(status) == 0);
+    return out;
+  };
+  const std::string out = run_script("nuclei-check", "");
   INFO(out);
-  REQUIRE(WIFEXITED(status));
-  REQUIRE(WEXITSTATUS(status) == 0);
   // "  pooled     all   MARKED (HAEM) DETECTED MATCHED RECALL (HAEM) PRECISION F1"
   const auto at = out.find("pooled     all");
   REQUIRE(at != std::string::npos);
@@ -169,14 +176,8 @@ TEST_CASE("scripts/nuclei-check.sh measures the detector against the expert mask
                         {"geometry", {{"type", "Point"}, {"coordinates", {c.x, c.y}}}},
                         {"properties", {{"classification", {{"name", "Positive"}}}}}});
   std::ofstream(dir / "22_2_nuclei.geojson") << nlohmann::json{{"type", "FeatureCollection"}, {"features", features}}.dump();
-  const auto log2 = dir / "out.txt";
-  const std::string cmd2 = "BUILD_DIR='" + binary.parent_path().string() + "' '" + IHC_SOURCE_DIR +
-                           "/scripts/nuclei-check.sh' '" + dir.string() + "' >'" + log2.string() + "' 2>&1 </dev/null";
-  const int status2 = std::system(cmd2.c_str());
-  const std::string out2 = ihc::test::slurp(log2);
+  const std::string out2 = run_script("nuclei-check-geojson-out", dir.string());
   INFO(out2);
-  REQUIRE(WIFEXITED(status2));
-  REQUIRE(WEXITSTATUS(status2) == 0);
   const auto tile_line = [](const std::string& text) {
     const auto at = text.find("22_2       all");
     return at == std::string::npos ? std::string() : text.substr(at, text.find('\n', at) - at);

@@ -62,6 +62,19 @@ Cell measure_one(double peak_od, double arc_degrees) {
   return cells[0];
 }
 
+// A filled disc of 255 on 0, the size of `like`.
+cv::Mat disc_mask(const cv::Mat& like, cv::Point centre, int radius) {
+  cv::Mat m(like.size(), CV_8U, cv::Scalar(0));
+  cv::circle(m, centre, radius, cv::Scalar(255), cv::FILLED);
+  return m;
+}
+
+// `mask` covers every pixel within `r_in` of `centre` and none beyond `r_out`.
+void check_disc_covered(const cv::Mat& mask, cv::Point centre, int r_in, int r_out) {
+  CHECK(cv::countNonZero(disc_mask(mask, centre, r_in) & ~mask) == 0);
+  CHECK(cv::countNonZero(mask & ~disc_mask(mask, centre, r_out)) == 0);
+}
+
 }  // namespace
 
 TEST_CASE("deconvolution recovers the concentrations of pure synthetic stains", "[scoring][deconvolution]") {
@@ -138,11 +151,7 @@ TEST_CASE("tissue mask separates stained tissue from bright glass", "[scoring][t
   CHECK(m.at<std::uint8_t>(50, 50) == 255);
   CHECK(m.at<std::uint8_t>(5, 5) == 0);
   // The drawn disk, and no more than the blur's reach (2 px) beyond its edge.
-  cv::Mat disk(img.size(), CV_8U, cv::Scalar(0)), reach(img.size(), CV_8U, cv::Scalar(0));
-  cv::circle(disk, {50, 50}, 25, cv::Scalar(255), cv::FILLED);
-  cv::circle(reach, {50, 50}, 27, cv::Scalar(255), cv::FILLED);
-  CHECK(cv::countNonZero(disk & ~m) == 0);
-  CHECK(cv::countNonZero(m & ~reach) == 0);
+  check_disc_covered(m, {50, 50}, 25, 27);
 }
 
 TEST_CASE("pale tissue on a scanner's grey glass is tissue, and the glass's noise is not", "[scoring][tissue]") {
@@ -153,15 +162,8 @@ TEST_CASE("pale tissue on a scanner's grey glass is tissue, and the glass's nois
   cv::randu(img, cv::Scalar(232, 231, 240), cv::Scalar(237, 236, 245));
   cv::Mat pale(img.size(), CV_8UC3);
   cv::randu(pale, cv::Scalar(218, 215, 233), cv::Scalar(223, 220, 238));
-  cv::Mat disk(img.size(), CV_8U, cv::Scalar(0));
-  cv::circle(disk, {60, 60}, 30, cv::Scalar(255), cv::FILLED);
-  pale.copyTo(img, disk);
-  const cv::Mat m = tissue_mask(img);
-  cv::Mat inner(img.size(), CV_8U, cv::Scalar(0)), reach(img.size(), CV_8U, cv::Scalar(0));
-  cv::circle(inner, {60, 60}, 28, cv::Scalar(255), cv::FILLED);
-  cv::circle(reach, {60, 60}, 33, cv::Scalar(255), cv::FILLED);
-  CHECK(cv::countNonZero(inner & ~m) == 0);
-  CHECK(cv::countNonZero(m & ~reach) == 0);
+  pale.copyTo(img, disc_mask(img, {60, 60}, 30));
+  check_disc_covered(tissue_mask(img), {60, 60}, 28, 33);
 }
 
 TEST_CASE("the one-pass scoring deconvolution equals deconvolve plus specific_dab", "[scoring][deconvolution]") {
