@@ -149,14 +149,21 @@
       }
     }
     if (state.roi) {
-      ctx.strokeStyle = 'rgb(0,170,170)';
+      // Scored region solid; what it leaves out (Ignore* annotations) dashed.
       ctx.lineWidth = 2;
-      for (const ring of D.roi) {
-        ctx.beginPath();
-        ring.forEach(([x, y], i) => { const p = toScreen(x, y); if (i) ctx.lineTo(p.x, p.y); else ctx.moveTo(p.x, p.y); });
-        ctx.closePath();
-        ctx.stroke();
-      }
+      const rings = (list, colour, dash) => {
+        ctx.strokeStyle = colour;
+        ctx.setLineDash(dash);
+        for (const ring of list || []) {
+          ctx.beginPath();
+          ring.forEach(([x, y], i) => { const p = toScreen(x, y); if (i) ctx.lineTo(p.x, p.y); else ctx.moveTo(p.x, p.y); });
+          ctx.closePath();
+          ctx.stroke();
+        }
+      };
+      rings(D.roi, 'rgb(0,170,170)', []);
+      rings(D.roi_excluded, 'rgb(120,120,120)', [6, 4]);
+      ctx.setLineDash([]);
     }
   }
 

@@ -248,19 +248,29 @@ TilePlan plan_tiles(const tiling::Slide& slide, const ScoreOptions& options) {
   }
   if (!options.roi.empty()) {
     plan.roi_px2 = options.roi.area_within(cv::Rect2d(0, 0, static_cast<double>(width), static_cast<double>(height)));
+    // The scored polygons alone: what is left out (Ignore* annotations) only takes area away.
+    const scoring::Region scored(options.roi.polygons());
+    const cv::Rect2d slide_rect(0, 0, static_cast<double>(width), static_cast<double>(height));
     if (plan.roi_px2 <= 0) {
-      const cv::Rect2d b = options.roi.bounds();
       char buf[300];
-      std::snprintf(buf, sizeof buf,
-                    ": the region of interest (x %.0f to %.0f, y %.0f to %.0f level-0 px) lies outside the slide "
-                    "(%lld x %lld px)",
-                    b.x, b.x + b.width, b.y, b.y + b.height, static_cast<long long>(width), static_cast<long long>(height));
+      if (!scored.empty() && scored.area_within(slide_rect) <= 0) {
+        const cv::Rect2d b = scored.bounds();
+        std::snprintf(buf, sizeof buf,
+                      ": the region of interest (x %.0f to %.0f, y %.0f to %.0f level-0 px) lies outside the slide "
+                      "(%lld x %lld px)",
+                      b.x, b.x + b.width, b.y, b.y + b.height, static_cast<long long>(width), static_cast<long long>(height));
+      } else {
+        std::snprintf(buf, sizeof buf, ": the regions it leaves out (%zu Ignore* or Exclude annotations) cover all of %s",
+                      options.roi.excluded().size(), scored.empty() ? "the slide" : "its region of interest");
+      }
       throw EngineError(ErrorKind::input, options.roi_source + buf);
     }
     // The shoelace area of the outlines differs from the area covered when an outline crosses
     // itself or polygons overlap: cells are counted by contains() (even-odd, united).
-    const double covered = options.roi.area_within(options.roi.bounds());
-    plan.roi_crosses = std::abs(options.roi.area() - covered) > 0.02 * covered;
+    if (!scored.empty()) {
+      const double covered = scored.area_within(scored.bounds());
+      plan.roi_crosses = std::abs(scored.area() - covered) > 0.02 * covered;
+    }
     mask &= options.roi.mask(mask.size(), plan.thumbnail_downsample);
   }
   const double td = plan.thumbnail_downsample;

@@ -149,6 +149,7 @@ nlohmann::json report_json(const SlideResult& r, const ScoreOptions& o) {
   if (!o.roi.empty())
     j["roi"] = {{"file", o.roi_source},
                 {"polygons", o.roi.polygons().size()},
+                {"excluded_polygons", o.roi.excluded().size()},
                 {"area_mm2", round_to(r.roi_px2 * r.mpp_slide * r.mpp_slide / 1e6, 4)}};
   j["cells"] = {{"total", r.counts.total()},
                 {"detected", r.cells_detected},
@@ -230,8 +231,11 @@ std::string report_summary(const SlideResult& r, const ScoreOptions& o) {
                 o.biopsy_rule() ? " biopsy" : "", std::string(scoring::to_string(r.category)).c_str());
   out += buf;
   if (!o.roi.empty()) {  // what was scored is not the whole slide: say so where the score is read
-    std::snprintf(buf, sizeof buf, "  region of interest: %s (%.3f mm2)\n", valid_utf8(o.roi_source).c_str(),
-                  r.roi_px2 * r.mpp_slide * r.mpp_slide / 1e6);
+    const std::size_t left_out = o.roi.excluded().size();
+    const std::string without = left_out == 0 ? std::string()
+                                : "; " + std::to_string(left_out) + (left_out == 1 ? " annotation" : " annotations") + " left out";
+    std::snprintf(buf, sizeof buf, "  region of interest: %s (%.3f mm2%s)\n", valid_utf8(o.roi_source).c_str(),
+                  r.roi_px2 * r.mpp_slide * r.mpp_slide / 1e6, without.c_str());
     out += buf;
   }
   if (!r.not_evaluable_reason.empty()) out += "  not evaluable: " + r.not_evaluable_reason + "\n";

@@ -245,14 +245,18 @@ void ReportFolder::commit(const tiling::Slide& slide, const SlideResult& result,
     tiles[std::to_string(level)] = names;
   }
   data["tiles"] = tiles;
-  nlohmann::json roi = nlohmann::json::array();
-  for (const auto& poly : options.roi.polygons())
-    for (const auto& ring : poly.rings) {
-      nlohmann::json pts = nlohmann::json::array();
-      for (const auto& p : ring) pts.push_back({std::lround(p.x / ds), std::lround(p.y / ds)});
-      roi.push_back(pts);
-    }
-  data["roi"] = roi;
+  const auto rings_of = [ds](const std::vector<scoring::Polygon>& polygons) {
+    nlohmann::json rings = nlohmann::json::array();
+    for (const auto& poly : polygons)
+      for (const auto& ring : poly.rings) {
+        nlohmann::json pts = nlohmann::json::array();
+        for (const auto& p : ring) pts.push_back({std::lround(p.x / ds), std::lround(p.y / ds)});
+        rings.push_back(pts);
+      }
+    return rings;
+  };
+  data["roi"] = rings_of(options.roi.polygons());
+  data["roi_excluded"] = rings_of(options.roi.excluded());
   nlohmann::json flagged = nlohmann::json::array();
   // Blocks are in analysis pixels of the tile image (halo included); the page wants pyramid pixels.
   const double to_pyramid = pyramid_.analysis_downsample / ds;

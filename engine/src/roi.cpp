@@ -1,5 +1,6 @@
 #include "ihc/engine/roi.hpp"
 
+#include <cctype>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -16,7 +17,27 @@ using nlohmann::json;
 // Level-0 pixels: no slide has 10^7 pixels a side (2.5 m at 0.25 um/px). Farther points are
 // refused: besides being nonsense, they make the ROI mask (cv::fillPoly, whose work grows with the
 // polygon's extent above the image) take seconds to minutes, e.g. 17 s for a point at y = -1e9.
-constexpr double kMaxCoordinate = 1e7;
+constexpr double kMaxCoordinate = scoring::Region::kMaxCoordinate;
+
+// An annotation classed to be left out: QuPath's "Ignore*" class, or "Exclude" / "Excluded" /
+// "Exclusion" (any case, a trailing '*' dropped). Every other class, or none, is scored.
+bool is_exclusion_class(std::string name) {
+  while (!name.empty() && (name.back() == '*' || name.back() == ' ')) name.pop_back();
+  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name == "ignore" || name == "exclude" || name == "excluded" || name == "exclusion";
+}
+
+// The feature's class name as QuPath writes it ("classification": {"name": ...}; a bare string
+// from other tools), or "".
+std::string class_name(const json& feature) {
+  const auto props = feature.find("properties");
+  if (props == feature.end() || !props->is_object()) return {};
+  const auto c = props->find("classification");
+  if (c == props->end()) return {};
+  if (c->is_string()) return c->get<std::string>();
+  if (c->is_object() && c->contains("name") && (*c)["name"].is_string()) return (*c)["name"].get<std::string>();
+  return {};
+}
 
 std::vector<cv::Point2d> read_ring(const json& ring, const std::string& name) {
   if (!ring.is_array()) throw EngineError(ErrorKind::input, name + ": a polygon ring is not an array of points");
@@ -46,25 +67,31 @@ scoring::Polygon read_polygon(const json& rings, const std::string& name) {
 // refused: collect() recurses, and a file of a few hundred KB of "[[[[..." would overflow the stack.
 constexpr int kMaxNesting = 64;
 
-void collect(const json& node, std::vector<scoring::Polygon>& out, const std::string& name, int depth = 0) {
+struct Collected {
+  std::vector<scoring::Polygon> scored, excluded;
+};
+
+// `excluded`: inside a Feature classed to be left out (is_exclusion_class).
+void collect(const json& node, Collected& out, const std::string& name, bool excluded = false, int depth = 0) {
   if (depth > kMaxNesting)
     throw EngineError(ErrorKind::input, name + ": nested more than " + std::to_string(kMaxNesting) + " levels deep, not GeoJSON");
   if (node.is_array()) {
-    for (const auto& f : node) collect(f, out, name, depth + 1);
+    for (const auto& f : node) collect(f, out, name, excluded, depth + 1);
     return;
   }
   if (!node.is_object() || !node.contains("type") || !node["type"].is_string()) return;
   const std::string type = node["type"];
+  auto& polygons = excluded ? out.excluded : out.scored;
   if (type == "FeatureCollection" && node.contains("features")) {
-    collect(node["features"], out, name, depth + 1);
+    collect(node["features"], out, name, excluded, depth + 1);
   } else if (type == "Feature" && node.contains("geometry")) {
-    collect(node["geometry"], out, name, depth + 1);
+    collect(node["geometry"], out, name, excluded || is_exclusion_class(class_name(node)), depth + 1);
   } else if (type == "GeometryCollection" && node.contains("geometries")) {
-    collect(node["geometries"], out, name, depth + 1);
+    collect(node["geometries"], out, name, excluded, depth + 1);
   } else if (type == "Polygon" && node.contains("coordinates")) {
-    out.push_back(read_polygon(node["coordinates"], name));
+    polygons.push_back(read_polygon(node["coordinates"], name));
   } else if (type == "MultiPolygon" && node.contains("coordinates") && node["coordinates"].is_array()) {
-    for (const auto& rings : node["coordinates"]) out.push_back(read_polygon(rings, name));
+    for (const auto& rings : node["coordinates"]) polygons.push_back(read_polygon(rings, name));
   }
 }
 
@@ -81,11 +108,11 @@ scoring::Region parse_roi(const std::string& text, const std::string& name) {
   } catch (const json::exception& e) {  // e.g. out_of_range 406: a number beyond a double (1e400)
     throw EngineError(ErrorKind::input, name + ": not valid GeoJSON (" + e.what() + ")");
   }
-  std::vector<scoring::Polygon> polygons;
+  Collected polygons;
   collect(doc, polygons, name);
-  if (polygons.empty())
+  if (polygons.scored.empty() && polygons.excluded.empty())
     throw EngineError(ErrorKind::input, name + ": no Polygon or MultiPolygon annotation found (QuPath: export annotations as GeoJSON)");
-  return scoring::Region(std::move(polygons));
+  return scoring::Region(std::move(polygons.scored), std::move(polygons.excluded));
 }
 
 scoring::Region load_roi(const std::filesystem::path& path) {

@@ -29,7 +29,8 @@ void add_markup_command(CLI::App& app, CommandRunner& run) {
   cmd->add_option("--region", args->region, "x,y,w,h in level-0 pixels (at most 8 Mpx at analysis resolution)")
       ->required();
   cmd->add_option("--out", args->out,
-                  "PNG to write (with --roi: only the cells inside the region, which is drawn in green)")
+                  "PNG to write (with --roi: only the cells inside the region, which is drawn in green; what it "
+                  "leaves out in grey)")
       ->required();
   add_scoring_options(*cmd, args->scoring);
   cmd->add_flag("--force", args->force, "Replace the output if it exists");
@@ -94,15 +95,20 @@ void add_markup_command(CLI::App& app, CommandRunner& run) {
         cv::circle(view, {static_cast<int>((c.x - ox) / d), static_cast<int>((c.y - oy) / d)}, 1,
                    cv::Scalar(col[0], col[1], col[2]), cv::FILLED);
       }
-      // The region of interest, as `score --roi` counts it: cells outside it are not drawn.
-      for (const auto& polygon : options.roi.polygons())
-        for (const auto& ring : polygon.rings) {
-          std::vector<cv::Point> pts;
-          for (const auto& p : ring)
-            pts.emplace_back(static_cast<int>(std::lround((p.x - ox) / d)),
-                             static_cast<int>(std::lround((p.y - oy) / d)));
-          cv::polylines(view, pts, true, cv::Scalar(0, 160, 0), 2, cv::LINE_AA);
-        }
+      // The region of interest, as `score --roi` counts it: cells outside it are not drawn. Green
+      // round what is scored, grey round what it leaves out (Ignore* annotations).
+      const auto draw_rings = [&](const std::vector<scoring::Polygon>& polygons, const cv::Scalar& colour) {
+        for (const auto& polygon : polygons)
+          for (const auto& ring : polygon.rings) {
+            std::vector<cv::Point> pts;
+            for (const auto& p : ring)
+              pts.emplace_back(static_cast<int>(std::lround((p.x - ox) / d)),
+                               static_cast<int>(std::lround((p.y - oy) / d)));
+            cv::polylines(view, pts, true, colour, 2, cv::LINE_AA);
+          }
+      };
+      draw_rings(options.roi.polygons(), cv::Scalar(0, 160, 0));
+      draw_rings(options.roi.excluded(), cv::Scalar(128, 128, 128));
       // Legend below.
       cv::Mat out(view.rows + 28, std::max(view.cols, 420), CV_8UC3, cv::Scalar(255, 255, 255));
       view.copyTo(out(cv::Rect(0, 0, view.cols, view.rows)));

@@ -49,7 +49,8 @@ void add_scoring_options(CLI::App& cmd, engine::ScoringSettings& cli) {
                  "JSON file overriding the cell thresholds (see docs/algorithm.md, Thresholds); the report records its hash");
   cmd.add_option("--roi", cli.roi,
                  "GeoJSON region of interest (QuPath annotation export; level-0 pixels): only tumour cells "
-                 "inside are scored");
+                 "inside are scored; annotations classed Ignore* or Exclude are left out (with only those: the "
+                 "whole slide without them)");
   cmd.add_option("--decode", cli.decode,
                  "fast: JPEG tiles decoded at reduced DCT scale where the analysis resolution allows; exact: "
                  "full-size decoding and area averaging, identical results through every reader (slower)")

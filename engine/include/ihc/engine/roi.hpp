@@ -1,7 +1,9 @@
 #pragma once
 // Regions of interest from GeoJSON as QuPath exports annotations: a FeatureCollection, a Feature,
 // a bare geometry or an array of Features; Polygon or MultiPolygon with holes; level-0 pixel
-// coordinates. Other geometry types are ignored.
+// coordinates. Other geometry types are ignored. Annotations classed "Ignore*" (QuPath's class for
+// it) or "Exclude" are left out of the region wherever they lie; with only those, the region is the
+// whole slide without them.
 #include <filesystem>
 #include <string>
 
@@ -10,7 +12,7 @@
 namespace ihc::engine {
 
 // Throws EngineError(ErrorKind::input, "<file>: <reason>") when the file cannot be read, is not JSON,
-// or holds no polygon.
+// or holds no polygon (scored or left out).
 scoring::Region load_roi(const std::filesystem::path& path);
 
 // The same from GeoJSON text; `name` is used in messages.
