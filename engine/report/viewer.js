@@ -209,6 +209,11 @@
   let html = '<div class="small">' + esc(R.slide.path) + '</div>';
   html += '<h1 id="score">HER2 ' + esc(R.score) + '</h1>';
   html += '<div>' + esc(R.category) + ' &middot; ' + esc(R.guideline) + (R.specimen ? ' (' + esc(R.specimen) + ')' : '') + '</div>';
+  if (R.roi) {  // the score covers the region of interest only: said where the score is read
+    const left = R.roi.excluded_polygons || 0;
+    html += '<div class="small">region of interest ' + esc(R.roi.file) + ', ' + Number(R.roi.area_mm2).toFixed(3) + ' mm²' +
+      (left ? ' (' + left + (left === 1 ? ' annotation' : ' annotations') + ' left out)' : '') + '</div>';
+  }
   if (R.not_evaluable_reason) html += '<div class="borderline">' + esc(R.not_evaluable_reason) + '</div>';
   if (d.metric) {
     html += '<h2>Decisive</h2><div>' + esc(d.metric) + ' <b>' + pct(d.percent) + '</b> vs threshold ' + pct(d.threshold);
