@@ -1,6 +1,7 @@
 // libFuzzer harness for the GeoJSON region-of-interest parser (engine/src/roi.cpp, parse_roi),
-// followed by what scoring does with a region: bounds, area, point tests and the rasterised mask
-// the pipeline uses to skip tiles. engine::EngineError is the parser's documented refusal;
+// followed by what scoring does with a region (left-out Ignore* annotations included): bounds, area,
+// the area within a slide (as the pipeline measures the region), point tests and the rasterised
+// mask the pipeline uses to skip tiles. engine::EngineError is the parser's documented refusal;
 // anything else is a finding.
 #include <cmath>
 #include <cstdint>
@@ -21,6 +22,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (region.empty()) std::abort();  // parse_roi promises at least one polygon
   const cv::Rect2d b = region.bounds();
   volatile double sink = region.area();
+  sink = sink + region.area_within(cv::Rect2d(0, 0, 60000, 45000));
   const double xs[] = {b.x, b.x + b.width / 2, b.x + b.width, 0.0, 100.0};
   const double ys[] = {b.y, b.y + b.height / 2, b.y + b.height, 0.0, 100.0};
   for (const double x : xs)
