@@ -8,6 +8,8 @@ find_package(TIFF REQUIRED)
 find_package(PNG REQUIRED)
 find_package(CLI11 REQUIRED CONFIG)
 find_package(nlohmann_json 3 REQUIRED CONFIG)
+# Aperio ImageScope annotation files (engine/src/roi_imagescope.cpp).
+find_package(pugixml REQUIRED CONFIG)
 pkg_check_modules(OPENSLIDE REQUIRED IMPORTED_TARGET openslide)
 # GLib: OpenSlide logs through it; tiling captures those lines into its one-line errors.
 pkg_check_modules(GLIB REQUIRED IMPORTED_TARGET glib-2.0)

@@ -5,6 +5,7 @@
 # openmpi: `batch --mpi` (issue 7). pybind11 + python3-*: the Python module and its tests (engine/python,
 # tests/python; pandas and matplotlib for docs/python-validation.py, which a test runs; pil and scipy for scripts/nuclei-check.sh). libvips-tools and
 # libtiff-tools: benchmarks/make-tma.sh (the real-tissue benchmark slide). time: benchmarks/run.sh (peak memory of `score`). clang + compiler-rt: libFuzzer harnesses and sanitizers.
+# libpugixml-dev: Aperio ImageScope annotation files as --roi.
 # Idempotent: when every package is already installed it only checks and exits.
 set -euo pipefail
 
@@ -18,6 +19,7 @@ packages=(
   catch2
   libcli11-dev
   nlohmann-json3-dev
+  libpugixml-dev
   openmpi-bin libopenmpi-dev
   clang libclang-rt-14-dev
   chromium

@@ -8,6 +8,7 @@
 #include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -35,6 +36,24 @@ std::string feature(const std::string& classification, double x0, double y0, dou
          std::to_string(x0) + "," + std::to_string(y0) + "],[" + std::to_string(x1) + "," + std::to_string(y0) + "],[" +
          std::to_string(x1) + "," + std::to_string(y1) + "],[" + std::to_string(x0) + "," + std::to_string(y1) + "],[" +
          std::to_string(x0) + "," + std::to_string(y0) + "]]]}}";
+}
+}  // namespace
+
+namespace {
+// An Aperio ImageScope <Region> with the given vertices.
+std::string imagescope_region(int type, bool negative, const std::vector<std::pair<double, double>>& vertices) {
+  std::string s = R"(<Region Id="1" Type=")" + std::to_string(type) + R"(" Zoom="0.5" Selected="0" NegativeROA=")" +
+                  (negative ? "1" : "0") + R"(" Analyze="1" DisplayId="1"><Attributes/><Vertices>)";
+  for (const auto& [x, y] : vertices) s += R"(<Vertex X=")" + std::to_string(x) + R"(" Y=")" + std::to_string(y) + R"(" Z="0"/>)";
+  return s + "</Vertices></Region>";
+}
+
+std::string imagescope(const std::vector<std::string>& layers) {
+  std::string s = R"(<?xml version="1.0" encoding="UTF-8"?><Annotations MicronsPerPixel="0.252100">)";
+  for (const auto& regions : layers)
+    s += R"(<Annotation Id="1" Name="" LineColor="65280" Visible="1"><Attributes/><Regions><RegionAttributeHeaders/>)" +
+         regions + "</Regions><Plots/></Annotation>";
+  return s + "</Annotations>";
 }
 }  // namespace
 
@@ -133,9 +152,19 @@ TEST_CASE("score --roi on a real core: cells in Ignore* annotations are not coun
         centres.emplace(f["properties"]["centre"][0].get<double>(), f["properties"]["centre"][1].get<double>());
     return centres;
   };
-  nlohmann::json plain_report, ignore_report;
+  // The same as an Aperio ImageScope file: the rectangle, the bands as negative regions.
+  std::string bands;
+  for (const auto& polygon : stroma.polygons()) {
+    std::vector<std::pair<double, double>> vertices;
+    for (const auto& p : polygon.rings.front()) vertices.emplace_back(p.x, p.y);
+    bands += imagescope_region(0, true, vertices);
+  }
+  std::ofstream(dir / "rect-negative.xml") << imagescope({imagescope_region(1, false, {{3400, 1000}, {4800, 2200}}) + bands});
+  nlohmann::json plain_report, ignore_report, xml_report;
   const auto plain = counted_centres("rect.geojson", plain_report);
   const auto kept = counted_centres("rect-ignore.geojson", ignore_report);
+  CHECK(counted_centres("rect-negative.xml", xml_report) == kept);
+  CHECK(xml_report["roi"]["excluded_polygons"] == 2);
   std::set<std::pair<double, double>> expected;
   int in_stroma = 0;
   for (const auto& c : plain) {
@@ -171,4 +200,45 @@ TEST_CASE("score --roi: left-out annotations that cover all of the region are a 
     CHECK(r.err.find(std::string("cover all of ") + what) != std::string::npos);
     CHECK_FALSE(fs::exists(dir / "out.json"));
   }
+}
+
+
+TEST_CASE("region of interest: Aperio ImageScope XML, with negative regions left out", "[roi]") {
+  // Layer 1: a freehand square 0-1000 with a negative rectangle inside; layer 2: a rectangle and an
+  // ellipse given by the corners of their boxes, and an arrow (2 vertices, not an area).
+  const std::string xml = imagescope(
+      {imagescope_region(0, false, {{0, 0}, {1000, 0}, {1000, 1000}, {0, 1000}, {0, 0}}) +
+           imagescope_region(1, true, {{200, 200}, {400, 400}}),
+       imagescope_region(1, false, {{2000, 0}, {2400, 100}}) + imagescope_region(2, false, {{3000, 0}, {3400, 200}}) +
+           imagescope_region(3, false, {{5000, 0}, {5100, 100}})});
+  const sc::Region r = ihc::engine::parse_roi(xml, "slide.xml");
+  CHECK(r.polygons().size() == 3);
+  CHECK(r.excluded().size() == 1);
+  CHECK(r.contains(100, 100));
+  CHECK_FALSE(r.contains(300, 300));
+  CHECK(r.contains(2200, 50));
+  CHECK(r.contains(3200, 100));
+  CHECK_FALSE(r.contains(3010, 10));   // a corner of the ellipse's box, outside the ellipse
+  CHECK_FALSE(r.contains(5050, 50));   // the arrow
+  // 10^6 - 200^2 + 400 x 100 + pi x 200 x 100
+  CHECK(r.area_within(cv::Rect2d(0, 0, 6000, 1000)) == Approx(1e6 - 40000 + 40000 + 3.14159265 * 200 * 100).epsilon(0.005));
+  // A byte-order mark before the XML declaration is still XML.
+  CHECK(ihc::engine::parse_roi("\xEF\xBB\xBF" + xml, "bom.xml").polygons().size() == 3);
+
+  const auto refused = [](const std::string& text, const std::string& why) {
+    INFO(text.substr(0, 80));
+    try {
+      (void)ihc::engine::parse_roi(text, "bad.xml");
+      FAIL("accepted");
+    } catch (const ihc::engine::EngineError& e) {
+      CHECK(e.kind() == ihc::engine::ErrorKind::input);
+      CHECK(std::string(e.what()).find("bad.xml: " + why) != std::string::npos);
+    }
+  };
+  refused("<Annotations><Annotation>", "not valid XML");
+  refused("<ASAP_Annotations/>", "XML, but not an Aperio ImageScope annotation file");
+  refused(imagescope({imagescope_region(3, false, {{0, 0}, {10, 10}})}), "no area in this ImageScope annotation file");
+  refused(imagescope({R"(<Region Type="0"><Vertices><Vertex X="12px" Y="0"/><Vertex X="1" Y="1"/><Vertex X="2" Y="0"/></Vertices></Region>)"}),
+          "a Vertex has no number for X ('12px')");
+  refused(imagescope({imagescope_region(0, false, {{0, 0}, {1e9, 0}, {0, 10}})}), "a polygon point lies beyond 10^7 pixels");
 }

@@ -296,8 +296,8 @@ per counted tumour cell (with left_out=True also every detected cell the tumour-
 out, `counted` False and `left_out` a bitmask, see LEFT_OUT): x, y (level-0 pixels), class (0-3),
 completeness, intensity_od, nucleus_area_um2, counted, left_out, cytoplasmic, pigment, lateral,
 excluded_fold, excluded_focus, and with outlines=True `outline`, a list of (n, 2) arrays.
-region=(x, y, w, h) scores only the cells inside that level-0 rectangle (as roi= does with a
-QuPath GeoJSON file). Options are the command line's (--mpp, --guideline, ...). Releases the GIL
+region=(x, y, w, h) scores only the cells inside that level-0 rectangle (as roi= does with a QuPath
+GeoJSON or Aperio ImageScope XML file). Options are the command line's (--mpp, --guideline, ...). Releases the GIL
 while it works.)");
 
   py::class_<PySlide>(m, "Slide", "A slide or image held open for reading regions (direct reader, else OpenSlide, else a plain PNG, JPEG or TIFF image).")

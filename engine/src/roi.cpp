@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ihc/engine/errors.hpp"
+#include "roi_formats.hpp"
 
 namespace ihc::engine {
 namespace {
@@ -45,15 +46,9 @@ std::vector<cv::Point2d> read_ring(const json& ring, const std::string& name) {
   for (const auto& p : ring) {
     if (!p.is_array() || p.size() < 2 || !p[0].is_number() || !p[1].is_number())
       throw EngineError(ErrorKind::input, name + ": a polygon point is not [x, y]");
-    const double x = p[0].get<double>(), y = p[1].get<double>();
-    if (!std::isfinite(x) || !std::isfinite(y)) throw EngineError(ErrorKind::input, name + ": a polygon point is not finite");
-    if (std::abs(x) > kMaxCoordinate || std::abs(y) > kMaxCoordinate)
-      throw EngineError(ErrorKind::input, name + ": a polygon point lies beyond 10^7 pixels, outside any slide");
-    pts.emplace_back(x, y);
+    pts.push_back(detail::roi_vertex(p[0].get<double>(), p[1].get<double>(), name));
   }
-  if (pts.size() >= 2 && pts.front() == pts.back()) pts.pop_back();  // GeoJSON rings repeat the first point
-  if (pts.size() < 3) throw EngineError(ErrorKind::input, name + ": a polygon ring has fewer than 3 points");
-  return pts;
+  return detail::roi_ring(std::move(pts), name);
 }
 
 scoring::Polygon read_polygon(const json& rings, const std::string& name) {
@@ -97,9 +92,29 @@ void collect(const json& node, Collected& out, const std::string& name, bool exc
 
 }  // namespace
 
+namespace detail {
+
+cv::Point2d roi_vertex(double x, double y, const std::string& name) {
+  if (!std::isfinite(x) || !std::isfinite(y)) throw EngineError(ErrorKind::input, name + ": a polygon point is not finite");
+  if (std::abs(x) > kMaxCoordinate || std::abs(y) > kMaxCoordinate)
+    throw EngineError(ErrorKind::input, name + ": a polygon point lies beyond 10^7 pixels, outside any slide");
+  return {x, y};
+}
+
+std::vector<cv::Point2d> roi_ring(std::vector<cv::Point2d> points, const std::string& name) {
+  if (points.size() >= 2 && points.front() == points.back()) points.pop_back();  // rings often repeat the first point
+  if (points.size() < 3) throw EngineError(ErrorKind::input, name + ": a polygon ring has fewer than 3 points");
+  return points;
+}
+
+}  // namespace detail
+
 scoring::Region parse_roi(const std::string& text, const std::string& name) {
-  if (text.find_first_not_of(" \t\r\n") == std::string::npos)
-    throw EngineError(ErrorKind::input, name + ": the file is empty (a GeoJSON region of interest was expected)");
+  const auto first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos)
+    throw EngineError(ErrorKind::input, name + ": the file is empty (a GeoJSON or ImageScope XML region of interest was expected)");
+  // XML (an Aperio ImageScope annotation file) opens with '<', after a UTF-8 byte-order mark if any.
+  if (text[first] == '<' || text.compare(first, 4, "\xEF\xBB\xBF<") == 0) return detail::parse_imagescope_roi(text, name);
   json doc;
   try {
     doc = json::parse(text);

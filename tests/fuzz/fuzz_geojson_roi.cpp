@@ -1,4 +1,5 @@
-// libFuzzer harness for the GeoJSON region-of-interest parser (engine/src/roi.cpp, parse_roi),
+// libFuzzer harness for the region-of-interest parsers (engine/src/roi.cpp, parse_roi: GeoJSON, and
+// Aperio ImageScope XML through roi_imagescope.cpp),
 // followed by what scoring does with a region (left-out Ignore* annotations included): bounds, area,
 // the area within a slide (as the pipeline measures the region), point tests and the rasterised
 // mask the pipeline uses to skip tiles. engine::EngineError is the parser's documented refusal;

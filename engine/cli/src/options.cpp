@@ -48,9 +48,9 @@ void add_scoring_options(CLI::App& cmd, engine::ScoringSettings& cli) {
   cmd.add_option("--config", cli.config,
                  "JSON file overriding the cell thresholds (see docs/algorithm.md, Thresholds); the report records its hash");
   cmd.add_option("--roi", cli.roi,
-                 "GeoJSON region of interest (QuPath annotation export; level-0 pixels): only tumour cells "
-                 "inside are scored; annotations classed Ignore* or Exclude are left out (with only those: the "
-                 "whole slide without them)");
+                 "Region of interest, level-0 pixels: GeoJSON (QuPath annotation export) or Aperio ImageScope "
+                 "XML; only tumour cells inside are scored; annotations classed Ignore* or Exclude (QuPath) or "
+                 "negative regions (ImageScope) are left out (with only those: the whole slide without them)");
   cmd.add_option("--decode", cli.decode,
                  "fast: JPEG tiles decoded at reduced DCT scale where the analysis resolution allows; exact: "
                  "full-size decoding and area averaging, identical results through every reader (slower)")

@@ -7,7 +7,7 @@
 // recognises is skipped silently unless its extension names a slide or image format, then it is
 // an error row) or a CSV manifest with a
 // `path` column and optional `id`, `mpp` and `roi` columns (relative paths are relative to the
-// manifest's folder). A row's `roi` (GeoJSON) limits that slide's scoring as --roi does.
+// manifest's folder). A row's `roi` (GeoJSON or ImageScope XML) limits that slide's scoring as --roi does.
 //
 #include <filesystem>
 #include <optional>
