@@ -260,7 +260,9 @@ TilePlan plan_tiles(const tiling::Slide& slide, const ScoreOptions& options) {
                       "(%lld x %lld px)",
                       b.x, b.x + b.width, b.y, b.y + b.height, static_cast<long long>(width), static_cast<long long>(height));
       } else {
-        std::snprintf(buf, sizeof buf, ": the regions it leaves out (%zu Ignore* or Exclude annotations) cover all of %s",
+        std::snprintf(buf, sizeof buf,
+                      ": the regions it leaves out (%zu: Ignore* or Exclude annotations, or negative regions) cover "
+                      "all of %s",
                       options.roi.excluded().size(), scored.empty() ? "the slide" : "its region of interest");
       }
       throw EngineError(ErrorKind::input, options.roi_source + buf);
