@@ -149,7 +149,7 @@
       }
     }
     if (state.roi) {
-      // Scored region solid; what it leaves out (Ignore* annotations) dashed.
+      // Scored region solid; what it leaves out (QuPath's Ignore*, ImageScope's negative regions) dashed.
       ctx.lineWidth = 2;
       const rings = (list, colour, dash) => {
         ctx.strokeStyle = colour;

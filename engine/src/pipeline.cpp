@@ -247,10 +247,11 @@ TilePlan plan_tiles(const tiling::Slide& slide, const ScoreOptions& options) {
     for (int c = 0; c < 3; ++c) plan.glass[c] = cv::saturate_cast<std::uint8_t>(glass[static_cast<std::size_t>(c)]);
   }
   if (!options.roi.empty()) {
-    plan.roi_px2 = options.roi.area_within(cv::Rect2d(0, 0, static_cast<double>(width), static_cast<double>(height)));
-    // The scored polygons alone: what is left out (Ignore* annotations) only takes area away.
-    const scoring::Region scored(options.roi.polygons());
     const cv::Rect2d slide_rect(0, 0, static_cast<double>(width), static_cast<double>(height));
+    plan.roi_px2 = options.roi.area_within(slide_rect);
+    // The scored polygons alone: what is left out (QuPath's Ignore*, ImageScope's negative
+    // regions) only takes area away.
+    const scoring::Region scored(options.roi.polygons());
     if (plan.roi_px2 <= 0) {
       char buf[300];
       if (!scored.empty() && scored.area_within(slide_rect) <= 0) {

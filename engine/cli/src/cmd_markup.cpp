@@ -96,7 +96,7 @@ void add_markup_command(CLI::App& app, CommandRunner& run) {
                    cv::Scalar(col[0], col[1], col[2]), cv::FILLED);
       }
       // The region of interest, as `score --roi` counts it: cells outside it are not drawn. Green
-      // round what is scored, grey round what it leaves out (Ignore* annotations).
+      // round what is scored, grey round what it leaves out (QuPath's Ignore*, ImageScope's negative regions).
       const auto draw_rings = [&](const std::vector<scoring::Polygon>& polygons, const cv::Scalar& colour) {
         for (const auto& polygon : polygons)
           for (const auto& ring : polygon.rings) {
